@@ -1,0 +1,33 @@
+"""Models are plugins: one file each, registered by name.
+
+To add a model, write ``models/<name>_model.py`` with a ``BaseModel`` subclass decorated
+by ``@MODELS.register("<name>")`` and add one import line below. The class fills in:
+
+- ``modify_commandline_options(parser, is_train)``: its own flags and default changes;
+- ``__init__(opt)``: the four name lists (``loss_names``, ``visual_names``,
+  ``model_names``, ``optimizers``) and its networks ``net<Name>``;
+- ``set_input(data)``, ``forward()`` and ``optimize_parameters()``.
+
+``template_model.py`` is a short, working example. A class outside this folder can be
+used as ``--model package.module.ClassName``.
+"""
+
+from util.registry import Registry
+
+MODELS = Registry("model")
+
+# One import line per model plugin: importing registers it.
+from models import pix2pix_model  # noqa: E402,F401
+from models import cycle_gan_model  # noqa: E402,F401
+from models import test_model  # noqa: E402,F401
+from models import template_model  # noqa: E402,F401
+
+
+def find_model_using_name(model_name: str):
+    """The model class registered as ``model_name`` (the reference's function name)."""
+    return MODELS.get(model_name)
+
+
+def create_model(opt):
+    """Build the model named by ``opt.model`` from the options."""
+    return MODELS.get(opt.model)(opt)

@@ -1,0 +1,293 @@
+"""The contract every model plugin follows.
+
+A model names its parts in four lists, and the generic code (logging, saving, loading,
+the HTML pages) works from those names:
+
+- ``loss_names``: ``loss_<name>`` attributes, shown and logged;
+- ``visual_names``: image tensors shown on pages and saved by ``test.py``;
+- ``model_names``: networks ``net<name>``, saved as ``<epoch>_net_<name>.pth``;
+- ``optimizers``: optimizers whose learning rates the schedulers drive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn as nn
+
+from models import networks
+from models.schedulers import get_scheduler
+from util.checkpoint import atomic_save, safe_load
+from util.errors import UserError
+
+AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def select_device(gpu_ids: Optional[List[int]]) -> torch.device:
+    """``None`` picks the first GPU when there is one; ``[]`` is the CPU."""
+    if gpu_ids is None:
+        return torch.device("cuda:0") if torch.cuda.is_available() else torch.device("cpu")
+    if not gpu_ids:
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise UserError(f"--gpu_ids {','.join(map(str, gpu_ids))} asks for a GPU, but CUDA is not "
+                        "available here; use --gpu_ids -1 for the CPU")
+    if max(gpu_ids) >= torch.cuda.device_count():
+        raise UserError(f"--gpu_ids {','.join(map(str, gpu_ids))}: only {torch.cuda.device_count()} GPU(s) here")
+    return torch.device(f"cuda:{gpu_ids[0]}")
+
+
+class BaseModel(ABC):
+    """Base class of all models; see the module docstring for the contract."""
+
+    def __init__(self, opt) -> None:
+        self.opt = opt
+        self.isTrain = opt.isTrain
+        self.gpu_ids = opt.gpu_ids
+        self.device = select_device(opt.gpu_ids)
+        self.save_dir = Path(opt.checkpoints_dir) / opt.name
+        self.loss_names: List[str] = []
+        self.model_names: List[str] = []
+        self.visual_names: List[str] = []
+        self.optimizers: List[torch.optim.Optimizer] = []
+        self.schedulers: list = []
+        self.image_paths: List[str] = []
+        self.metric = 0.0  # the value the plateau scheduler follows
+        amp = getattr(opt, "amp", "none")
+        self.amp_dtype = AMP_DTYPES[amp]
+        if self.amp_dtype is torch.float16 and self.device.type != "cuda":
+            raise UserError("--amp fp16 needs a GPU; on the CPU use --amp bf16")
+        self.channels_last = bool(getattr(opt, "channels_last", False))
+        self.scalers: Dict[int, "torch.amp.GradScaler"] = {}
+
+    @staticmethod
+    def modify_commandline_options(parser, is_train: bool):
+        """Add model-specific flags and change defaults; return the parser."""
+        return parser
+
+    @abstractmethod
+    def set_input(self, input: dict) -> None:
+        """Unpack a batch from the data loader."""
+
+    @abstractmethod
+    def forward(self) -> None:
+        """Run the forward pass; called by ``optimize_parameters`` and ``test``."""
+
+    @abstractmethod
+    def optimize_parameters(self) -> None:
+        """One training step: losses, gradients, weight updates."""
+
+    # ----------------------------------------------------------------- building
+    def build_network(self, net: nn.Module) -> nn.Module:
+        """Move a freshly built network to the device (and the chosen memory format)."""
+        net = net.to(self.device)
+        if self.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        if self.gpu_ids and len(self.gpu_ids) > 1:
+            net = nn.DataParallel(net, self.gpu_ids)
+        return net
+
+    def to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.to(self.device, non_blocking=True)
+        if self.channels_last and tensor.dim() == 4:
+            tensor = tensor.contiguous(memory_format=torch.channels_last)
+        return tensor
+
+    def autocast(self):
+        """Mixed precision for forward passes when ``--amp`` asks for it."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def backward(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        """``loss.backward()``, scaled for fp16 (one gradient scaler per optimizer)."""
+        scaler = self.scalers.get(id(optimizer))
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        scaler = self.scalers.get(id(optimizer))
+        if scaler is None:
+            optimizer.step()
+        else:
+            scaler.step(optimizer)
+            scaler.update()
+
+    def make_adam(self, params) -> torch.optim.Optimizer:
+        # foreach Adam updates all tensors of a group in a few fused kernels instead of a loop.
+        optimizer = torch.optim.Adam(params, lr=self.opt.lr, betas=(self.opt.beta1, 0.999), foreach=True)
+        if self.amp_dtype is torch.float16:
+            self.scalers[id(optimizer)] = torch.amp.GradScaler(self.device.type)
+        return optimizer
+
+    def setup(self, opt) -> None:
+        """Create schedulers; load weights for testing or ``--continue_train`` from weights."""
+        if self.isTrain:
+            self.schedulers = [get_scheduler(o, opt.lr_policy, opt.n_epochs, opt.n_epochs_decay,
+                                             opt.epoch_count, opt.lr_decay_iters) for o in self.optimizers]
+        if not self.isTrain:
+            suffix = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
+            self.load_networks(suffix)
+
+    # ----------------------------------------------------------------- running
+    def eval(self) -> None:
+        for net in self.networks().values():
+            net.eval()
+
+    def train(self) -> None:
+        for net in self.networks().values():
+            net.train()
+
+    def test(self) -> None:
+        """Forward without gradients, for testing and evaluation."""
+        with torch.no_grad():
+            self.forward()
+            self.compute_visuals()
+
+    def compute_visuals(self) -> None:
+        """Extra visuals for pages; nothing by default."""
+
+    def get_image_paths(self) -> List[str]:
+        return self.image_paths
+
+    def update_learning_rate(self) -> float:
+        """Step every scheduler once (called at the end of each epoch); return the new lr."""
+        for scheduler in self.schedulers:
+            if self.opt.lr_policy == "plateau":
+                scheduler.step(self.metric)
+            else:
+                scheduler.step()
+        return self.optimizers[0].param_groups[0]["lr"] if self.optimizers else 0.0
+
+    def get_current_visuals(self) -> "OrderedDict[str, torch.Tensor]":
+        return OrderedDict((name, getattr(self, name)) for name in self.visual_names
+                           if isinstance(getattr(self, name, None), torch.Tensor))
+
+    def get_current_losses(self) -> "OrderedDict[str, float]":
+        return OrderedDict((name, float(getattr(self, "loss_" + name))) for name in self.loss_names)
+
+    @staticmethod
+    def set_requires_grad(nets, requires_grad: bool = False) -> None:
+        for net in nets if isinstance(nets, (list, tuple)) else [nets]:
+            if net is not None:
+                for p in net.parameters():
+                    p.requires_grad_(requires_grad)
+
+    # ----------------------------------------------------------------- networks
+    def networks(self) -> Dict[str, nn.Module]:
+        return {name: getattr(self, "net" + name) for name in self.model_names}
+
+    @staticmethod
+    def unwrap(net: nn.Module) -> nn.Module:
+        """The plain module under DataParallel / DDP / torch.compile wrappers."""
+        while True:
+            if isinstance(net, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+                net = net.module
+            elif hasattr(net, "_orig_mod"):
+                net = net._orig_mod
+            else:
+                return net
+
+    def network_state(self) -> Dict[str, dict]:
+        """CPU copies of every network's weights, in the reference's plain layout."""
+        return {name: {k: v.detach().cpu() for k, v in self.unwrap(net).state_dict().items()}
+                for name, net in self.networks().items()}
+
+    def save_networks(self, epoch) -> None:
+        """Write ``<epoch>_net_<name>.pth`` for every network (the reference's files)."""
+        for name, state in self.network_state().items():
+            atomic_save(state, self.save_dir / f"{epoch}_net_{name}.pth")
+
+    def load_networks(self, epoch) -> None:
+        """Load ``<epoch>_net_<name>.pth`` into every network; clear errors when missing or different."""
+        for name, net in self.networks().items():
+            path = self.save_dir / f"{epoch}_net_{name}.pth"
+            if not path.is_file():
+                raise UserError(f"no weights at {path}: train first, or check --name, --checkpoints_dir "
+                                f"and --epoch (files there: {_list_weights(self.save_dir)})")
+            self.load_network_file(name, path)
+
+    def load_network_file(self, name: str, path: Path) -> None:
+        state = safe_load(path, map_location=self.device)
+        if isinstance(state, dict) and "networks" in state:  # a full training checkpoint
+            state = state["networks"][name]
+        self.load_network_state(name, state, source=path)
+
+    def load_network_state(self, name: str, state: dict, source="checkpoint") -> None:
+        net = self.unwrap(getattr(self, "net" + name))
+        try:
+            networks.load_network_weights(net, state)
+        except RuntimeError as e:
+            raise UserError(architecture_mismatch_message(name, source, self.save_dir, self.opt, e)) from e
+
+    # ----------------------------------------------------------------- resume
+    def extra_state(self) -> dict:
+        """Model state beyond networks and optimizers (image pools, ...) for full checkpoints."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        """Restore what ``extra_state`` returned."""
+
+    def training_state(self) -> dict:
+        """Everything of the model a resumed run needs, in plain containers and tensors."""
+        return {
+            "networks": self.network_state(),
+            "optimizers": [o.state_dict() for o in self.optimizers],
+            "schedulers": [s.state_dict() for s in self.schedulers],
+            "scalers": [self.scalers[id(o)].state_dict() if id(o) in self.scalers else None
+                        for o in self.optimizers],
+            "extra": self.extra_state(),
+        }
+
+    def load_training_state(self, state: dict, source="checkpoint") -> None:
+        for name in self.model_names:
+            self.load_network_state(name, state["networks"][name], source=source)
+        for optimizer, opt_state in zip(self.optimizers, state["optimizers"]):
+            optimizer.load_state_dict(opt_state)
+        for scheduler, sched_state in zip(self.schedulers, state["schedulers"]):
+            scheduler.load_state_dict(sched_state)
+        for optimizer, scaler_state in zip(self.optimizers, state.get("scalers", [])):
+            if scaler_state is not None and id(optimizer) in self.scalers:
+                self.scalers[id(optimizer)].load_state_dict(scaler_state)
+        self.load_extra_state(state.get("extra", {}))
+
+    def print_networks(self, verbose: bool = False) -> Dict[str, int]:
+        counts = {}
+        for name, net in self.networks().items():
+            counts[name] = sum(p.numel() for p in net.parameters())
+            if verbose:
+                print(net)
+        return counts
+
+
+def _list_weights(folder: Path) -> str:
+    files = sorted(p.name for p in Path(folder).glob("*.pth")) if Path(folder).is_dir() else []
+    return ", ".join(files[:10]) + (" ..." if len(files) > 10 else "") if files else "none"
+
+
+def architecture_mismatch_message(name: str, source, save_dir: Path, opt, error: Exception) -> str:
+    """Name the options that differ from the run that wrote the weights, when that is known."""
+    from options import load_saved_options
+    from options.base_options import ARCHITECTURE_KEYS
+
+    saved = load_saved_options(save_dir) or {}
+    differ = [f"--{k} {saved[k]} (saved) vs {getattr(opt, k)} (now)" for k in ARCHITECTURE_KEYS
+              if k in saved and hasattr(opt, k) and saved[k] != getattr(opt, k)]
+    if differ:
+        return f"weights {source} do not fit net{name}: options differ from the saved run: " + "; ".join(differ)
+    first = str(error).strip().splitlines()
+    detail = next((line.strip() for line in first if "size mismatch" in line or "Missing" in line
+                   or "Unexpected" in line), first[0] if first else "")
+    return (f"weights {source} do not fit net{name} built from the current options "
+            f"(--netG/--netD/--ngf/--ndf/--norm/--input_nc/--output_nc/--no_dropout?): {detail[:300]}")
+
+
+def checkpoint_path(save_dir: Path, tag: str = "latest") -> Path:
+    return Path(save_dir) / f"{tag}_checkpoint.pth"
+
+
+__all__ = ["BaseModel", "select_device", "checkpoint_path", "AMP_DTYPES"]

@@ -1,0 +1,61 @@
+"""A template model: copy this file to start a new one.
+
+It is a complete, registered model (``--model template``) that learns a plain regression
+from A to B with an L1 loss: one generator, one optimizer, no discriminator. Replace the
+pieces marked below. Steps to add a model called ``my_model``:
+
+1. Copy this file to ``models/my_model_model.py`` and rename the class.
+2. Change the name in ``@MODELS.register("my_model")``.
+3. Add ``from models import my_model_model`` to ``models/__init__.py``.
+
+The training loop calls ``set_input`` then ``optimize_parameters`` for every batch; the
+four lists set in ``__init__`` drive logging, the pages and saving.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from models import MODELS, networks
+from models.base_model import BaseModel
+
+
+@MODELS.register("template")
+class TemplateModel(BaseModel):
+    @staticmethod
+    def modify_commandline_options(parser, is_train: bool = True):
+        """New flags and changed defaults of this model."""
+        parser.set_defaults(dataset_mode="aligned")
+        if is_train:
+            parser.add_argument("--lambda_regression", type=float, default=1.0, help="weight of the L1 loss")
+        return parser
+
+    def __init__(self, opt) -> None:
+        super().__init__(opt)
+        self.loss_names = ["G"]  # logged as loss_G
+        self.visual_names = ["data_A", "output", "data_B"]  # shown on pages, saved by test.py
+        self.model_names = ["G"]  # saved as <epoch>_net_G.pth
+        self.netG = self.build_network(networks.define_G(
+            opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, not opt.no_dropout,
+            opt.init_type, opt.init_gain))
+        if self.isTrain:
+            self.criterionLoss = torch.nn.L1Loss()
+            self.optimizer = self.make_adam(self.netG.parameters())
+            self.optimizers = [self.optimizer]
+
+    def set_input(self, input: dict) -> None:
+        AtoB = self.opt.direction == "AtoB"
+        self.data_A = self.to_device(input["A" if AtoB else "B"])
+        self.data_B = self.to_device(input["B" if AtoB else "A"])
+        self.image_paths = input["A_paths" if AtoB else "B_paths"]
+
+    def forward(self) -> None:
+        with self.autocast():
+            self.output = self.netG(self.data_A)
+
+    def optimize_parameters(self) -> None:
+        self.forward()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.loss_G = self.criterionLoss(self.output.float(), self.data_B) * self.opt.lambda_regression
+        self.backward(self.loss_G, self.optimizer)
+        self.step(self.optimizer)

@@ -1,0 +1,219 @@
+"""Flags shared by training and testing, and the parsing entry point."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from options.test_options import add_test_options
+from options.train_options import add_train_options
+from util.errors import UserError
+
+# Flags of older reference versions that scripts still pass, mapped to today's names.
+ALIASES = {"--niter": "--n_epochs", "--niter_decay": "--n_epochs_decay", "--how_many": "--num_test"}
+
+# Options that define a network's architecture: test.py takes them from the saved run.
+ARCHITECTURE_KEYS = ("input_nc", "output_nc", "ngf", "ndf", "netG", "netD", "n_layers_D", "norm",
+                     "no_dropout", "init_type", "init_gain", "direction", "model_suffix")
+
+
+def add_base_options(parser: argparse.ArgumentParser) -> None:
+    from data import DATASETS
+    from models import MODELS
+    from models.networks import DISCRIMINATORS, GENERATORS, INIT_TYPES, NORM_LAYERS
+
+    g = parser.add_argument_group("experiment")
+    g.add_argument("--dataroot", default=None, help="path to images (trainA/trainB, train/, ...)")
+    g.add_argument("--name", default="experiment_name", help="experiment name: where samples and models are stored")
+    g.add_argument("--checkpoints_dir", default="./checkpoints", help="models are saved here")
+    g.add_argument("--gpu_ids", default=None,
+                   help="GPUs to use, e.g. 0 or 0,1; -1 for CPU (default: the first GPU if there is one)")
+    g.add_argument("--seed", type=int, default=None, help="random seed; runs are reproducible on CPU with it")
+    g.add_argument("--verbose", action="store_true", help="print more information, and tracebacks of errors")
+    g.add_argument("--suffix", default="", help="customized suffix: opt.name = opt.name + suffix, e.g. {model}_{netG}_size{load_size}")
+
+    g = parser.add_argument_group("model")
+    g.add_argument("--model", default="cycle_gan",
+                   help=f"model to use: {', '.join(MODELS.names())}, or a dotted path package.module.Class")
+    g.add_argument("--input_nc", type=int, default=3, help="# of input image channels: 3 for RGB, 1 for grayscale")
+    g.add_argument("--output_nc", type=int, default=3, help="# of output image channels: 3 for RGB, 1 for grayscale")
+    g.add_argument("--ngf", type=int, default=64, help="# of gen filters in the last conv layer")
+    g.add_argument("--ndf", type=int, default=64, help="# of discrim filters in the first conv layer")
+    g.add_argument("--netD", default="basic", choices=sorted(DISCRIMINATORS), help="discriminator architecture")
+    g.add_argument("--netG", default="resnet_9blocks", choices=sorted(GENERATORS), help="generator architecture")
+    g.add_argument("--n_layers_D", type=int, default=3, help="only used if netD==n_layers")
+    g.add_argument("--norm", default="instance", choices=sorted(NORM_LAYERS), help="normalization layer")
+    g.add_argument("--init_type", default="normal", choices=sorted(INIT_TYPES), help="network initialization")
+    g.add_argument("--init_gain", type=float, default=0.02, help="scaling factor for normal, xavier and orthogonal")
+    g.add_argument("--no_dropout", action="store_true", help="no dropout for the generator")
+
+    g = parser.add_argument_group("data")
+    g.add_argument("--dataset_mode", default="unaligned",
+                   help=f"how to load the dataset: {', '.join(DATASETS.names())}")
+    g.add_argument("--direction", default="AtoB", choices=["AtoB", "BtoA"], help="AtoB or BtoA")
+    g.add_argument("--serial_batches", action="store_true", help="take images in order, not randomly")
+    g.add_argument("--num_threads", default=4, type=int, help="# threads (workers) for loading data")
+    g.add_argument("--batch_size", type=int, default=1, help="input batch size")
+    g.add_argument("--load_size", type=int, default=286, help="scale images to this size")
+    g.add_argument("--crop_size", type=int, default=256, help="then crop to this size")
+    g.add_argument("--max_dataset_size", type=float, default=float("inf"),
+                   help="maximum number of samples allowed per dataset")
+    g.add_argument("--preprocess", default="resize_and_crop",
+                   choices=["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"],
+                   help="scaling and cropping of images at load time")
+    g.add_argument("--no_flip", action="store_true", help="do not flip the images for data augmentation")
+
+    g = parser.add_argument_group("display")
+    g.add_argument("--display_winsize", type=int, default=256, help="display window size for visdom and HTML")
+    g.add_argument("--display_id", type=int, default=0, help="visdom window id; > 0 turns the visdom display on")
+    g.add_argument("--display_server", default="http://localhost", help="visdom server")
+    g.add_argument("--display_env", default="main", help="visdom display environment name")
+    g.add_argument("--display_port", type=int, default=8097, help="visdom port")
+    g.add_argument("--display_ncols", type=int, default=4, help="images per row in the visdom grid")
+    g.add_argument("--use_wandb", action="store_true", help="log to Weights & Biases")
+    g.add_argument("--wandb_project_name", default="CycleGAN-and-pix2pix", help="W&B project name")
+    g.add_argument("--use_tensorboard", action="store_true", help="log to TensorBoard (checkpoints/<name>/tensorboard)")
+
+    g = parser.add_argument_group("loading")
+    g.add_argument("--epoch", default="latest", help="which epoch to load: latest, best, or a number")
+    g.add_argument("--load_iter", type=int, default=0,
+                   help="which iteration to load; if > 0, load iter_[load_iter], else [epoch]")
+
+
+def _rewrite_aliases(argv: Sequence[str]) -> list:
+    out = []
+    for arg in argv:
+        flag, sep, value = arg.partition("=")
+        out.append(ALIASES.get(flag, flag) + sep + value if flag in ALIASES else arg)
+    return out
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line and exit code 2, like argparse's own."""
+
+    def error(self, message: str) -> None:  # noqa: D401
+        raise UserError(message)
+
+
+def build_parser(is_train: bool, argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The full parser for ``argv``: base + train/test + the model's and dataset's flags."""
+    from data import DATASETS
+    from models import MODELS
+
+    parser = _Parser(description="pix2cycle " + ("training" if is_train else "testing"),
+                     formatter_class=argparse.ArgumentDefaultsHelpFormatter, add_help=False)
+    add_base_options(parser)
+    (add_train_options if is_train else add_test_options)(parser)
+    # The model's and dataset's hooks need their names first, so parse leniently for them.
+    lenient = [a for a in argv if a not in ("-h", "--help")]
+    known, _ = parser.parse_known_args(lenient)
+    MODELS.get(known.model).modify_commandline_options(parser, is_train)
+    known, _ = parser.parse_known_args(lenient)
+    DATASETS.get(known.dataset_mode).modify_commandline_options(parser, is_train)
+    parser.add_argument("-h", "--help", action="help", help="show this help message and exit")
+    return parser
+
+
+def parse_options(argv: Optional[Sequence[str]] = None, is_train: bool = True) -> argparse.Namespace:
+    """Parse ``argv`` (default ``sys.argv[1:]``) into the resolved options.
+
+    For testing, architecture options saved by the training run (``train_opt.json`` in the
+    experiment folder) fill in whatever the command line does not set, so that
+    ``test.py --dataroot D --name N --model pix2pix`` rebuilds the trained networks.
+    """
+    argv = _rewrite_aliases(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser(is_train, argv)
+    opt = parser.parse_args(argv)
+    if opt.dataroot is None:
+        parser.error("the following argument is required: --dataroot (the folder holding the images)")
+    opt.isTrain = is_train
+    if not is_train:
+        _apply_saved_architecture(opt, parser, argv)
+    return finalize(opt)
+
+
+def _given_on_command_line(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set:
+    given = set()
+    flags = {a.split("=")[0] for a in argv if a.startswith("-")}
+    for action in parser._actions:
+        if any(s in flags for s in action.option_strings):
+            given.add(action.dest)
+    return given
+
+
+def _apply_saved_architecture(opt: argparse.Namespace, parser, argv: Sequence[str]) -> None:
+    saved = load_saved_options(Path(opt.checkpoints_dir) / opt.name)
+    if saved is None:
+        return
+    given = _given_on_command_line(parser, argv)
+    for key in ARCHITECTURE_KEYS:
+        if key in saved and key not in given and hasattr(opt, key):
+            setattr(opt, key, saved[key])
+    opt.loaded_train_options = True
+
+
+def finalize(opt: argparse.Namespace) -> argparse.Namespace:
+    """Derived values and checks that do not touch the file system."""
+    from models.networks import generator_size_multiple
+
+    if opt.suffix:
+        opt.name = opt.name + "_" + opt.suffix.format(**vars(opt))
+    if not opt.name or os.sep in opt.name or "/" in opt.name or ".." in opt.name:
+        raise UserError(f"--name '{opt.name}' must be a plain folder name (no '/', '\\\\' or '..')")
+    if opt.batch_size < 1:
+        raise UserError("--batch_size must be at least 1")
+    if opt.input_nc < 1 or opt.output_nc < 1:
+        raise UserError("--input_nc and --output_nc must be at least 1")
+    opt.gpu_ids = _parse_gpu_ids(opt.gpu_ids)
+    opt.size_multiple = generator_size_multiple(opt.netG)
+    if not opt.isTrain:
+        # Test-time loading mirrors the reference's test.py: one image at a time, in order.
+        opt.num_threads = min(opt.num_threads, 1)
+        opt.serial_batches = True
+        opt.no_flip = True
+    return opt
+
+
+def _parse_gpu_ids(value: Optional[str]):
+    """``None`` = choose automatically; ``[]`` = CPU; else a list of GPU indices."""
+    if value is None:
+        return None
+    try:
+        ids = [int(v) for v in str(value).split(",") if v.strip() != ""]
+    except ValueError:
+        raise UserError(f"--gpu_ids '{value}' must be comma-separated integers, e.g. 0 or 0,1; -1 for CPU")
+    return [i for i in ids if i >= 0]
+
+
+def format_options(opt: argparse.Namespace, parser: Optional[argparse.ArgumentParser] = None) -> str:
+    lines = ["----------------- Options ---------------"]
+    for key, value in sorted(vars(opt).items()):
+        lines.append(f"{key:>25}: {value!s:<30}")
+    lines.append("----------------- End -------------------")
+    return "\n".join(lines)
+
+
+def save_options(opt: argparse.Namespace, folder: Path, phase: str = "train") -> None:
+    """Write ``<phase>_opt.txt`` (for people) and ``<phase>_opt.json`` (for programs)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{phase}_opt.txt").write_text(format_options(opt) + "\n")
+    data = {k: (v if v != float("inf") else None) for k, v in vars(opt).items()
+            if isinstance(v, (str, int, float, bool, list, type(None)))}
+    tmp = folder / f".{phase}_opt.json.tmp"
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    os.replace(tmp, folder / f"{phase}_opt.json")
+
+
+def load_saved_options(folder: Path) -> Optional[dict]:
+    path = Path(folder) / "train_opt.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None

@@ -1,0 +1,16 @@
+"""Flags used only for testing."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_test_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("testing")
+    g.add_argument("--results_dir", default="./results/", help="saves results here")
+    g.add_argument("--aspect_ratio", type=float, default=1.0, help="aspect ratio of result images")
+    g.add_argument("--phase", default="test", help="train, val, test, etc")
+    g.add_argument("--eval", action="store_true", help="use eval mode during test time")
+    g.add_argument("--num_test", type=int, default=None, help="how many test images to run (default: all)")
+    # Test images are scaled to crop_size and not cropped further, as in the reference.
+    parser.set_defaults(load_size=parser.get_default("crop_size"))

@@ -1,0 +1,32 @@
+"""Flags used only for training."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_train_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("training")
+    g.add_argument("--phase", default="train", help="train, val, test, etc")
+    g.add_argument("--n_epochs", type=int, default=100, help="# of epochs with the initial learning rate")
+    g.add_argument("--n_epochs_decay", type=int, default=100, help="# of epochs to linearly decay the rate to zero")
+    g.add_argument("--epoch_count", type=int, default=1, help="the starting epoch count")
+    g.add_argument("--continue_train", action="store_true", help="continue training: load the latest checkpoint")
+    g.add_argument("--beta1", type=float, default=0.5, help="momentum term of adam")
+    g.add_argument("--lr", type=float, default=0.0002, help="initial learning rate for adam")
+    g.add_argument("--gan_mode", default="lsgan", choices=["vanilla", "lsgan", "wgangp", "hinge"],
+                   help="the type of GAN objective")
+    g.add_argument("--lambda_gp", type=float, default=10.0, help="weight of the gradient penalty (wgangp)")
+    g.add_argument("--pool_size", type=int, default=50, help="size of the buffer of previously generated images")
+    g.add_argument("--lr_policy", default="linear", choices=["linear", "step", "plateau", "cosine"],
+                   help="learning rate policy")
+    g.add_argument("--lr_decay_iters", type=int, default=50, help="multiply by a gamma every lr_decay_iters epochs")
+
+    g = parser.add_argument_group("logging and saving")
+    g.add_argument("--display_freq", type=int, default=400, help="frequency of showing training results")
+    g.add_argument("--update_html_freq", type=int, default=1000, help="frequency of saving results to the HTML page")
+    g.add_argument("--print_freq", type=int, default=100, help="frequency of printing losses")
+    g.add_argument("--no_html", action="store_true", help="do not save intermediate results to the web page")
+    g.add_argument("--save_latest_freq", type=int, default=5000, help="frequency of saving the latest results")
+    g.add_argument("--save_epoch_freq", type=int, default=5, help="save checkpoints every this many epochs")
+    g.add_argument("--save_by_iter", action="store_true", help="also save models as iter_<N>")

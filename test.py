@@ -1,0 +1,102 @@
+"""Apply a trained model to a test set and write an HTML gallery of the results.
+
+    python test.py --dataroot ./datasets/facades --name facades_pix2pix --model pix2pix --direction BtoA
+    # -> results/facades_pix2pix/test_latest/index.html
+
+The architecture options (``--netG``, ``--norm``, ``--no_dropout``, ``--ngf``, ...) are
+read from the training run's ``train_opt.json`` when it is there; flags given on the
+command line win. Every image of the phase is processed unless ``--num_test`` says less.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from data import create_dataloader, create_dataset
+from models import create_model
+from options import parse_options
+from util.errors import UserError, report_user_error
+from util.html import Gallery
+from util.progress import Progress
+from util.util import save_image, tensor2im
+
+
+def results_folder(opt) -> Path:
+    """``results/<name>/<phase>_<epoch>``; the single-generator test model gets its own folder
+    so that its results never overwrite a full model's gallery of the same name."""
+    tag = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
+    folder = f"{opt.phase}_{tag}"
+    if opt.model == "test":
+        folder += f"_test{opt.model_suffix}"
+    return Path(opt.results_dir) / opt.name / folder
+
+
+def run(opt) -> int:
+    dataset = create_dataset(opt)
+    loader = create_dataloader(opt, dataset, shuffle=False)
+    model = create_model(opt)
+    model.setup(opt)
+    if opt.eval:
+        model.eval()
+    out_dir = results_folder(opt)
+    image_dir = out_dir / "images"
+    image_dir.mkdir(parents=True, exist_ok=True)
+    gallery = Gallery(out_dir, title=f"Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.epoch}",
+                      width=opt.display_winsize)
+    total = len(dataset) if opt.num_test is None else min(opt.num_test, len(dataset))
+    progress = Progress(total=total, desc="test")
+    done, start = 0, time.time()
+    used_names = set()
+    for data in loader:
+        if done >= total:
+            break
+        if "A" not in data:
+            continue
+        model.set_input(data)
+        model.test()
+        visuals = model.get_current_visuals()
+        for i, path in enumerate(model.get_image_paths()):
+            if done >= total:
+                break
+            name = unique_stem(Path(path).stem, used_names)
+            row = []
+            for label, image in visuals.items():
+                file_name = f"{name}_{label}.png"
+                save_image(tensor2im(image[i:i + 1]), image_dir / file_name, aspect_ratio=opt.aspect_ratio)
+                row.append((label, f"images/{file_name}"))
+            gallery.add_row(Path(path).name, row)
+            done += 1
+            progress.update(1, None)
+    progress.close()
+    gallery.save()
+    elapsed = time.time() - start
+    print(f"processed {done} image(s) in {elapsed:.1f} s ({done / max(elapsed, 1e-9):.2f} images/s); "
+          f"gallery: {out_dir / 'index.html'}")
+    return 0
+
+
+def unique_stem(stem: str, used: set) -> str:
+    """Input files of the same stem in different folders must not overwrite each other."""
+    name, k = stem, 1
+    while name in used:
+        k += 1
+        name = f"{stem}_{k}"
+    used.add(name)
+    return name
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in argv
+    try:
+        opt = parse_options(argv, is_train=False)
+        return run(opt)
+    except UserError as e:
+        return report_user_error(e, verbose)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Train an image-to-image translation model.
+
+    python train.py --dataroot ./datasets/maps --name maps_cyclegan --model cycle_gan
+    python train.py --dataroot ./datasets/facades --name facades_pix2pix --model pix2pix --direction BtoA
+
+Every run writes to ``<checkpoints_dir>/<name>/``: the options (``train_opt.txt`` and
+``train_opt.json``), the loss logs, the training web page, the reference's per-network
+weight files (``latest_net_G.pth``, ``<epoch>_net_G.pth``) and a full checkpoint
+(``latest_checkpoint.pth``) from which ``--continue_train`` resumes exactly where the run
+stopped: weights, optimizers, schedulers, image pools, random states and data order.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from data import create_dataloader, create_dataset
+from models import create_model
+from models.base_model import checkpoint_path
+from options import format_options, parse_options, save_options
+from util.checkpoint import atomic_save, capture_rng_state, restore_rng_state, safe_load
+from util.errors import UserError, report_user_error
+from util.progress import Progress, summary_block
+from util.visualizer import Visualizer
+
+CHECKPOINT_FORMAT = "pix2cycle-checkpoint-v1"
+
+
+class Stop(Exception):
+    """Raised inside the loop when SIGINT/SIGTERM asked the run to stop."""
+
+
+def seed_everything(seed: Optional[int]) -> None:
+    if seed is None:
+        return
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def save_checkpoint(model, opt, save_dir: Path, epoch: int, epoch_iter: int, total_iters: int,
+                    sampler, tags=("latest",)) -> None:
+    """Write the full training state and the reference's per-network files for each tag.
+
+    ``epoch`` and ``epoch_iter`` say where training goes on: the epoch, and how many of
+    its samples are already done.
+    """
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "model": model.training_state(),
+        "epoch": epoch,
+        "epoch_iter": epoch_iter,
+        "total_iters": total_iters,
+        "rng": capture_rng_state(),
+        "sampler": sampler.state_dict(),
+        "options": {k: v for k, v in vars(opt).items() if isinstance(v, (str, int, float, bool, type(None)))},
+    }
+    for tag in tags:
+        model.save_networks(tag)
+        atomic_save(state, checkpoint_path(save_dir, tag))
+
+
+def resume(model, opt, save_dir: Path, sampler):
+    """Restore a ``--continue_train`` run; returns (epoch, epoch_iter, total_iters)."""
+    path = checkpoint_path(save_dir, opt.epoch)
+    if path.is_file():
+        state = safe_load(path, map_location=model.device)
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise UserError(f"{path} is not a pix2cycle training checkpoint")
+        model.load_training_state(state["model"], source=path)
+        restore_rng_state(state["rng"])
+        sampler.load_state_dict(state["sampler"])
+        print(f"resuming from {path}: epoch {state['epoch']}, iteration {state['epoch_iter']} "
+              f"of the epoch, {state['total_iters']} images seen")
+        return state["epoch"], state["epoch_iter"], state["total_iters"]
+    # Weights only (a reference run, or files copied by hand): restart at --epoch_count.
+    suffix = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
+    model.load_networks(suffix)
+    print(f"no full checkpoint at {path}; loaded {suffix}_net_*.pth weights and starting at epoch "
+          f"{opt.epoch_count} (optimizer state starts afresh)")
+    return opt.epoch_count, 0, 0
+
+
+def check_finite(model, total_iters: int) -> None:
+    """Stop on a NaN or infinite loss, naming it, before anything is saved."""
+    losses = {n: getattr(model, "loss_" + n) for n in model.loss_names}
+    tensors = [v.detach().float().reshape(()) for v in losses.values() if isinstance(v, torch.Tensor)]
+    if tensors and bool(torch.stack(tensors).isfinite().all()):
+        return
+    bad = [n for n, v in losses.items() if not np.isfinite(float(v))]
+    if bad:
+        raise UserError(f"loss {', '.join('loss_' + n for n in bad)} is not finite at iteration "
+                        f"{total_iters}; stopped (the last saved checkpoint is intact). Try a lower "
+                        f"--lr, another --gan_mode, or check the data")
+
+
+def run(opt) -> int:
+    seed_everything(opt.seed)
+    save_dir = Path(opt.checkpoints_dir) / opt.name
+    dataset = create_dataset(opt)
+    loader = create_dataloader(opt, dataset)
+    sampler = loader.sampler
+    model = create_model(opt)
+    model.setup(opt)
+    epoch, epoch_iter, total_iters = opt.epoch_count, 0, 0
+    if opt.continue_train:
+        epoch, epoch_iter, total_iters = resume(model, opt, save_dir, sampler)
+    save_options(opt, save_dir)
+    visualizer = Visualizer(opt)
+    last_epoch = opt.n_epochs + opt.n_epochs_decay
+    counts = model.print_networks(opt.verbose)
+    print(summary_block({
+        "device": f"{model.device}" + ("" if model.device.type == "cuda" else
+                                       " (no GPU in use: training on the CPU is slow)"),
+        "dataset": f"{len(dataset)} samples" + (f" ({dataset.describe()})" if hasattr(dataset, "describe") else ""),
+        "networks": ", ".join(f"net{n} {c / 1e6:.2f} M" for n, c in counts.items()),
+        "epochs": f"{epoch} .. {last_epoch}",
+        "checkpoints": str(save_dir),
+        "web page": "off" if opt.no_html else str(save_dir / "web" / "index.html"),
+    }))
+    if opt.verbose:
+        print(format_options(opt))
+
+    stop_signal = []
+
+    def request_stop(signum, frame):  # noqa: ARG001
+        stop_signal.append(signum)
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    skipped_total = 0
+    try:
+        while epoch <= last_epoch:
+            epoch_start = time.time()
+            sampler.set_epoch(epoch)
+            sampler.set_start(epoch_iter)
+            skipped = []
+            progress = Progress(total=len(dataset), desc=f"epoch {epoch}/{last_epoch}")
+            progress.update(epoch_iter, None)
+            t_data_start = time.time()
+            for data in loader:
+                skipped += data.get("skipped", [])
+                if "A" not in data:
+                    continue
+                t_data = time.time() - t_data_start
+                t_step = time.time()
+                batch_size = data["A"].size(0)
+                total_iters += batch_size
+                epoch_iter += batch_size
+                model.set_input(data)
+                model.optimize_parameters()
+                check_finite(model, total_iters)
+                # Reading losses synchronises with the GPU: only when they are printed.
+                losses = model.get_current_losses() if total_iters % opt.print_freq < batch_size else None
+                if total_iters % opt.display_freq < batch_size:
+                    save_result = total_iters % opt.update_html_freq < batch_size
+                    model.compute_visuals()
+                    visualizer.display_current_results(model.get_current_visuals(), epoch, total_iters, save_result)
+                if total_iters % opt.print_freq < batch_size:
+                    visualizer.print_current_losses(epoch, epoch_iter, losses, (time.time() - t_step) / batch_size, t_data)
+                    visualizer.plot_current_losses(epoch, epoch_iter / len(dataset), losses)
+                progress.update(batch_size, losses)
+                if total_iters % opt.save_latest_freq < batch_size:
+                    tags = ("latest", f"iter_{total_iters}") if opt.save_by_iter else ("latest",)
+                    save_checkpoint(model, opt, save_dir, epoch, epoch_iter, total_iters, sampler, tags)
+                if stop_signal:
+                    raise Stop()
+                t_data_start = time.time()
+            progress.close()
+            if skipped:
+                skipped_total += len(skipped)
+                print(f"epoch {epoch}: skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:5])}"
+                      + (" ..." if len(skipped) > 5 else ""), file=sys.stderr)
+            if epoch_iter == 0 and not skipped:
+                raise UserError("the data loader produced no batches")
+            lr = model.update_learning_rate()
+            epoch_iter = 0
+            epoch += 1
+            tags = ["latest"]
+            if (epoch - 1) % opt.save_epoch_freq == 0 or epoch > last_epoch:
+                tags.append(str(epoch - 1))
+            save_checkpoint(model, opt, save_dir, epoch, 0, total_iters, sampler, tags)
+            print(f"End of epoch {epoch - 1} / {last_epoch} \t Time Taken: {time.time() - epoch_start:.0f} sec"
+                  f" \t learning rate {lr:.7f}")
+            if stop_signal:
+                raise Stop()
+    except Stop:
+        progress.close()
+        save_checkpoint(model, opt, save_dir, epoch, epoch_iter, total_iters, sampler)
+        command = " ".join([sys.argv[0] if sys.argv[0].endswith("train.py") else "train.py"]
+                           + [a for a in opt.argv if a != "--continue_train"] + ["--continue_train"])
+        print(f"\nstopped by signal {stop_signal[0]}; saved {checkpoint_path(save_dir)}.\n"
+              f"resume with: python {command}", file=sys.stderr)
+        return 128 + stop_signal[0]
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        visualizer.close()
+    print(f"training done: {total_iters} images seen; weights in {save_dir}"
+          + (f"; {skipped_total} unreadable image(s) skipped" if skipped_total else ""))
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in argv
+    try:
+        opt = parse_options(argv, is_train=True)
+        opt.argv = argv
+        return run(opt)
+    except UserError as e:
+        return report_user_error(e, verbose)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

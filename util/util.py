@@ -1,0 +1,46 @@
+"""Image and file helpers that take plain arguments (no options object)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def tensor2im(image: torch.Tensor, imtype=np.uint8) -> np.ndarray:
+    """Turn the first image of a (B, C, H, W) tensor in [-1, 1] into an (H, W, 3) array.
+
+    One-channel images are repeated to three channels, so every visual can be shown and
+    saved the same way; channels beyond three are dropped for display.
+    """
+    if not isinstance(image, torch.Tensor):
+        return np.asarray(image)
+    array = image.detach()[0].float().cpu().clamp(-1.0, 1.0).numpy()
+    if array.shape[0] == 1:
+        array = np.repeat(array, 3, axis=0)
+    elif array.shape[0] > 3:
+        array = array[:3]
+    array = (np.transpose(array, (1, 2, 0)) + 1.0) / 2.0
+    if imtype == np.uint8:
+        return np.round(array * 255.0).astype(np.uint8)
+    return array.astype(imtype)
+
+
+def save_image(image: np.ndarray, path: Union[str, Path], aspect_ratio: float = 1.0) -> None:
+    """Save an (H, W, 3) uint8 array; ``aspect_ratio`` > 1 widens, < 1 heightens it."""
+    pil = Image.fromarray(image)
+    h, w = image.shape[:2]
+    if aspect_ratio > 1.0:
+        pil = pil.resize((int(w * aspect_ratio), h), Image.BICUBIC)
+    elif aspect_ratio < 1.0:
+        pil = pil.resize((w, int(h / aspect_ratio)), Image.BICUBIC)
+    pil.save(path)
+
+
+def mkdirs(*paths: Union[str, Path]) -> None:
+    for path in paths:
+        os.makedirs(path, exist_ok=True)
