@@ -1,0 +1,118 @@
+"""Adversarial losses shared by pix2pix and CycleGAN.
+
+``GANLoss`` hides the target-label bookkeeping of each GAN objective; add a mode by adding
+an entry to ``GAN_MODES``. ``gradient_penalty`` is the WGAN-GP term (Gulrajani et al., 2017).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from util.errors import UserError
+
+# (prediction, target label tensor, target_is_real, for_discriminator) -> scalar loss
+GanObjective = Callable[[torch.Tensor, torch.Tensor, bool, bool], torch.Tensor]
+
+
+def _vanilla(pred: torch.Tensor, target: torch.Tensor, is_real: bool, for_d: bool) -> torch.Tensor:
+    # Logits in, so the sigmoid is fused into a numerically stable BCE.
+    return F.binary_cross_entropy_with_logits(pred, target.expand_as(pred))
+
+
+def _lsgan(pred: torch.Tensor, target: torch.Tensor, is_real: bool, for_d: bool) -> torch.Tensor:
+    return F.mse_loss(pred, target.expand_as(pred))
+
+
+def _wgangp(pred: torch.Tensor, target: torch.Tensor, is_real: bool, for_d: bool) -> torch.Tensor:
+    # The critic raises scores of real images and lowers those of fakes.
+    return -pred.mean() if is_real else pred.mean()
+
+
+def _hinge(pred: torch.Tensor, target: torch.Tensor, is_real: bool, for_d: bool) -> torch.Tensor:
+    if for_d:
+        # Only scores on the wrong side of the +-1 margin are penalized.
+        return F.relu(1.0 - pred).mean() if is_real else F.relu(1.0 + pred).mean()
+    return -pred.mean() if is_real else pred.mean()
+
+
+GAN_MODES: dict[str, GanObjective] = {
+    "vanilla": _vanilla,
+    "lsgan": _lsgan,
+    "wgangp": _wgangp,
+    "hinge": _hinge,
+}
+
+
+class GANLoss(nn.Module):
+    """Adversarial loss of a discriminator output against "real" or "fake".
+
+    ``loss(prediction, target_is_real, for_discriminator=True)``. The discriminator's last
+    layer has no sigmoid: ``vanilla`` applies it inside the loss.
+    """
+
+    def __init__(self, gan_mode: str, target_real_label: float = 1.0,
+                 target_fake_label: float = 0.0) -> None:
+        super().__init__()
+        if gan_mode not in GAN_MODES:
+            raise UserError(f"unknown gan_mode '{gan_mode}'; "
+                            f"available: {', '.join(sorted(GAN_MODES))}")
+        self.gan_mode = gan_mode
+        self.objective = GAN_MODES[gan_mode]
+        # Buffers follow .to(device); not persistent, they are options, not learned state.
+        self.register_buffer("real_label", torch.tensor(target_real_label), persistent=False)
+        self.register_buffer("fake_label", torch.tensor(target_fake_label), persistent=False)
+
+    def get_target_tensor(self, prediction: torch.Tensor, target_is_real: bool) -> torch.Tensor:
+        """The label broadcast to ``prediction``'s shape (a view: no new memory)."""
+        label = self.real_label if target_is_real else self.fake_label
+        # A no-op when the loss was moved with the model; covers AMP dtypes and a forgotten .to().
+        label = label.to(device=prediction.device, dtype=prediction.dtype)
+        return label.expand_as(prediction)
+
+    def forward(self, prediction: torch.Tensor, target_is_real: bool,
+                for_discriminator: bool = True) -> torch.Tensor:
+        target = self.get_target_tensor(prediction, target_is_real)
+        return self.objective(prediction, target, target_is_real, for_discriminator)
+
+
+def _interpolate(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Random points on the lines between real and fake samples, one mix per sample."""
+    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device,
+                       dtype=real.dtype)
+    return alpha * real + (1 - alpha) * fake
+
+
+_GP_POINTS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "real": lambda real, fake: real,
+    "fake": lambda real, fake: fake,
+    "mixed": _interpolate,
+}
+
+
+def gradient_penalty(netD: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                     kind: str = "mixed", constant: float = 1.0,
+                     lambda_gp: float = 10.0) -> torch.Tensor:
+    """WGAN-GP term ``lambda_gp * E[(||grad_x D(x)|| - constant)^2]`` as a 0-dim tensor.
+
+    ``kind`` picks where x is sampled: ``real``, ``fake`` or ``mixed`` (random
+    interpolates). The result is differentiable w.r.t. ``netD``'s parameters.
+    """
+    if kind not in _GP_POINTS:
+        raise UserError(f"unknown gradient penalty kind '{kind}'; "
+                        f"available: {', '.join(sorted(_GP_POINTS))}")
+    if lambda_gp <= 0.0:
+        return torch.zeros((), device=real.device, dtype=real.dtype)
+    # Detached so that the penalty trains D only, never the generator that made ``fake``.
+    points = _GP_POINTS[kind](real.detach(), fake.detach()).detach().requires_grad_(True)
+    scores = netD(points)
+    (gradients,) = torch.autograd.grad(outputs=scores, inputs=points,
+                                       grad_outputs=torch.ones_like(scores),
+                                       create_graph=True, retain_graph=True)
+    gradients = gradients.reshape(real.shape[0], -1)
+    # The tiny offset keeps the norm differentiable where the gradient is exactly zero.
+    norms = (gradients + 1e-16).norm(2, dim=1)
+    return ((norms - constant) ** 2).mean() * lambda_gp

@@ -1,0 +1,46 @@
+"""Networks for pix2pix and CycleGAN, laid out exactly like the reference implementation.
+
+- ``layers``: normalization table, weight initialization, loading reference weights.
+- ``generators``: ``GENERATORS`` table and ``define_G``.
+- ``discriminators``: ``DISCRIMINATORS`` table and ``define_D``.
+
+To add a network, write the module in the matching file and add one entry to its table;
+``--netG`` / ``--netD`` and the parametrized tests (tests/test_networks.py) see it at once.
+"""
+
+from .discriminators import (
+    DISCRIMINATORS,
+    DiscriminatorSpec,
+    NLayerDiscriminator,
+    PixelDiscriminator,
+    define_D,
+)
+from .generators import (
+    GENERATORS,
+    GeneratorSpec,
+    ResnetBlock,
+    ResnetGenerator,
+    UnetGenerator,
+    UnetSkipConnectionBlock,
+    define_G,
+    generator_size_multiple,
+)
+from .layers import (
+    INIT_TYPES,
+    NORM_LAYERS,
+    NormLayer,
+    clean_state_dict,
+    conv_bias,
+    get_norm_layer,
+    init_weights,
+    load_network_weights,
+)
+
+__all__ = [
+    "DISCRIMINATORS", "DiscriminatorSpec", "NLayerDiscriminator", "PixelDiscriminator",
+    "define_D",
+    "GENERATORS", "GeneratorSpec", "ResnetBlock", "ResnetGenerator", "UnetGenerator",
+    "UnetSkipConnectionBlock", "define_G", "generator_size_multiple",
+    "INIT_TYPES", "NORM_LAYERS", "NormLayer", "clean_state_dict", "conv_bias", "get_norm_layer",
+    "init_weights", "load_network_weights",
+]

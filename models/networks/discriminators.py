@@ -1,0 +1,113 @@
+"""Discriminators: the PatchGAN of pix2pix (``basic`` = 70x70 receptive field) and a 1x1
+PixelGAN.
+
+Module structure follows the reference implementation layer for layer, so published
+weights load unchanged. To add one, write an ``nn.Module`` and add a ``DiscriminatorSpec``
+to ``DISCRIMINATORS``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from util.errors import UserError
+
+from .layers import NormLayer, conv_bias, get_norm_layer, init_weights
+
+
+class NLayerDiscriminator(nn.Module):
+    """PatchGAN: ``n_layers`` stride-2 4x4 convs, then two stride-1 ones down to 1 channel.
+
+    Outputs one logit per overlapping patch (30x30 for a 256x256 input with n_layers=3).
+    """
+
+    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3,
+                 norm_layer: NormLayer = nn.BatchNorm2d) -> None:
+        super().__init__()
+        use_bias = conv_bias(norm_layer)
+        kw, padw = 4, 1
+        # No norm on the first layer, as in DCGAN.
+        layers: list[nn.Module] = [nn.Conv2d(input_nc, ndf, kernel_size=kw, stride=2,
+                                             padding=padw),
+                                   nn.LeakyReLU(0.2, True)]
+        nf_mult = 1
+        for n in range(1, n_layers):
+            nf_mult_prev, nf_mult = nf_mult, min(2 ** n, 8)
+            layers += [nn.Conv2d(ndf * nf_mult_prev, ndf * nf_mult, kernel_size=kw, stride=2,
+                                 padding=padw, bias=use_bias),
+                       norm_layer(ndf * nf_mult),
+                       nn.LeakyReLU(0.2, True)]
+        # A stride-1 layer enlarges the receptive field (to 70x70 for n_layers=3).
+        nf_mult_prev, nf_mult = nf_mult, min(2 ** n_layers, 8)
+        layers += [nn.Conv2d(ndf * nf_mult_prev, ndf * nf_mult, kernel_size=kw, stride=1,
+                             padding=padw, bias=use_bias),
+                   norm_layer(ndf * nf_mult),
+                   nn.LeakyReLU(0.2, True)]
+        layers.append(nn.Conv2d(ndf * nf_mult, 1, kernel_size=kw, stride=1, padding=padw))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class PixelDiscriminator(nn.Module):
+    """1x1 PatchGAN: classifies each pixel independently (colour statistics only)."""
+
+    def __init__(self, input_nc: int, ndf: int = 64,
+                 norm_layer: NormLayer = nn.BatchNorm2d) -> None:
+        super().__init__()
+        use_bias = conv_bias(norm_layer)
+        self.net = nn.Sequential(
+            nn.Conv2d(input_nc, ndf, kernel_size=1, stride=1, padding=0),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf, ndf * 2, kernel_size=1, stride=1, padding=0, bias=use_bias),
+            norm_layer(ndf * 2),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf * 2, 1, kernel_size=1, stride=1, padding=0, bias=use_bias),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+DiscriminatorBuilder = Callable[[int, int, int, NormLayer], nn.Module]
+
+
+@dataclass(frozen=True)
+class DiscriminatorSpec:
+    """``builder(input_nc, ndf, n_layers_D, norm_layer)``; builders may ignore ``n_layers_D``."""
+
+    builder: DiscriminatorBuilder
+
+
+def _basic(input_nc: int, ndf: int, n_layers_D: int, norm_layer: NormLayer) -> nn.Module:
+    return NLayerDiscriminator(input_nc, ndf, n_layers=3, norm_layer=norm_layer)
+
+
+def _n_layers(input_nc: int, ndf: int, n_layers_D: int, norm_layer: NormLayer) -> nn.Module:
+    return NLayerDiscriminator(input_nc, ndf, n_layers=n_layers_D, norm_layer=norm_layer)
+
+
+def _pixel(input_nc: int, ndf: int, n_layers_D: int, norm_layer: NormLayer) -> nn.Module:
+    return PixelDiscriminator(input_nc, ndf, norm_layer=norm_layer)
+
+
+DISCRIMINATORS: dict[str, DiscriminatorSpec] = {
+    "basic": DiscriminatorSpec(_basic),
+    "n_layers": DiscriminatorSpec(_n_layers),
+    "pixel": DiscriminatorSpec(_pixel),
+}
+
+
+def define_D(input_nc: int, ndf: int, netD: str, n_layers_D: int = 3, norm: str = "batch",
+             init_type: str = "normal", init_gain: float = 0.02) -> nn.Module:
+    """Build and initialize discriminator ``netD`` on the CPU (moving it is the caller's job)."""
+    if netD not in DISCRIMINATORS:
+        raise UserError(f"unknown discriminator '{netD}'; "
+                        f"available: {', '.join(sorted(DISCRIMINATORS))}")
+    net = DISCRIMINATORS[netD].builder(input_nc, ndf, n_layers_D, get_norm_layer(norm))
+    return init_weights(net, init_type, init_gain)

@@ -1,0 +1,228 @@
+"""Generators: the ResNet of Johnson et al. (CycleGAN) and the U-Net of pix2pix.
+
+Module structure follows the reference implementation layer for layer, so its
+``state_dict`` keys and shapes are identical and published weights load unchanged.
+
+To add a generator, write an ``nn.Module`` and add a ``GeneratorSpec`` to ``GENERATORS``;
+``define_G`` and the parametrized tests pick it up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from util.errors import UserError
+
+from .layers import NormLayer, conv_bias, get_norm_layer, init_weights
+
+_PADDINGS: dict[str, type[nn.Module] | None] = {
+    "reflect": nn.ReflectionPad2d,
+    "replicate": nn.ReplicationPad2d,
+    "zero": None,  # padding done by the conv itself
+}
+
+
+class ResnetBlock(nn.Module):
+    """Two 3x3 convs with a residual connection (dropout between them if asked)."""
+
+    def __init__(self, dim: int, padding_type: str, norm_layer: NormLayer,
+                 use_dropout: bool, use_bias: bool) -> None:
+        super().__init__()
+        self.conv_block = self.build_conv_block(dim, padding_type, norm_layer, use_dropout,
+                                                use_bias)
+
+    def build_conv_block(self, dim: int, padding_type: str, norm_layer: NormLayer,
+                         use_dropout: bool, use_bias: bool) -> nn.Sequential:
+        if padding_type not in _PADDINGS:
+            raise UserError(f"unknown padding type '{padding_type}'; "
+                            f"available: {', '.join(sorted(_PADDINGS))}")
+        pad_layer = _PADDINGS[padding_type]
+
+        def conv_unit() -> list[nn.Module]:
+            pad = [pad_layer(1)] if pad_layer is not None else []
+            conv_padding = 0 if pad_layer is not None else 1
+            return pad + [nn.Conv2d(dim, dim, kernel_size=3, padding=conv_padding, bias=use_bias),
+                          norm_layer(dim)]
+
+        layers = conv_unit() + [nn.ReLU(True)]
+        if use_dropout:
+            layers.append(nn.Dropout(0.5))
+        layers += conv_unit()
+        return nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """7x7 conv, two stride-2 downsamplings, ``n_blocks`` ResNet blocks, two upsamplings."""
+
+    def __init__(self, input_nc: int, output_nc: int, ngf: int = 64,
+                 norm_layer: NormLayer = nn.BatchNorm2d, use_dropout: bool = False,
+                 n_blocks: int = 6, padding_type: str = "reflect") -> None:
+        if n_blocks < 0:
+            raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
+        super().__init__()
+        use_bias = conv_bias(norm_layer)
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0, bias=use_bias),
+            norm_layer(ngf),
+            nn.ReLU(True),
+        ]
+        n_downsampling = 2
+        for i in range(n_downsampling):
+            mult = 2 ** i
+            layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, kernel_size=3, stride=2, padding=1,
+                                 bias=use_bias),
+                       norm_layer(ngf * mult * 2),
+                       nn.ReLU(True)]
+        mult = 2 ** n_downsampling
+        layers += [ResnetBlock(ngf * mult, padding_type, norm_layer, use_dropout, use_bias)
+                   for _ in range(n_blocks)]
+        for i in range(n_downsampling):
+            mult = 2 ** (n_downsampling - i)
+            layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, kernel_size=3, stride=2,
+                                          padding=1, output_padding=1, bias=use_bias),
+                       norm_layer(ngf * mult // 2),
+                       nn.ReLU(True)]
+        layers += [nn.ReflectionPad2d(3),
+                   nn.Conv2d(ngf, output_nc, kernel_size=7, padding=0),
+                   nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class UnetSkipConnectionBlock(nn.Module):
+    """One U-Net level: downsample, the ``submodule`` below, upsample, then concat the skip.
+
+    The outermost level returns the output image instead of concatenating.
+    """
+
+    def __init__(self, outer_nc: int, inner_nc: int, input_nc: int | None = None,
+                 submodule: nn.Module | None = None, outermost: bool = False,
+                 innermost: bool = False, norm_layer: NormLayer = nn.BatchNorm2d,
+                 use_dropout: bool = False) -> None:
+        if submodule is None and not innermost:
+            raise ValueError("a U-Net block needs a submodule unless it is innermost")
+        super().__init__()
+        self.outermost = outermost
+        use_bias = conv_bias(norm_layer)
+        if input_nc is None:
+            input_nc = outer_nc
+        downconv = nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1,
+                             bias=use_bias)
+        downrelu = nn.LeakyReLU(0.2, True)
+        uprelu = nn.ReLU(True)
+        # Below the innermost level the skip concat doubles the channels coming up.
+        up_in = inner_nc if innermost else inner_nc * 2
+
+        if outermost:
+            # The output conv keeps its bias: no norm follows it.
+            upconv = nn.ConvTranspose2d(up_in, outer_nc, kernel_size=4, stride=2, padding=1)
+            layers = [downconv, submodule, uprelu, upconv, nn.Tanh()]
+        elif innermost:
+            upconv = nn.ConvTranspose2d(up_in, outer_nc, kernel_size=4, stride=2, padding=1,
+                                        bias=use_bias)
+            layers = [downrelu, downconv, uprelu, upconv, norm_layer(outer_nc)]
+        else:
+            upconv = nn.ConvTranspose2d(up_in, outer_nc, kernel_size=4, stride=2, padding=1,
+                                        bias=use_bias)
+            layers = [downrelu, downconv, norm_layer(inner_nc), submodule,
+                      uprelu, upconv, norm_layer(outer_nc)]
+            if use_dropout:
+                layers.append(nn.Dropout(0.5))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.outermost:
+            return self.model(x)
+        return torch.cat([x, self.model(x)], 1)
+
+
+class UnetGenerator(nn.Module):
+    """U-Net built from the innermost block outwards; ``num_downs`` halvings of the input."""
+
+    def __init__(self, input_nc: int, output_nc: int, num_downs: int, ngf: int = 64,
+                 norm_layer: NormLayer = nn.BatchNorm2d, use_dropout: bool = False) -> None:
+        if num_downs < 5:
+            raise ValueError(f"num_downs must be >= 5, got {num_downs}")
+        super().__init__()
+        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, innermost=True, norm_layer=norm_layer)
+        # Extra 512-channel levels: the only ones with dropout (pix2pix's noise source).
+        for _ in range(num_downs - 5):
+            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block,
+                                            norm_layer=norm_layer, use_dropout=use_dropout)
+        for mult in (4, 2, 1):
+            block = UnetSkipConnectionBlock(ngf * mult, ngf * mult * 2, submodule=block,
+                                            norm_layer=norm_layer)
+        self.model = UnetSkipConnectionBlock(output_nc, ngf, input_nc=input_nc, submodule=block,
+                                             outermost=True, norm_layer=norm_layer)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+GeneratorBuilder = Callable[[int, int, int, NormLayer, bool], nn.Module]
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """How to build a generator and which input sides it accepts.
+
+    ``builder(input_nc, output_nc, ngf, norm_layer, use_dropout)``; the input height and
+    width must be multiples of ``size_multiple`` for the output to match the input size.
+    """
+
+    builder: GeneratorBuilder
+    size_multiple: int
+
+
+def _resnet(n_blocks: int) -> GeneratorBuilder:
+    def build(input_nc: int, output_nc: int, ngf: int, norm_layer: NormLayer,
+              use_dropout: bool) -> nn.Module:
+        return ResnetGenerator(input_nc, output_nc, ngf, norm_layer=norm_layer,
+                               use_dropout=use_dropout, n_blocks=n_blocks)
+    return build
+
+
+def _unet(num_downs: int) -> GeneratorBuilder:
+    def build(input_nc: int, output_nc: int, ngf: int, norm_layer: NormLayer,
+              use_dropout: bool) -> nn.Module:
+        return UnetGenerator(input_nc, output_nc, num_downs, ngf, norm_layer=norm_layer,
+                             use_dropout=use_dropout)
+    return build
+
+
+GENERATORS: dict[str, GeneratorSpec] = {
+    "resnet_9blocks": GeneratorSpec(_resnet(9), size_multiple=4),
+    "resnet_6blocks": GeneratorSpec(_resnet(6), size_multiple=4),
+    "unet_256": GeneratorSpec(_unet(8), size_multiple=2 ** 8),
+    "unet_128": GeneratorSpec(_unet(7), size_multiple=2 ** 7),
+}
+
+
+def _generator_spec(netG: str) -> GeneratorSpec:
+    if netG not in GENERATORS:
+        raise UserError(f"unknown generator '{netG}'; available: {', '.join(sorted(GENERATORS))}")
+    return GENERATORS[netG]
+
+
+def generator_size_multiple(netG: str) -> int:
+    """The input side of ``netG`` must be a multiple of this."""
+    return _generator_spec(netG).size_multiple
+
+
+def define_G(input_nc: int, output_nc: int, ngf: int, netG: str, norm: str = "batch",
+             use_dropout: bool = False, init_type: str = "normal",
+             init_gain: float = 0.02) -> nn.Module:
+    """Build and initialize generator ``netG`` on the CPU (moving it is the caller's job)."""
+    spec = _generator_spec(netG)
+    net = spec.builder(input_nc, output_nc, ngf, get_norm_layer(norm), use_dropout)
+    return init_weights(net, init_type, init_gain)

@@ -1,0 +1,151 @@
+"""Building blocks shared by generators and discriminators.
+
+Normalization layers and weight initializations are looked up in tables; add an entry to
+``NORM_LAYERS`` or ``INIT_TYPES`` to make a new choice available everywhere (and to the
+parametrized tests). ``clean_state_dict`` / ``load_network_weights`` read weights saved by
+the reference implementation, including the oldest published ones.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.nn import init
+
+from util.errors import UserError
+
+NormLayer = Callable[[int], nn.Module]
+
+
+def _no_norm(num_features: int) -> nn.Module:
+    """``--norm none``: keep the layer index layout of the normalized networks."""
+    return nn.Identity()
+
+
+# Instance norm without affine/running stats is the reference's (and CycleGAN paper's) choice;
+# batch norm keeps its running statistics so that eval mode is usable.
+NORM_LAYERS: dict[str, NormLayer] = {
+    "batch": functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True),
+    "instance": functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False),
+    "syncbatch": functools.partial(nn.SyncBatchNorm, affine=True, track_running_stats=True),
+    "none": _no_norm,
+}
+
+
+def get_norm_layer(norm: str) -> NormLayer:
+    """Return a factory ``num_features -> nn.Module`` for the normalization called ``norm``."""
+    if norm not in NORM_LAYERS:
+        raise UserError(f"unknown norm '{norm}'; available: {', '.join(sorted(NORM_LAYERS))}")
+    return NORM_LAYERS[norm]
+
+
+def conv_bias(norm_layer: NormLayer | type) -> bool:
+    """Whether a conv followed by ``norm_layer`` gets a bias, by the reference's rule.
+
+    A bias before BatchNorm is cancelled by the mean subtraction, so the reference adds one
+    only for InstanceNorm2d. It applies the same test to ``--norm none`` (which is not
+    InstanceNorm), so those convs have no bias either; we keep that for weight compatibility.
+    """
+    factory = norm_layer.func if isinstance(norm_layer, functools.partial) else norm_layer
+    return factory is nn.InstanceNorm2d
+
+
+# Each takes a conv/linear weight and the gain; the gain is unused by kaiming, as in the reference.
+INIT_TYPES: dict[str, Callable[[torch.Tensor, float], None]] = {
+    "normal": lambda w, gain: init.normal_(w, 0.0, gain),
+    "xavier": lambda w, gain: init.xavier_normal_(w, gain=gain),
+    "kaiming": lambda w, gain: init.kaiming_normal_(w, a=0, mode="fan_in"),
+    "orthogonal": lambda w, gain: init.orthogonal_(w, gain=gain),
+}
+
+_WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+             nn.ConvTranspose3d, nn.Linear)
+
+
+def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0.02) -> nn.Module:
+    """Initialize conv/linear weights with ``init_type`` and zero their biases, in place.
+
+    Affine BatchNorm weights are drawn from N(1, init_gain) with zero bias, as in the
+    pix2pix paper. Returns ``net`` for chaining.
+    """
+    if init_type not in INIT_TYPES:
+        raise UserError(f"unknown init type '{init_type}'; "
+                        f"available: {', '.join(sorted(INIT_TYPES))}")
+    init_fn = INIT_TYPES[init_type]
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, _WEIGHTED):
+                init_fn(m.weight, init_gain)
+                if m.bias is not None:
+                    init.zeros_(m.bias)
+            elif isinstance(m, (nn.BatchNorm2d, nn.SyncBatchNorm)) and m.weight is not None:
+                init.normal_(m.weight, 1.0, init_gain)
+                init.zeros_(m.bias)
+    return net
+
+
+# Wrappers that rename every key: nn.DataParallel / DDP and torch.compile.
+_WRAPPER_PREFIXES = ("module", "_orig_mod")
+_INSTANCE_NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def _strip_wrappers(name: str) -> str:
+    """Remove leading wrapper prefixes (possibly nested, e.g. ``_orig_mod.module.``)."""
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _WRAPPER_PREFIXES:
+            if name == prefix:
+                return ""
+            if name.startswith(prefix + "."):
+                name = name[len(prefix) + 1:]
+                changed = True
+    return name
+
+
+def _is_stale_instance_norm_stat(key: str, net: nn.Module, net_keys: set[str]) -> bool:
+    """True for a running stat the net lacks whose owner is an InstanceNorm layer.
+
+    PyTorch < 0.4 saved these buffers even without ``track_running_stats``; published
+    CycleGAN weights still carry them.
+    """
+    owner, _, attr = key.rpartition(".")
+    if attr not in _INSTANCE_NORM_STATS or key in net_keys:
+        return False
+    try:
+        module = net.get_submodule(owner)
+    except AttributeError:
+        return False
+    return isinstance(module, nn.modules.instancenorm._InstanceNorm)
+
+
+def clean_state_dict(state_dict: Mapping[str, torch.Tensor],
+                     net: nn.Module | None = None) -> OrderedDict[str, torch.Tensor]:
+    """Return a copy of ``state_dict`` that loads into the plain (unwrapped) ``net``.
+
+    Strips ``module.`` / ``_orig_mod.`` prefixes. When ``net`` is given, also drops
+    InstanceNorm running statistics that ``net`` does not have; without ``net`` it cannot
+    tell which layers are InstanceNorm, so only prefixes are stripped.
+    """
+    cleaned: OrderedDict[str, torch.Tensor] = OrderedDict(
+        (_strip_wrappers(k), v) for k, v in state_dict.items())
+    metadata = getattr(state_dict, "_metadata", None)
+    if metadata is not None:
+        # Per-module versions let BatchNorm fill in num_batches_tracked for old files.
+        cleaned._metadata = OrderedDict(  # type: ignore[attr-defined]
+            (_strip_wrappers(k), v) for k, v in metadata.items())
+    if net is not None:
+        net_keys = set(net.state_dict().keys())
+        for key in [k for k in cleaned if _is_stale_instance_norm_stat(k, net, net_keys)]:
+            del cleaned[key]
+    return cleaned
+
+
+def load_network_weights(net: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """Clean ``state_dict`` for ``net`` and load it strictly (mismatches still raise)."""
+    net.load_state_dict(clean_state_dict(state_dict, net), strict=True)

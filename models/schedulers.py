@@ -1,0 +1,58 @@
+"""Learning-rate schedules, looked up by ``--lr_policy`` in ``SCHEDULERS``.
+
+Each builder takes the optimizer and the epoch options as plain arguments. Add an entry to
+the table to offer a new policy. ``plateau`` needs the metric: ``scheduler.step(metric)``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch.optim import Optimizer, lr_scheduler
+
+from util.errors import UserError
+
+SchedulerBuilder = Callable[[Optimizer, int, int, int, int], object]
+
+
+def _linear(optimizer: Optimizer, n_epochs: int, n_epochs_decay: int, epoch_count: int,
+            lr_decay_iters: int) -> lr_scheduler.LRScheduler:
+    """Constant lr for ``n_epochs``, then linear decay over ``n_epochs_decay`` (pix2pix/CycleGAN).
+
+    ``epoch_count`` shifts the schedule when training resumes at a later epoch.
+    """
+    def lambda_rule(epoch: int) -> float:
+        return 1.0 - max(0, epoch + epoch_count - n_epochs) / float(n_epochs_decay + 1)
+    return lr_scheduler.LambdaLR(optimizer, lr_lambda=lambda_rule)
+
+
+def _step(optimizer: Optimizer, n_epochs: int, n_epochs_decay: int, epoch_count: int,
+          lr_decay_iters: int) -> lr_scheduler.LRScheduler:
+    return lr_scheduler.StepLR(optimizer, step_size=lr_decay_iters, gamma=0.1)
+
+
+def _plateau(optimizer: Optimizer, n_epochs: int, n_epochs_decay: int, epoch_count: int,
+             lr_decay_iters: int) -> lr_scheduler.ReduceLROnPlateau:
+    return lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.2, threshold=0.01,
+                                          patience=5)
+
+
+def _cosine(optimizer: Optimizer, n_epochs: int, n_epochs_decay: int, epoch_count: int,
+            lr_decay_iters: int) -> lr_scheduler.LRScheduler:
+    return lr_scheduler.CosineAnnealingLR(optimizer, T_max=n_epochs, eta_min=0)
+
+
+SCHEDULERS: dict[str, SchedulerBuilder] = {
+    "linear": _linear,
+    "step": _step,
+    "plateau": _plateau,
+    "cosine": _cosine,
+}
+
+
+def get_scheduler(optimizer: Optimizer, policy: str, n_epochs: int, n_epochs_decay: int,
+                  epoch_count: int = 1, lr_decay_iters: int = 50):
+    """Return the learning-rate scheduler for ``policy``, stepped once per epoch."""
+    if policy not in SCHEDULERS:
+        raise UserError(f"unknown lr policy '{policy}'; available: {', '.join(sorted(SCHEDULERS))}")
+    return SCHEDULERS[policy](optimizer, n_epochs, n_epochs_decay, epoch_count, lr_decay_iters)

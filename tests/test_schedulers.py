@@ -1,0 +1,98 @@
+"""Learning-rate policies: the reference's linear rule and the torch built-ins."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models.schedulers import SCHEDULERS, get_scheduler
+from util.errors import UserError
+
+LR = 0.0002
+
+
+def make_optimizer() -> torch.optim.Optimizer:
+    return torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=LR)
+
+
+def lrs_per_epoch(policy: str, n_epochs: int, n_epochs_decay: int, epoch_count: int = 1,
+                  **kwargs) -> list[float]:
+    """The lr used in each epoch, stepping the scheduler once after each (as train.py does)."""
+    optimizer = make_optimizer()
+    scheduler = get_scheduler(optimizer, policy, n_epochs, n_epochs_decay, epoch_count, **kwargs)
+    lrs = []
+    for _ in range(epoch_count, n_epochs + n_epochs_decay + 1):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return lrs
+
+
+def test_linear_constant_then_linear_decay() -> None:
+    lrs = lrs_per_epoch("linear", n_epochs=5, n_epochs_decay=4)
+    assert len(lrs) == 9
+    assert lrs[:5] == [LR] * 5
+    # Epochs 6..9 use factors 1 - k/5 for k = 1..4: a straight line towards zero.
+    assert lrs[5:] == pytest.approx([LR * f for f in (0.8, 0.6, 0.4, 0.2)])
+    assert lrs[-1] > 0
+
+
+def test_linear_respects_epoch_count() -> None:
+    full = lrs_per_epoch("linear", n_epochs=5, n_epochs_decay=4)
+    resumed = lrs_per_epoch("linear", n_epochs=5, n_epochs_decay=4, epoch_count=4)
+    assert resumed == pytest.approx(full[3:])
+
+
+def test_linear_reference_rule_at_default_options() -> None:
+    lrs = lrs_per_epoch("linear", n_epochs=100, n_epochs_decay=100)
+    assert lrs[99] == LR
+    assert lrs[100] == pytest.approx(LR * (1 - 1 / 101))
+    assert lrs[199] == pytest.approx(LR / 101)
+
+
+def test_step_divides_by_ten() -> None:
+    lrs = lrs_per_epoch("step", n_epochs=3, n_epochs_decay=3, lr_decay_iters=2)
+    assert lrs == pytest.approx([LR, LR, LR / 10, LR / 10, LR / 100, LR / 100])
+
+
+def test_cosine_reaches_zero_after_n_epochs() -> None:
+    lrs = lrs_per_epoch("cosine", n_epochs=4, n_epochs_decay=0)
+    assert lrs == pytest.approx([LR, LR * (1 + 2 ** -0.5) / 2, LR / 2, LR * (1 - 2 ** -0.5) / 2])
+    optimizer = make_optimizer()
+    scheduler = get_scheduler(optimizer, "cosine", 4, 0)
+    for _ in range(4):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_plateau_reduces_after_patience() -> None:
+    optimizer = make_optimizer()
+    scheduler = get_scheduler(optimizer, "plateau", 10, 10)
+    scheduler.step(1.0)
+    for _ in range(5):  # patience: five epochs without improvement are tolerated
+        scheduler.step(0.995)  # within the 1% relative threshold: not an improvement
+        assert optimizer.param_groups[0]["lr"] == LR
+    scheduler.step(1.0)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(LR * 0.2)
+
+
+@pytest.mark.parametrize("policy", sorted(SCHEDULERS))
+def test_every_policy_state_dict_round_trip(policy: str) -> None:
+    optimizer = make_optimizer()
+    scheduler = get_scheduler(optimizer, policy, 3, 3, lr_decay_iters=2)
+    for _ in range(2):
+        optimizer.step()
+        scheduler.step(*([1.0] if policy == "plateau" else []))
+    state = scheduler.state_dict()
+    restored_opt = make_optimizer()
+    restored_opt.load_state_dict(optimizer.state_dict())
+    restored = get_scheduler(restored_opt, policy, 3, 3, lr_decay_iters=2)
+    restored.load_state_dict(state)
+    assert restored.last_epoch == scheduler.last_epoch
+    assert restored_opt.param_groups[0]["lr"] == optimizer.param_groups[0]["lr"]
+
+
+def test_unknown_policy() -> None:
+    with pytest.raises(UserError, match="available: cosine, linear, plateau, step"):
+        get_scheduler(make_optimizer(), "exponential", 10, 10)
