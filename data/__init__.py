@@ -1,0 +1,89 @@
+"""Datasets and data loading.
+
+``create_dataset(opt)`` builds the dataset mode named by ``--dataset_mode`` (looked up in
+``DATASETS``); ``create_dataloader(opt, dataset)`` wraps it in a ``DataLoader`` whose
+sampler (``loader.sampler``, a ``ResumableSampler``) gives a reproducible, resumable order.
+
+To add a dataset mode, copy ``data/template_dataset.py`` (it explains the steps), register
+the class with ``@DATASETS.register("name")`` and import its module below, one line per mode.
+
+Unreadable images do not stop a run: the dataset warns once and returns a marker, and
+``collate_skip_unreadable`` drops it. Each batch has a "skipped" list of the dropped paths;
+when a whole batch failed, the batch is only ``{"skipped": [...]}`` (no "A").
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import List, Optional
+
+import torch
+from torch.utils.data import DataLoader
+from torch.utils.data._utils.collate import default_collate
+
+from data.base_dataset import DATASETS, BaseDataset, get_params, get_transform, validate_sizes
+from data.sampler import ResumableSampler
+
+# One import line per dataset mode: importing the module registers it.
+# isort: off
+from data import aligned_dataset  # noqa: F401
+from data import unaligned_dataset  # noqa: F401
+from data import single_dataset  # noqa: F401
+from data import template_dataset  # noqa: F401
+# isort: on
+
+__all__ = ["DATASETS", "BaseDataset", "ResumableSampler", "collate_skip_unreadable",
+           "create_dataloader", "create_dataset", "get_dataset_class", "get_option_setter",
+           "get_params", "get_transform", "validate_sizes"]
+
+
+def get_dataset_class(name: str) -> type:
+    """The class registered as ``name`` (or a dotted path); UserError lists valid names."""
+    return DATASETS.get(name)
+
+
+def get_option_setter(name: str):
+    """The mode's ``modify_commandline_options``, for the options parser."""
+    return get_dataset_class(name).modify_commandline_options
+
+
+def create_dataset(opt: argparse.Namespace) -> BaseDataset:
+    """Check the size options, then build the dataset mode ``opt.dataset_mode``."""
+    dataset_class = get_dataset_class(opt.dataset_mode)
+    validate_sizes(opt)
+    return dataset_class(opt)
+
+
+def collate_skip_unreadable(items: List[Optional[dict]]) -> dict:
+    """``default_collate`` over the readable items, plus "skipped": the dropped paths."""
+    good, skipped = [], []
+    for item in items:
+        if item is None:
+            skipped.append("<unknown>")
+        elif "skipped" in item:
+            skipped.append(item["skipped"])
+        else:
+            good.append(item)
+    if not good:
+        return {"skipped": skipped}
+    batch = default_collate(good)
+    batch["skipped"] = skipped
+    return batch
+
+
+def create_dataloader(opt: argparse.Namespace, dataset: BaseDataset,
+                      shuffle: Optional[bool] = None) -> DataLoader:
+    """A DataLoader over ``dataset``; shuffles by default when training without
+    ``--serial_batches``. Call ``loader.sampler.set_epoch(epoch)`` every epoch."""
+    if shuffle is None:
+        shuffle = bool(opt.isTrain and not opt.serial_batches)
+    seed = getattr(opt, "seed", None)
+    sampler = ResumableSampler(len(dataset), shuffle=shuffle, seed=seed)
+    workers = int(opt.num_threads)
+    # Seeds each worker's global RNG (and python/numpy RNGs) from --seed, for code that
+    # draws from them; the dataset's own choices come from the sampler's indices.
+    generator = torch.Generator().manual_seed(sampler.seed)
+    return DataLoader(dataset, batch_size=opt.batch_size, sampler=sampler,
+                      num_workers=workers, collate_fn=collate_skip_unreadable,
+                      drop_last=False, persistent_workers=workers > 0,
+                      pin_memory=torch.cuda.is_available(), generator=generator)

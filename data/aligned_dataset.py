@@ -1,0 +1,66 @@
+"""Paired images stored side by side: ``<dataroot>/<phase>/*.jpg``, each file A|B.
+
+The left half is A and the right half B (``--direction BtoA`` swaps them, channel counts
+included). Both halves get the same crop and flip, so the pair stays aligned. An odd width
+loses its last column; a file narrower than 2 pixels is skipped as unreadable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from data.base_dataset import DATASETS, BaseDataset, item_generator
+from data.image_folder import UnreadableImageError, convert_channels, image_size, make_dataset, read_image
+from util.errors import UserError
+
+LAYOUT = "<dataroot>/<phase>/ holding images with A and B side by side (A|B)"
+
+
+@DATASETS.register("aligned")
+class AlignedDataset(BaseDataset):
+    """pix2pix pairs: one file per pair, A on the left and B on the right."""
+
+    def __init__(self, opt: argparse.Namespace) -> None:
+        super().__init__(opt)
+        self.dir_AB = os.path.join(opt.dataroot, opt.phase)
+        if not os.path.isdir(self.dir_AB):
+            raise UserError(f"no folder {self.dir_AB} for --dataset_mode aligned; "
+                            f"expected {LAYOUT}")
+        self.AB_paths = make_dataset(self.dir_AB, opt.max_dataset_size)
+        if not self.AB_paths:
+            raise UserError(f"no images in {self.dir_AB}; expected {LAYOUT}")
+        if opt.preprocess == "crop":
+            for path in self.AB_paths:
+                try:
+                    w, h = image_size(path)
+                except UnreadableImageError:
+                    continue  # reported and skipped when loaded
+                self.check_fits(path, (w // 2, h))
+
+    def __getitem__(self, index: int) -> dict:
+        path = self.AB_paths[index]
+        try:
+            AB = read_image(path)
+        except UnreadableImageError as e:
+            return self.skip(path, e.reason)
+        w = AB.shape[2]
+        if w < 2:
+            return self.skip(path, f"width {w} cannot hold an A|B pair")
+        half = w // 2
+        left, right = AB[:, :, :half], AB[:, :, half:2 * half]
+        if self.opt.direction == "BtoA":
+            left, right = right, left
+        input_nc, output_nc = self.input_output_nc()
+        A = convert_channels(left, input_nc, path)
+        B = convert_channels(right, output_nc, path)
+        self.check_fits(path, (half, AB.shape[1]))
+        params = self.params_for(A, item_generator(index))
+        return {"A": self.transform(A, params), "B": self.transform(B, params),
+                "A_paths": path, "B_paths": path}
+
+    def __len__(self) -> int:
+        return len(self.AB_paths)
+
+    def describe(self) -> str:
+        return f"aligned A|B pairs from {self.dir_AB}"

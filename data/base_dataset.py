@@ -1,0 +1,242 @@
+"""The dataset contract, the preprocessing transforms and the size checks.
+
+A dataset mode subclasses ``BaseDataset`` and implements ``__len__`` and ``__getitem__``;
+it may add its own flags in ``modify_commandline_options``. Only dataset classes read the
+options object; the transforms here take plain arguments.
+
+Preprocessing (``--preprocess``), applied to ``C x H x W`` tensors in [0, 1]:
+
+* ``resize_and_crop``: resize to ``load_size x load_size``, then crop ``crop_size``.
+* ``crop``: crop ``crop_size`` only (an image smaller than that is an error).
+* ``scale_width``: width to ``load_size`` keeping the aspect ratio, height at least
+  ``crop_size``; the height is then rounded to the generator's size multiple.
+* ``scale_width_and_crop``: as ``scale_width``, then crop ``crop_size``.
+* ``none``: sides rounded to the nearest multiple of the generator's size multiple.
+
+Then an optional horizontal flip and the mapping to [-1, 1]. Resizing is bicubic with
+antialiasing, like the reference's PIL resize.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from typing import Callable, Dict, Optional, Tuple
+
+import torch
+import torch.utils.data as data
+import torchvision.transforms.functional as TF
+from torchvision.transforms import InterpolationMode
+
+from util.errors import UserError
+from util.registry import Registry
+
+# dataset mode name -> BaseDataset subclass; modules register with @DATASETS.register(name).
+DATASETS = Registry("dataset mode")
+
+Size = Tuple[int, int]  # (width, height), as in PIL
+
+
+def _same_size(w: int, h: int, load_size: int, crop_size: int) -> Size:
+    return w, h
+
+
+def _square_size(w: int, h: int, load_size: int, crop_size: int) -> Size:
+    return load_size, load_size
+
+
+def _scale_width_size(w: int, h: int, load_size: int, crop_size: int) -> Size:
+    # As the reference: the height never drops below crop_size so a crop always fits.
+    return load_size, int(max(load_size * h / w, crop_size))
+
+
+# preprocess name -> (size after the resize step, whether a crop follows).
+PREPROCESS_MODES: Dict[str, Tuple[Callable[[int, int, int, int], Size], bool]] = {
+    "resize_and_crop": (_square_size, True),
+    "crop": (_same_size, True),
+    "scale_width": (_scale_width_size, False),
+    "scale_width_and_crop": (_scale_width_size, True),
+    "none": (_same_size, False),
+}
+
+
+def check_preprocess(preprocess: str) -> None:
+    if preprocess not in PREPROCESS_MODES:
+        raise UserError(f"unknown --preprocess '{preprocess}'; "
+                        f"available: {', '.join(PREPROCESS_MODES)}")
+
+
+def resized_size(preprocess: str, load_size: int, crop_size: int, size: Size) -> Size:
+    """(width, height) of an image of ``size`` after the resize step of ``preprocess``."""
+    check_preprocess(preprocess)
+    rule, _ = PREPROCESS_MODES[preprocess]
+    return rule(size[0], size[1], load_size, crop_size)
+
+
+def round_to_multiple(value: int, multiple: int) -> int:
+    """Nearest multiple of ``multiple``, at least one multiple."""
+    return max(multiple, int(round(value / multiple)) * multiple)
+
+
+def get_params(preprocess: str, load_size: int, crop_size: int, size: Size, no_flip: bool,
+               generator: Optional[torch.Generator] = None) -> dict:
+    """Draw a crop position and a flip for an image of ``size`` = (w, h).
+
+    Random numbers come from ``generator`` (or torch's global RNG), so ``--seed`` makes
+    them reproducible. Pass the same result to the transforms of A and B to keep a pair
+    aligned.
+    """
+    w, h = resized_size(preprocess, load_size, crop_size, size)
+    x = int(torch.randint(0, max(0, w - crop_size) + 1, (1,), generator=generator))
+    y = int(torch.randint(0, max(0, h - crop_size) + 1, (1,), generator=generator))
+    flip = bool(torch.rand(1, generator=generator) < 0.5) and not no_flip
+    return {"crop_pos": (x, y), "flip": flip}
+
+
+def _resize(img: torch.Tensor, size: Size) -> torch.Tensor:
+    if (img.shape[2], img.shape[1]) == size:
+        return img
+    out = TF.resize(img, [size[1], size[0]], interpolation=InterpolationMode.BICUBIC,
+                    antialias=True)
+    # Bicubic overshoots at edges; clamp like PIL does on 8-bit images.
+    return out.clamp_(0.0, 1.0)
+
+
+class Transform:
+    """Callable ``C x H x W`` tensor in [0, 1] -> preprocessed tensor in [-1, 1]."""
+
+    def __init__(self, preprocess: str, load_size: int, crop_size: int,
+                 params: Optional[dict] = None, no_flip: bool = False, multiple: int = 4) -> None:
+        check_preprocess(preprocess)
+        self.preprocess, self.load_size, self.crop_size = preprocess, load_size, crop_size
+        self.params, self.no_flip, self.multiple = params, no_flip, multiple
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        rule, crop = PREPROCESS_MODES[self.preprocess]
+        h, w = img.shape[1:]
+        size = rule(w, h, self.load_size, self.crop_size)
+        params = self.params
+        if params is None:  # unpaired use: draw fresh params from the global RNG
+            params = get_params(self.preprocess, self.load_size, self.crop_size, (w, h),
+                                self.no_flip)
+        img = _resize(img, size)
+        if crop:
+            img = crop_image(img, params["crop_pos"], self.crop_size)
+        else:
+            img = _resize(img, (round_to_multiple(size[0], self.multiple),
+                                round_to_multiple(size[1], self.multiple)))
+        if params["flip"] and not self.no_flip:
+            img = img.flip(-1)
+        return img * 2.0 - 1.0
+
+
+def crop_image(img: torch.Tensor, pos: Tuple[int, int], crop_size: int) -> torch.Tensor:
+    """Square crop at ``pos`` = (x, y); raises ValueError when the image is too small."""
+    h, w = img.shape[1:]
+    if w < crop_size or h < crop_size:
+        raise ValueError(f"image {w}x{h} is smaller than crop_size {crop_size}")
+    x, y = min(pos[0], w - crop_size), min(pos[1], h - crop_size)
+    return img[:, y:y + crop_size, x:x + crop_size]
+
+
+def get_transform(preprocess: str, load_size: int, crop_size: int, params: Optional[dict] = None,
+                  no_flip: bool = False, multiple: int = 4) -> Transform:
+    """The preprocessing pipeline; ``params`` from ``get_params`` fix crop and flip."""
+    return Transform(preprocess, load_size, crop_size, params, no_flip, multiple)
+
+
+def _valid_multiples(value: int, multiple: int) -> str:
+    first = max(1, value // multiple)
+    return ", ".join(str(k * multiple) for k in range(first, first + 3)) + ", ..."
+
+
+def validate_sizes(opt: argparse.Namespace) -> None:
+    """Reject size options that cannot work, before any image is read."""
+    check_preprocess(opt.preprocess)
+    multiple = getattr(opt, "size_multiple", 4)
+    needed_by = f" needed by {opt.netG}" if getattr(opt, "netG", None) else ""
+    _, crop = PREPROCESS_MODES[opt.preprocess]
+    if crop and opt.preprocess != "crop" and opt.load_size < opt.crop_size:
+        raise UserError(f"load_size {opt.load_size} is smaller than crop_size {opt.crop_size} "
+                        f"with --preprocess {opt.preprocess}; use load_size >= crop_size "
+                        f"(e.g. --load_size {opt.crop_size + opt.crop_size // 8} "
+                        f"--crop_size {opt.crop_size})")
+    checked = [("crop_size", opt.crop_size)] if crop else []
+    if opt.preprocess == "scale_width":
+        checked.append(("load_size", opt.load_size))
+    for name, value in checked:
+        if value < 1 or value % multiple:
+            raise UserError(f"{name} {value} is not a multiple of {multiple}{needed_by}; "
+                            f"valid: {_valid_multiples(value, multiple)}")
+
+
+def item_generator(index: int) -> Optional[torch.Generator]:
+    """A generator for one sample's random choices, or None for the global RNG.
+
+    Indices from ``ResumableSampler`` carry their seed and epoch; hashing
+    (seed, epoch, index) makes crops, flips and unaligned partners the same whatever the
+    number of workers and after a mid-epoch resume.
+    """
+    seed, epoch = getattr(index, "seed", None), getattr(index, "epoch", None)
+    if seed is None or epoch is None:
+        return None
+    digest = hashlib.blake2b(f"{seed}/{epoch}/{int(index)}".encode(), digest_size=8).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
+
+
+class BaseDataset(data.Dataset):
+    """Base class of the dataset modes (the reference's contract).
+
+    Subclasses implement ``__len__`` and ``__getitem__`` (a dict of tensors and paths) and
+    may add flags in ``modify_commandline_options``. When an image cannot be read,
+    ``__getitem__`` returns ``self.skip(path, reason)``; the collate function drops it.
+    """
+
+    def __init__(self, opt: argparse.Namespace) -> None:
+        self.opt = opt
+        self.root = opt.dataroot
+        self._warned: set = set()
+
+    @staticmethod
+    def modify_commandline_options(parser: argparse.ArgumentParser,
+                                   is_train: bool) -> argparse.ArgumentParser:
+        """Add mode-specific flags or change defaults; returns the parser."""
+        return parser
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> dict:
+        raise NotImplementedError
+
+    def input_output_nc(self) -> Tuple[int, int]:
+        """Channels of A and B. The dataset applies --direction, so A is always the input."""
+        return self.opt.input_nc, self.opt.output_nc
+
+    def transform(self, img: torch.Tensor, params: dict) -> torch.Tensor:
+        """Preprocess one image with this run's options and the given crop/flip."""
+        opt = self.opt
+        return get_transform(opt.preprocess, opt.load_size, opt.crop_size, params,
+                             opt.no_flip, getattr(opt, "size_multiple", 4))(img)
+
+    def params_for(self, img: torch.Tensor, generator: Optional[torch.Generator]) -> dict:
+        opt = self.opt
+        size = (img.shape[2], img.shape[1])
+        return get_params(opt.preprocess, opt.load_size, opt.crop_size, size, opt.no_flip,
+                          generator)
+
+    def check_fits(self, path: str, size: Size) -> None:
+        """With ``--preprocess crop`` an image smaller than crop_size cannot be used."""
+        opt = self.opt
+        if opt.preprocess == "crop" and min(size) < opt.crop_size:
+            raise UserError(f"{path} is {size[0]}x{size[1]}, smaller than crop_size "
+                            f"{opt.crop_size}; use a smaller --crop_size or --preprocess "
+                            f"resize_and_crop / scale_width_and_crop")
+
+    def skip(self, path: str, reason: str) -> dict:
+        """Warn once per file and return the marker the collate function drops."""
+        if path not in self._warned:
+            self._warned.add(path)
+            print(f"warning: skipping unreadable image {path}: {reason}", file=sys.stderr)
+        return {"skipped": path}

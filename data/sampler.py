@@ -1,0 +1,87 @@
+"""A sampler whose order depends only on (seed, epoch), so training can resume mid-epoch.
+
+Usage in a training loop::
+
+    sampler = loader.sampler
+    sampler.set_epoch(epoch)        # every epoch, before iterating
+    sampler.set_start(n_done)       # only when resuming inside an epoch
+    state = sampler.state_dict()    # store in the checkpoint; load_state_dict() to restore
+
+The indices it yields are ``SampleIndex`` ints that also carry the seed and epoch; datasets
+hash them into per-sample random choices (see ``base_dataset.item_generator``). With
+``rank``/``world_size`` each process takes every ``world_size``-th sample of the same
+permutation, the way ``DistributedSampler`` shards.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Optional, Sized, Union
+
+import torch
+from torch.utils.data import Sampler
+
+
+class SampleIndex(int):
+    """An ``int`` dataset index that remembers the sampler's seed and epoch."""
+
+    seed: int
+    epoch: int
+
+    def __new__(cls, value: int, seed: int, epoch: int) -> SampleIndex:
+        obj = super().__new__(cls, value)
+        obj.seed, obj.epoch = seed, epoch
+        return obj
+
+    def __reduce__(self):  # keep seed and epoch when sent to a DataLoader worker
+        return SampleIndex, (int(self), self.seed, self.epoch)
+
+
+class ResumableSampler(Sampler):
+    """Deterministic (seed, epoch) order with a skippable start and plain-int state."""
+
+    def __init__(self, data_source: Union[Sized, int], shuffle: bool = True,
+                 seed: Optional[int] = None, rank: int = 0, world_size: int = 1) -> None:
+        self.num_samples = data_source if isinstance(data_source, int) else len(data_source)
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside world_size {world_size}")
+        self.shuffle, self.rank, self.world_size = shuffle, rank, world_size
+        if seed is None:  # no --seed: draw a base once, so the run is still self-consistent
+            seed = int(torch.randint(0, 2 ** 31 - 1, (1,)))
+        self.seed = int(seed)
+        self.epoch = 0
+        self.start = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch's order; also clears any ``set_start`` offset."""
+        self.epoch = int(epoch)
+        self.start = 0
+
+    def set_start(self, index: int) -> None:
+        """Skip the first ``index`` samples (of this rank) of the current epoch."""
+        if index < 0:
+            raise ValueError(f"start index must be >= 0, got {index}")
+        self.start = int(index)
+
+    def _order(self) -> list:
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.num_samples, generator=generator).tolist()
+        else:
+            order = list(range(self.num_samples))
+        return order[self.rank::self.world_size]
+
+    def __iter__(self) -> Iterator[SampleIndex]:
+        for i in self._order()[self.start:]:
+            yield SampleIndex(i, self.seed, self.epoch)
+
+    def __len__(self) -> int:
+        shard = len(range(self.rank, self.num_samples, self.world_size))
+        return max(0, shard - self.start)
+
+    def state_dict(self) -> dict:
+        return {"seed": self.seed, "epoch": self.epoch, "start": self.start}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.seed = int(state["seed"])
+        self.epoch = int(state["epoch"])
+        self.start = int(state.get("start", 0))

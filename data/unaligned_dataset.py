@@ -1,0 +1,76 @@
+"""Unpaired images: ``<dataroot>/<phase>A/`` and ``<dataroot>/<phase>B/`` (CycleGAN).
+
+Item ``i`` takes A image ``i mod len(A)`` and a B image chosen at random, or ``i mod
+len(B)`` with ``--serial_batches``. The random choice is hashed from the sampler's
+(seed, epoch, index), so ``--seed`` reproduces it, also across workers and resumes.
+``--direction BtoA`` reads A from ``<phase>B`` and B from ``<phase>A``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import torch
+
+from data.base_dataset import DATASETS, BaseDataset, item_generator
+from data.image_folder import UnreadableImageError, image_size, load_image, make_dataset
+from util.errors import UserError
+
+LAYOUT = "<dataroot>/<phase>A/ and <dataroot>/<phase>B/ holding the images of each domain"
+
+
+@DATASETS.register("unaligned")
+class UnalignedDataset(BaseDataset):
+    """CycleGAN data: two folders of images that need not correspond."""
+
+    def __init__(self, opt: argparse.Namespace) -> None:
+        super().__init__(opt)
+        if not os.path.isdir(opt.dataroot):
+            raise UserError(f"dataroot {opt.dataroot} does not exist; --dataset_mode "
+                            f"unaligned expects {LAYOUT}")
+        sides = ("A", "B") if opt.direction != "BtoA" else ("B", "A")
+        self.dir_A, self.dir_B = (os.path.join(opt.dataroot, opt.phase + s) for s in sides)
+        for folder in (self.dir_A, self.dir_B):
+            if not os.path.isdir(folder):
+                raise UserError(f"no folder {folder} for --dataset_mode unaligned; "
+                                f"expected {LAYOUT}")
+        self.A_paths = make_dataset(self.dir_A, opt.max_dataset_size)
+        self.B_paths = make_dataset(self.dir_B, opt.max_dataset_size)
+        for folder, paths in ((self.dir_A, self.A_paths), (self.dir_B, self.B_paths)):
+            if not paths:
+                raise UserError(f"no images in {folder}; expected {LAYOUT}")
+        self.A_size, self.B_size = len(self.A_paths), len(self.B_paths)
+        if opt.preprocess == "crop":
+            for path in self.A_paths + self.B_paths:
+                try:
+                    self.check_fits(path, image_size(path))
+                except UnreadableImageError:
+                    continue  # reported and skipped when loaded
+
+    def __getitem__(self, index: int) -> dict:
+        generator = item_generator(index)
+        A_path = self.A_paths[index % self.A_size]
+        if self.opt.serial_batches:
+            index_B = index % self.B_size
+        else:
+            index_B = int(torch.randint(0, self.B_size, (1,), generator=generator))
+        B_path = self.B_paths[index_B]
+        input_nc, output_nc = self.input_output_nc()
+        images = {}
+        for key, path, nc in (("A", A_path, input_nc), ("B", B_path, output_nc)):
+            try:
+                img = load_image(path, nc)
+            except UnreadableImageError as e:
+                return self.skip(path, e.reason)
+            self.check_fits(path, (img.shape[2], img.shape[1]))
+            # A and B are unrelated images, so each gets its own crop and flip.
+            images[key] = self.transform(img, self.params_for(img, generator))
+        return {"A": images["A"], "B": images["B"], "A_paths": A_path, "B_paths": B_path}
+
+    def __len__(self) -> int:
+        """The larger domain sets the epoch length, as in the reference."""
+        return max(self.A_size, self.B_size)
+
+    def describe(self) -> str:
+        return f"A: {self.A_size} in {self.dir_A}, B: {self.B_size} in {self.dir_B}"

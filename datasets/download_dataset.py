@@ -1,0 +1,162 @@
+"""Download one of the public pix2pix or CycleGAN datasets and unpack it.
+
+    python datasets/download_dataset.py facades                  # -> datasets/facades/
+    python datasets/download_dataset.py horse2zebra --root data/
+    python datasets/download_dataset.py maps --kind cyclegan     # maps: pix2pix by default
+
+pix2pix sets (aligned, ``train/ val/ test/``) come as ``.tar.gz``, CycleGAN sets
+(unaligned, ``trainA/ trainB/ testA/ testB/``) as ``.zip``, from the servers the reference
+uses. Set ``PIX2CYCLE_DATASET_URL`` to download from a mirror instead (the archive name is
+appended to it). Only the standard library is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Dict, Tuple
+
+PIX2PIX_DATASETS = ("facades", "cityscapes", "night2day", "edges2handbags", "edges2shoes", "maps")
+CYCLEGAN_DATASETS = ("apple2orange", "summer2winter_yosemite", "horse2zebra", "monet2photo",
+                     "cezanne2photo", "ukiyoe2photo", "vangogh2photo", "maps", "cityscapes",
+                     "facades", "iphone2dslr_flower", "ae_photos", "mini", "mini_pix2pix",
+                     "grumpifycat")
+
+# kind -> (names, default URL base, archive suffix)
+KINDS: Dict[str, Tuple[Tuple[str, ...], str, str]] = {
+    "pix2pix": (PIX2PIX_DATASETS, "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/", ".tar.gz"),
+    "cyclegan": (CYCLEGAN_DATASETS, "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/", ".zip"),
+}
+URL_ENV = "PIX2CYCLE_DATASET_URL"
+TIMEOUT_S = 30
+
+
+class DownloadError(Exception):
+    """A problem reported to the user as one line."""
+
+
+def resolve_kind(name: str, kind: str) -> str:
+    """The kind to download ``name`` as; "auto" prefers pix2pix for names in both lists."""
+    if kind != "auto":
+        if name not in KINDS[kind][0]:
+            raise DownloadError(f"unknown {kind} dataset '{name}'; available: "
+                                f"{', '.join(KINDS[kind][0])}")
+        return kind
+    kinds = [k for k, (names, _, _) in KINDS.items() if name in names]
+    if not kinds:
+        raise DownloadError(f"unknown dataset '{name}'; pix2pix: {', '.join(PIX2PIX_DATASETS)}; "
+                            f"cyclegan: {', '.join(CYCLEGAN_DATASETS)}")
+    if len(kinds) > 1:
+        # As the reference's pix2pix script: facades, maps, cityscapes mean the paired sets.
+        print(f"note: '{name}' is also a CycleGAN set; add --kind cyclegan for that one",
+              file=sys.stderr)
+    return kinds[0]
+
+
+def dataset_url(name: str, kind: str) -> str:
+    _, base, suffix = KINDS[kind]
+    base = os.environ.get(URL_ENV) or base
+    return base.rstrip("/") + "/" + name + suffix
+
+
+def _fetch(url: str, dest: Path) -> None:
+    with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, open(dest, "wb") as out:
+        total = int(response.headers.get("Content-Length") or 0)
+        done = 0
+        while chunk := response.read(1 << 20):
+            out.write(chunk)
+            done += len(chunk)
+            if total and sys.stderr.isatty():
+                print(f"\r{done / 1e6:.0f} / {total / 1e6:.0f} MB", end="", file=sys.stderr)
+    if total and sys.stderr.isatty():
+        print(file=sys.stderr)
+    if total and done != total:
+        raise OSError(f"connection closed after {done} of {total} bytes")
+
+
+def _unpack(archive: Path, dest: Path) -> None:
+    if archive.name.endswith(".zip"):
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(dest)  # zipfile drops absolute paths and ".." itself
+    else:
+        with tarfile.open(archive) as tf:
+            if hasattr(tarfile, "data_filter"):
+                tf.extractall(dest, filter="data")  # refuses links and paths out of dest
+                return
+            for member in tf.getmembers():  # older Pythons: check the paths by hand
+                if member.name.startswith(("/", "\\")) or ".." in Path(member.name).parts:
+                    raise tarfile.TarError(f"unsafe path in archive: {member.name}")
+            tf.extractall(dest)
+
+
+def download(name: str, root: Path, kind: str = "auto") -> Path:
+    """Download and unpack ``name`` into ``root``; returns ``root / name``.
+
+    Works in a temporary folder inside ``root`` that is removed on any failure, so no
+    partial archive or half-unpacked dataset is left behind.
+    """
+    kind = resolve_kind(name, kind)
+    url = dataset_url(name, kind)
+    target = root / name
+    new_root = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{name}-download-", dir=root))
+    ok = False
+    try:
+        archive = work / url.rsplit("/", 1)[-1]
+        print(f"downloading {url}", file=sys.stderr)
+        try:
+            _fetch(url, archive)
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            reason = getattr(e, "reason", None) or e
+            raise DownloadError(f"cannot download {url}: {reason}; download it by hand from "
+                                f"{url} and unpack it into {root}/") from e
+        unpacked = work / "unpacked"
+        try:
+            _unpack(archive, unpacked)
+        except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as e:
+            raise DownloadError(f"cannot unpack {archive.name}: {e}") from e
+        # Archives hold a top folder named like the dataset; merge it into the target.
+        source = unpacked / name if (unpacked / name).is_dir() else unpacked
+        target.mkdir(exist_ok=True)
+        for item in source.iterdir():
+            if not (target / item.name).exists():
+                shutil.move(str(item), str(target / item.name))
+        ok = True
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if new_root and not ok:
+            shutil.rmtree(root, ignore_errors=True)
+    return target
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Download a pix2pix or CycleGAN dataset.")
+    parser.add_argument("name", help="dataset name, e.g. facades, horse2zebra")
+    parser.add_argument("--root", default=str(Path(__file__).resolve().parent),
+                        help="folder to unpack into (default: this datasets/ folder)")
+    parser.add_argument("--kind", choices=("auto", *KINDS), default="auto",
+                        help="pix2pix (aligned .tar.gz) or cyclegan (unaligned .zip)")
+    args = parser.parse_args(argv)
+    try:
+        target = download(args.name, Path(args.root), args.kind)
+    except DownloadError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: download interrupted; nothing was kept", file=sys.stderr)
+        return 1
+    print(f"dataset '{args.name}' is in {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
