@@ -68,24 +68,34 @@ def save_checkpoint(model, opt, save_dir: Path, epoch: int, epoch_iter: int, tot
         atomic_save(state, checkpoint_path(save_dir, tag))
 
 
-def resume(model, opt, save_dir: Path, sampler):
-    """Restore a ``--continue_train`` run; returns (epoch, epoch_iter, total_iters)."""
+def load_resume_state(opt, save_dir: Path) -> Optional[dict]:
+    """The full checkpoint that ``--continue_train`` resumes from, or None (weights only)."""
     path = checkpoint_path(save_dir, opt.epoch)
-    if path.is_file():
-        state = safe_load(path, map_location=model.device)
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise UserError(f"{path} is not a pix2cycle training checkpoint")
-        model.load_training_state(state["model"], source=path)
+    if not path.is_file():
+        return None
+    state = safe_load(path)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"{path} is not a pix2cycle training checkpoint")
+    # The learning-rate schedule depends on the epoch the original run started at.
+    opt.epoch_count = state["options"].get("epoch_count", opt.epoch_count)
+    state["path"] = path
+    return state
+
+
+def resume(model, opt, state: Optional[dict], sampler):
+    """Restore a ``--continue_train`` run; returns (epoch, epoch_iter, total_iters)."""
+    if state is not None:
+        model.load_training_state(state["model"], source=state["path"])
         restore_rng_state(state["rng"])
         sampler.load_state_dict(state["sampler"])
-        print(f"resuming from {path}: epoch {state['epoch']}, iteration {state['epoch_iter']} "
+        print(f"resuming from {state['path']}: epoch {state['epoch']}, iteration {state['epoch_iter']} "
               f"of the epoch, {state['total_iters']} images seen")
         return state["epoch"], state["epoch_iter"], state["total_iters"]
     # Weights only (a reference run, or files copied by hand): restart at --epoch_count.
     suffix = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
     model.load_networks(suffix)
-    print(f"no full checkpoint at {path}; loaded {suffix}_net_*.pth weights and starting at epoch "
-          f"{opt.epoch_count} (optimizer state starts afresh)")
+    print(f"no full checkpoint at {checkpoint_path(Path(opt.checkpoints_dir) / opt.name, opt.epoch)}; loaded "
+          f"{suffix}_net_*.pth weights and starting at epoch {opt.epoch_count} (optimizer state starts afresh)")
     return opt.epoch_count, 0, 0
 
 
@@ -108,11 +118,13 @@ def run(opt) -> int:
     dataset = create_dataset(opt)
     loader = create_dataloader(opt, dataset)
     sampler = loader.sampler
+    resume_state = load_resume_state(opt, save_dir) if opt.continue_train else None
     model = create_model(opt)
     model.setup(opt)
     epoch, epoch_iter, total_iters = opt.epoch_count, 0, 0
     if opt.continue_train:
-        epoch, epoch_iter, total_iters = resume(model, opt, save_dir, sampler)
+        epoch, epoch_iter, total_iters = resume(model, opt, resume_state, sampler)
+        del resume_state
     save_options(opt, save_dir)
     visualizer = Visualizer(opt)
     last_epoch = opt.n_epochs + opt.n_epochs_decay
@@ -142,8 +154,7 @@ def run(opt) -> int:
             sampler.set_epoch(epoch)
             sampler.set_start(epoch_iter)
             skipped = []
-            progress = Progress(total=len(dataset), desc=f"epoch {epoch}/{last_epoch}")
-            progress.update(epoch_iter, None)
+            progress = Progress(total=len(dataset), desc=f"epoch {epoch}/{last_epoch}", initial=epoch_iter)
             t_data_start = time.time()
             for data in loader:
                 skipped += data.get("skipped", [])
@@ -164,8 +175,10 @@ def run(opt) -> int:
                     model.compute_visuals()
                     visualizer.display_current_results(model.get_current_visuals(), epoch, total_iters, save_result)
                 if total_iters % opt.print_freq < batch_size:
-                    visualizer.print_current_losses(epoch, epoch_iter, losses, (time.time() - t_step) / batch_size, t_data)
-                    visualizer.plot_current_losses(epoch, epoch_iter / len(dataset), losses)
+                    visualizer.print_current_losses(epoch, epoch_iter, losses, (time.time() - t_step) / batch_size,
+                                                    t_data, total_iters=total_iters,
+                                                    epoch_frac=epoch + epoch_iter / len(dataset))
+                    visualizer.plot_current_losses(epoch, epoch_iter / len(dataset), losses, total_iters=total_iters)
                 progress.update(batch_size, losses)
                 if total_iters % opt.save_latest_freq < batch_size:
                     tags = ("latest", f"iter_{total_iters}") if opt.save_by_iter else ("latest",)

@@ -90,6 +90,8 @@ class BaseModel(ABC):
             net = net.to(memory_format=torch.channels_last)
         if self.gpu_ids and len(self.gpu_ids) > 1:
             net = nn.DataParallel(net, self.gpu_ids)
+        if getattr(self.opt, "compile", False):
+            net = torch.compile(net)
         return net
 
     def to_device(self, tensor: torch.Tensor) -> torch.Tensor:
@@ -168,7 +170,11 @@ class BaseModel(ABC):
                            if isinstance(getattr(self, name, None), torch.Tensor))
 
     def get_current_losses(self) -> "OrderedDict[str, float]":
-        return OrderedDict((name, float(getattr(self, "loss_" + name))) for name in self.loss_names)
+        losses = OrderedDict()
+        for name in self.loss_names:
+            value = getattr(self, "loss_" + name)
+            losses[name] = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+        return losses
 
     @staticmethod
     def set_requires_grad(nets, requires_grad: bool = False) -> None:

@@ -18,7 +18,9 @@ class TestModel(BaseModel):
     def modify_commandline_options(parser, is_train: bool = True):
         if is_train:
             raise UserError("--model test is for test.py only; train with --model cycle_gan or pix2pix")
-        parser.set_defaults(dataset_mode="single")
+        # Mostly used for CycleGAN generators, which are trained without dropout; a saved
+        # train_opt.json or an explicit flag still wins.
+        parser.set_defaults(dataset_mode="single", no_dropout=True)
         parser.add_argument("--model_suffix", default="",
                             help="loads <epoch>_net_G<model_suffix>.pth, e.g. _A for a CycleGAN's G_A")
         return parser

@@ -78,6 +78,12 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--wandb_project_name", default="CycleGAN-and-pix2pix", help="W&B project name")
     g.add_argument("--use_tensorboard", action="store_true", help="log to TensorBoard (checkpoints/<name>/tensorboard)")
 
+    g = parser.add_argument_group("speed")
+    g.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"],
+                   help="mixed precision: bf16 (CPUs with AVX-512 BF16/AMX, recent GPUs) or fp16 (GPUs, with loss scaling)")
+    g.add_argument("--channels_last", action="store_true", help="channels-last memory format for images and networks")
+    g.add_argument("--compile", action="store_true", help="torch.compile the networks (slow first steps)")
+
     g = parser.add_argument_group("loading")
     g.add_argument("--epoch", default="latest", help="which epoch to load: latest, best, or a number")
     g.add_argument("--load_iter", type=int, default=0,

@@ -1,0 +1,105 @@
+"""Options: reference flags and defaults, model defaults, old aliases, saved options."""
+
+import json
+
+import pytest
+
+from options import parse_options, save_options
+from util.errors import UserError
+
+
+def parse(*args, is_train=True):
+    return parse_options(["--dataroot", "d", *args], is_train=is_train)
+
+
+def test_reference_defaults_for_cycle_gan():
+    opt = parse("--model", "cycle_gan")
+    assert (opt.netG, opt.norm, opt.no_dropout, opt.gan_mode) == ("resnet_9blocks", "instance", True, "lsgan")
+    assert (opt.lambda_A, opt.lambda_B, opt.lambda_identity, opt.pool_size) == (10.0, 10.0, 0.5, 50)
+    assert (opt.load_size, opt.crop_size, opt.lr, opt.beta1) == (286, 256, 0.0002, 0.5)
+    assert (opt.n_epochs, opt.n_epochs_decay, opt.dataset_mode) == (100, 100, "unaligned")
+    assert opt.size_multiple == 4
+
+
+def test_pix2pix_paper_defaults():
+    opt = parse("--model", "pix2pix")
+    assert (opt.netG, opt.norm, opt.dataset_mode, opt.gan_mode, opt.pool_size) == (
+        "unet_256", "batch", "aligned", "vanilla", 0)
+    assert opt.lambda_L1 == 100.0 and opt.no_dropout is False
+    assert opt.size_multiple == 256
+
+
+def test_command_line_beats_model_defaults():
+    opt = parse("--model", "pix2pix", "--netG", "unet_128", "--norm", "instance")
+    assert (opt.netG, opt.norm, opt.size_multiple) == ("unet_128", "instance", 128)
+
+
+def test_old_flags_and_aliases():
+    opt = parse("--niter", "3", "--niter_decay=4", "--gpu_ids", "-1", "--display_id", "0")
+    assert (opt.n_epochs, opt.n_epochs_decay, opt.gpu_ids, opt.display_id) == (3, 4, [], 0)
+    assert parse("--gpu_ids", "0,1").gpu_ids == [0, 1]
+    assert parse().gpu_ids is None  # automatic choice
+    test_opt = parse("--how_many", "7", is_train=False)
+    assert test_opt.num_test == 7 and test_opt.phase == "test"
+
+
+def test_test_options_defaults():
+    opt = parse("--model", "pix2pix", is_train=False)
+    assert opt.num_test is None  # every image, not the reference's silent 50
+    assert opt.load_size == opt.crop_size == 256
+    assert opt.serial_batches and opt.no_flip
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--model", "nope"], "available: cycle_gan, pix2pix, template, test"),
+    (["--dataset_mode", "nope"], "available: aligned"),
+    (["--netG", "unet_512"], "resnet_9blocks"),
+    (["--norm", "group"], "instance"),
+    (["--gan_mode", "bce"], "lsgan"),
+    (["--name", "../escape"], "plain folder name"),
+    (["--name", "a/b"], "plain folder name"),
+    (["--gpu_ids", "x"], "comma-separated"),
+])
+def test_bad_values_are_user_errors(args, needle):
+    with pytest.raises(UserError, match=None) as info:
+        parse(*args)
+    assert needle in str(info.value)
+
+
+def test_missing_dataroot():
+    with pytest.raises(UserError, match="--dataroot"):
+        parse_options([], is_train=True)
+
+
+def test_test_model_is_for_testing_only():
+    with pytest.raises(UserError, match="test.py only"):
+        parse("--model", "test")
+    assert parse("--model", "test", "--model_suffix", "_A", is_train=False).dataset_mode == "single"
+
+
+def test_help_lists_models_and_dataset_modes(capsys):
+    with pytest.raises(SystemExit) as info:
+        parse_options(["--help"], is_train=True)
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "cycle_gan" in out and "pix2pix" in out and "template" in out
+    assert "aligned" in out and "unaligned" in out and "single" in out
+
+
+def test_saved_options_rebuild_architecture_for_testing(tmp_path):
+    train_opt = parse("--model", "pix2pix", "--netG", "unet_128", "--ngf", "16", "--no_dropout",
+                      "--norm", "instance", "--name", "run", "--checkpoints_dir", str(tmp_path))
+    save_options(train_opt, tmp_path / "run")
+    saved = json.loads((tmp_path / "run" / "train_opt.json").read_text())
+    assert saved["netG"] == "unet_128" and saved["max_dataset_size"] is None  # inf stored as null
+    assert "netG: unet_128" in (tmp_path / "run" / "train_opt.txt").read_text().replace("  ", "")
+    test_opt = parse("--model", "pix2pix", "--name", "run", "--checkpoints_dir", str(tmp_path), is_train=False)
+    assert (test_opt.netG, test_opt.ngf, test_opt.no_dropout, test_opt.norm) == ("unet_128", 16, True, "instance")
+    override = parse("--model", "pix2pix", "--name", "run", "--checkpoints_dir", str(tmp_path), "--ngf", "32",
+                     is_train=False)
+    assert override.ngf == 32 and override.netG == "unet_128"
+
+
+def test_seed_option():
+    assert parse("--seed", "3").seed == 3
+    assert parse().seed is None

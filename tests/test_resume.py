@@ -1,0 +1,82 @@
+"""Complete resume: a run stopped after k iterations and resumed ends where one uninterrupted run ends."""
+
+import os
+import signal
+
+import pytest
+import torch
+
+import train as train_script
+from tests.helpers import PAIRED, tiny_args
+
+
+def stop_after(k: int, monkeypatch):
+    """Make the k-th training step send SIGINT to this process, as Ctrl-C would."""
+    real_create = train_script.create_model
+
+    def create(opt):
+        model = real_create(opt)
+        real_step = model.optimize_parameters
+        calls = [0]
+
+        def step():
+            real_step()
+            calls[0] += 1
+            if calls[0] == k:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        model.optimize_parameters = step
+        return model
+
+    monkeypatch.setattr(train_script, "create_model", create)
+
+
+@pytest.mark.parametrize("model_name", ["pix2pix", "cycle_gan"])
+def test_stop_and_resume_equals_one_run(model_name, aligned_dataroot, unaligned_dataroot, tmp_path, monkeypatch,
+                                        capsys):
+    root = aligned_dataroot if model_name in PAIRED else unaligned_dataroot
+    # 2 epochs x 4 images, the LR decaying in the second, a pool smaller than the run for cycle_gan.
+    extra = ["--n_epochs", "1", "--n_epochs_decay", "1", "--max_dataset_size", "4", "--seed", "7",
+             "--save_latest_freq", "3", "--pool_size", "2"]
+    one_go = tiny_args(model_name, root, tmp_path, "one", *extra)
+    assert train_script.main(one_go) == 0
+
+    interrupted = tiny_args(model_name, root, tmp_path, "two", *extra)
+    with monkeypatch.context() as m:
+        stop_after(5, m)  # mid-way through epoch 2
+        assert train_script.main(interrupted) == 128 + signal.SIGINT
+    err = capsys.readouterr().err
+    assert "resume with: python" in err and "--continue_train" in err
+    state = torch.load(tmp_path / "two" / "latest_checkpoint.pth", weights_only=True)
+    assert (state["epoch"], state["epoch_iter"], state["total_iters"]) == (2, 1, 5)
+
+    assert train_script.main(interrupted + ["--continue_train"]) == 0
+    for name in (["G", "D"] if model_name == "pix2pix" else ["G_A", "G_B", "D_A", "D_B"]):
+        a = torch.load(tmp_path / "one" / f"latest_net_{name}.pth", weights_only=True)
+        b = torch.load(tmp_path / "two" / f"latest_net_{name}.pth", weights_only=True)
+        for key in a:
+            torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-6, msg=f"{name}.{key}")
+    a = torch.load(tmp_path / "one" / "latest_checkpoint.pth", weights_only=True)
+    b = torch.load(tmp_path / "two" / "latest_checkpoint.pth", weights_only=True)
+    assert a["total_iters"] == b["total_iters"] == 8
+    assert a["model"]["schedulers"] == b["model"]["schedulers"]
+    if model_name == "cycle_gan":
+        for pool in ("fake_A_pool", "fake_B_pool"):
+            pa, pb = a["model"]["extra"][pool], b["model"]["extra"][pool]
+            assert len(pa["images"]) == len(pb["images"]) == 2
+            for x, y in zip(pa["images"], pb["images"]):
+                torch.testing.assert_close(x, y, rtol=0, atol=1e-6)
+
+
+def test_checkpoint_refuses_code_execution(tmp_path):
+    from util.checkpoint import safe_load
+    from util.errors import UserError
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    path = tmp_path / "evil.pth"
+    torch.save({"x": Evil()}, path)
+    with pytest.raises(UserError, match="refusing to load"):
+        safe_load(path)
