@@ -157,7 +157,10 @@ def run(opt) -> int:
             progress = Progress(total=len(dataset), desc=f"epoch {epoch}/{last_epoch}", initial=epoch_iter)
             t_data_start = time.time()
             for data in loader:
+                # epoch_iter is the position in the epoch's sample order, so that a resumed
+                # run starts after the same samples; unreadable ones count as passed.
                 skipped += data.get("skipped", [])
+                epoch_iter += len(data.get("skipped", []))
                 if "A" not in data:
                     continue
                 t_data = time.time() - t_data_start
