@@ -1,0 +1,243 @@
+"""The metric table, name parsing, ``MetricSuite`` (accumulate, then compute) and ``summarize``."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterator, List, Optional, Union
+
+import torch
+from torch import Tensor, nn
+
+from util.errors import UserError
+from util.metrics import distribution, paired
+from util.metrics.weights import WeightsUnavailable, build_inception, build_lpips, obtain_weights
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """How a metric is computed and read."""
+
+    kind: str  # "paired": fake vs its ground truth; "distribution": fake set vs target-domain set
+    higher_is_better: bool
+    per_image: bool  # a score per image (mean/std over images) or one value for the whole set
+    fmt: str  # number format used by ``summarize``
+    description: str
+
+
+METRICS: Dict[str, MetricSpec] = {
+    "l1": MetricSpec("paired", False, True, ".4f", "mean absolute error on [0, 1]"),
+    "psnr": MetricSpec("paired", True, True, ".2f", "peak signal-to-noise ratio in dB, data range 1"),
+    "ssim": MetricSpec("paired", True, True, ".3f", "structural similarity, Gaussian window 11, sigma 1.5"),
+    "lpips": MetricSpec("paired", False, True, ".3f", "learned perceptual distance (AlexNet backbone)"),
+    "fid": MetricSpec("distribution", False, False, ".1f", "Fréchet Inception distance"),
+    "kid": MetricSpec("distribution", False, False, ".4f", "kernel Inception distance"),
+}
+LPIPS_BACKBONES = ("alex", "vgg")
+_NONE = ("", "none")
+
+
+def parse_metric_names(spec: str) -> List[str]:
+    """``"psnr, ssim,l1"`` -> ``["psnr", "ssim", "l1"]``; ``""`` or ``"none"`` -> ``[]``."""
+    if spec.strip().lower() in _NONE:
+        return []
+    names: List[str] = []
+    for raw in spec.split(","):
+        name = raw.strip().lower()
+        if name not in METRICS:
+            raise UserError(f"unknown metric '{raw.strip()}'; choose from: {', '.join(METRICS)} (or 'none')")
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def describe_unavailable(unavailable: Dict[str, str]) -> List[str]:
+    """One line per distinct reason: ``"fid, kid unavailable: <reason>"``."""
+    by_reason: Dict[str, List[str]] = {}
+    for name, reason in unavailable.items():
+        by_reason.setdefault(reason, []).append(name)
+    return [f"{', '.join(names)} unavailable: {reason}" for reason, names in by_reason.items()]
+
+
+def summarize(results: Dict[str, dict]) -> str:
+    """One console line: ``"psnr 23.41 ± 1.20 | ssim 0.612 ± 0.050 | fid 84.2"``."""
+    parts = []
+    for name, result in results.items():
+        fmt = METRICS[name].fmt if name in METRICS else ".4g"
+        if "unavailable" in result:
+            parts.append(f"{name} n/a")
+        elif "value" in result:
+            parts.append(f"{name} {result['value']:{fmt}}")
+        else:
+            parts.append(f"{name} {result['mean']:{fmt}} ± {result['std']:{fmt}}")
+    return " | ".join(parts)
+
+
+@contextlib.contextmanager
+def _rng_untouched(device: torch.device) -> Iterator[None]:
+    """Evaluation inside training must not shift the training random stream."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        yield
+
+
+class MetricSuite:
+    """Accumulates per-image scores and features over batches; ``compute()`` gives the results.
+
+    Images are (B, C, H, W) tensors in [-1, 1]. ``real`` passed to ``update`` is the ground
+    truth of ``fake`` (so also a target-domain sample); ``add_target_domain`` adds reals that
+    have no fake partner (CycleGAN's testB). Metrics whose weights cannot be had are listed
+    in ``unavailable`` (name -> reason) and reported as unavailable; all others still work.
+    """
+
+    def __init__(self, names: List[str], device: Union[str, torch.device] = "cpu", weights_dir: Optional[str] = None,
+                 feature_extractor: Optional[nn.Module] = None, lpips_net: Optional[nn.Module] = None,
+                 lpips_backbone: str = "alex", download: bool = True) -> None:
+        if isinstance(names, str):  # "psnr,ssim" straight from the command line
+            names = parse_metric_names(names)
+        unknown = [n for n in names if n not in METRICS]
+        if unknown:
+            raise UserError(f"unknown metric(s) {', '.join(unknown)}; choose from: {', '.join(METRICS)}")
+        if lpips_backbone not in LPIPS_BACKBONES:
+            raise UserError(f"unknown LPIPS backbone '{lpips_backbone}'; choose from: {', '.join(LPIPS_BACKBONES)}")
+        self.names = list(dict.fromkeys(names))
+        self.device = torch.device(device)
+        self.unavailable: Dict[str, str] = {}
+        wanted_distribution = [n for n in self.names if METRICS[n].kind == "distribution"]
+        with _rng_untouched(self.device):  # building networks draws random initial weights
+            self._lpips = lpips_net
+            if lpips_net is None and "lpips" in self.names:
+                self._lpips = self._load(["lpips"], lpips_backbone, weights_dir, download,
+                                         lambda sd: build_lpips(lpips_backbone, sd))
+            self._extractor = feature_extractor
+            if feature_extractor is None and wanted_distribution:
+                self._extractor = self._load(wanted_distribution, "inception", weights_dir, download,
+                                             lambda sd: distribution.InceptionFeatures(build_inception(sd)))
+        for net in (self._lpips, self._extractor):
+            if net is not None:  # eval: no dropout, frozen batch-norm statistics
+                net.to(self.device).eval()
+        self.reset()
+
+    def _load(self, metric_names: List[str], key: str, weights_dir: Optional[str], download: bool,
+              build: Callable[[Dict[str, Tensor]], nn.Module]) -> Optional[nn.Module]:
+        """Build a pretrained network, or record why ``metric_names`` are unavailable."""
+        try:
+            net = build(obtain_weights(key, weights_dir, download))
+        except WeightsUnavailable as e:
+            reason = str(e)
+        except (ImportError, RuntimeError, OSError) as e:  # missing library, weights of another shape
+            detail = " ".join(str(e).split()) or type(e).__name__
+            reason = f"cannot build the {key} network: {detail[:300]}"
+        else:
+            return net
+        for name in metric_names:
+            self.unavailable[name] = reason
+        return None
+
+    def reset(self) -> None:
+        """Forget everything accumulated since construction or the last reset."""
+        self._scores: Dict[str, List[float]] = {n: [] for n in self.names if METRICS[n].per_image}
+        self._skipped: Dict[str, str] = {}  # why a paired metric got no score (size, shape)
+        self._fake_features: List[Tensor] = []
+        self._real_features: List[Tensor] = []
+
+    @property
+    def _paired_names(self) -> List[str]:
+        return [n for n in self._scores if n not in self.unavailable]
+
+    @property
+    def _collects_features(self) -> bool:
+        return self._extractor is not None and any(
+            METRICS[n].kind == "distribution" and n not in self.unavailable for n in self.names)
+
+    def _prepare(self, images: Tensor) -> Tensor:
+        if images.dim() != 4:
+            raise ValueError(f"expected images of shape (B, C, H, W), got {tuple(images.shape)}")
+        return images.detach().to(self.device, torch.float32)
+
+    def _paired_scores(self, name: str, fake: Tensor, real: Tensor) -> Optional[Tensor]:
+        try:
+            if name == "lpips":
+                return paired.lpips_per_image(self._lpips, fake, real)
+            return paired.PAIRED_FUNCTIONS[name](fake, real)
+        except (ValueError, RuntimeError) as e:  # e.g. images too small for the window/backbone
+            self._skipped[name] = f"not computed on images of size {tuple(fake.shape[-2:])}: {e}"
+            return None
+
+    def update(self, fake: Tensor, real: Optional[Tensor] = None,
+               target_domain: Optional[Tensor] = None) -> List[Dict[str, float]]:
+        """Score a batch; returns one dict of paired scores per image (empty without ``real``)."""
+        with torch.no_grad(), _rng_untouched(self.device):
+            fake = self._prepare(fake)
+            per_image: List[Dict[str, float]] = [{} for _ in range(fake.shape[0])]
+            if real is not None:
+                real = self._prepare(real)
+                if real.shape != fake.shape:
+                    for name in self._paired_names:
+                        self._skipped[name] = (f"real images {tuple(real.shape)} do not match "
+                                               f"fake images {tuple(fake.shape)}")
+                else:
+                    for name in self._paired_names:
+                        scores = self._paired_scores(name, fake, real)
+                        if scores is None:
+                            continue
+                        values = scores.double().cpu().tolist()
+                        self._scores[name].extend(values)
+                        for row, value in zip(per_image, values):
+                            row[name] = value
+            if self._collects_features:
+                self._fake_features.append(distribution.extract_features(self._extractor, fake))
+                reals = target_domain if target_domain is not None else real
+                if reals is not None:
+                    self._add_real_features(self._prepare(reals))
+        return per_image
+
+    def add_target_domain(self, images: Tensor) -> None:
+        """Add real target-domain images that have no paired fake (for FID/KID only)."""
+        if not self._collects_features:
+            return
+        with torch.no_grad(), _rng_untouched(self.device):
+            self._add_real_features(self._prepare(images))
+
+    def _add_real_features(self, images: Tensor) -> None:
+        self._real_features.append(distribution.extract_features(self._extractor, images))
+
+    def compute(self) -> Dict[str, dict]:
+        """Results by metric name; unavailable ones are ``{"unavailable": reason}``."""
+        results: Dict[str, dict] = {}
+        with _rng_untouched(self.device):
+            for name in self.names:
+                if name in self.unavailable:
+                    results[name] = {"unavailable": self.unavailable[name]}
+                elif METRICS[name].per_image:
+                    results[name] = self._per_image_result(name)
+                else:
+                    results[name] = self._set_result(name)
+        return results
+
+    def _per_image_result(self, name: str) -> dict:
+        values = self._scores[name]
+        if not values:
+            reason = self._skipped.get(name, "no (fake, real) image pairs were given")
+            return {"unavailable": reason}
+        mean = math.fsum(values) / len(values)
+        std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))  # population std
+        return {"mean": mean, "std": std, "n": len(values)}
+
+    def _set_result(self, name: str) -> dict:
+        n_fake = sum(len(f) for f in self._fake_features)
+        n_real = sum(len(f) for f in self._real_features)
+        if n_fake < 2 or n_real < 2:
+            return {"unavailable": f"{name} needs at least 2 translated and 2 target-domain images, "
+                                   f"got {n_fake} and {n_real}"}
+        fake_features = torch.cat(self._fake_features)
+        real_features = torch.cat(self._real_features)
+        return _SET_METRICS[name](fake_features, real_features) | {"n_fake": n_fake, "n_real": n_real}
+
+
+# Set-level metrics: name -> function(fake_features, real_features) -> result fields.
+_SET_METRICS: Dict[str, Callable[[Tensor, Tensor], dict]] = {
+    "fid": lambda fake, real: {"value": distribution.frechet_distance(fake, real)},
+    "kid": distribution.kernel_inception_distance,
+}
+
