@@ -72,7 +72,11 @@ class BaseModel(ABC):
 
     @abstractmethod
     def set_input(self, input: dict) -> None:
-        """Unpack a batch from the data loader."""
+        """Unpack a batch from the data loader.
+
+        The dataset has already applied ``--direction``: ``input["A"]`` is always the
+        input domain and ``input["B"]`` the target, so models never swap them.
+        """
 
     @abstractmethod
     def forward(self) -> None:

@@ -76,10 +76,10 @@ class CycleGANModel(BaseModel):
             self.optimizers = [self.optimizer_G, self.optimizer_D]
 
     def set_input(self, input: dict) -> None:
-        AtoB = self.opt.direction == "AtoB"
-        self.real_A = self.to_device(input["A" if AtoB else "B"])
-        self.real_B = self.to_device(input["B" if AtoB else "A"])
-        self.image_paths = input["A_paths" if AtoB else "B_paths"]
+        # The dataset applies --direction: "A" is always the input domain.
+        self.real_A = self.to_device(input["A"])
+        self.real_B = self.to_device(input["B"])
+        self.image_paths = input["A_paths"]
 
     def forward(self) -> None:
         with self.autocast():

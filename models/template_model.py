@@ -44,10 +44,10 @@ class TemplateModel(BaseModel):
             self.optimizers = [self.optimizer]
 
     def set_input(self, input: dict) -> None:
-        AtoB = self.opt.direction == "AtoB"
-        self.data_A = self.to_device(input["A" if AtoB else "B"])
-        self.data_B = self.to_device(input["B" if AtoB else "A"])
-        self.image_paths = input["A_paths" if AtoB else "B_paths"]
+        # The dataset applies --direction: "A" is always the input domain.
+        self.data_A = self.to_device(input["A"])
+        self.data_B = self.to_device(input["B"])
+        self.image_paths = input["A_paths"]
 
     def forward(self) -> None:
         with self.autocast():

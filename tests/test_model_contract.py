@@ -104,3 +104,22 @@ def test_cycle_gan_identity_needs_equal_channels(unaligned_dataroot, tmp_path):
     opt = parse_options(tiny_args("cycle_gan", unaligned_dataroot, tmp_path, "run", "--output_nc", "1"), is_train=True)
     with pytest.raises(UserError, match="lambda_identity 0"):
         create_model(opt)
+
+
+def test_direction_is_applied_once(aligned_dataroot, tmp_path):
+    """--direction BtoA makes the right half the input, exactly once (dataset, not model)."""
+    def batch_and_model(direction):
+        args = tiny_args("pix2pix", aligned_dataroot, tmp_path, "run", "--direction", direction,
+                         "--preprocess", "none", "--serial_batches", "--no_flip")
+        opt = parse_options(args, is_train=True)
+        model = create_model(opt)
+        batch = first_batch(opt)
+        model.set_input(batch)
+        return batch, model
+
+    batch_ab, model_ab = batch_and_model("AtoB")
+    batch_ba, model_ba = batch_and_model("BtoA")
+    assert not torch.equal(batch_ab["A"], batch_ab["B"])
+    torch.testing.assert_close(model_ba.real_A, batch_ab["B"], rtol=0, atol=0)
+    torch.testing.assert_close(model_ba.real_B, batch_ab["A"], rtol=0, atol=0)
+    torch.testing.assert_close(model_ab.real_A, batch_ab["A"], rtol=0, atol=0)
