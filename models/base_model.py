@@ -63,7 +63,7 @@ class BaseModel(ABC):
         if self.amp_dtype is torch.float16 and self.device.type != "cuda":
             raise UserError("--amp fp16 needs a GPU; on the CPU use --amp bf16")
         self.channels_last = bool(getattr(opt, "channels_last", False))
-        self.scalers: Dict[int, "torch.amp.GradScaler"] = {}
+        self.scalers: Dict[int, torch.amp.GradScaler] = {}
 
     @staticmethod
     def modify_commandline_options(parser, is_train: bool):
@@ -169,11 +169,11 @@ class BaseModel(ABC):
                 scheduler.step()
         return self.optimizers[0].param_groups[0]["lr"] if self.optimizers else 0.0
 
-    def get_current_visuals(self) -> "OrderedDict[str, torch.Tensor]":
+    def get_current_visuals(self) -> OrderedDict[str, torch.Tensor]:
         return OrderedDict((name, getattr(self, name)) for name in self.visual_names
                            if isinstance(getattr(self, name, None), torch.Tensor))
 
-    def get_current_losses(self) -> "OrderedDict[str, float]":
+    def get_current_losses(self) -> OrderedDict[str, float]:
         losses = OrderedDict()
         for name in self.loss_names:
             value = getattr(self, "loss_" + name)
@@ -214,7 +214,7 @@ class BaseModel(ABC):
 
     def load_networks(self, epoch) -> None:
         """Load ``<epoch>_net_<name>.pth`` into every network; clear errors when missing or different."""
-        for name, net in self.networks().items():
+        for name in self.model_names:
             path = self.save_dir / f"{epoch}_net_{name}.pth"
             if not path.is_file():
                 raise UserError(f"no weights at {path}: train first, or check --name, --checkpoints_dir "

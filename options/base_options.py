@@ -191,7 +191,7 @@ def _parse_gpu_ids(value: Optional[str]):
     try:
         ids = [int(v) for v in str(value).split(",") if v.strip() != ""]
     except ValueError:
-        raise UserError(f"--gpu_ids '{value}' must be comma-separated integers, e.g. 0 or 0,1; -1 for CPU")
+        raise UserError(f"--gpu_ids '{value}' must be comma-separated integers, e.g. 0 or 0,1; -1 for CPU") from None
     return [i for i in ids if i >= 0]
 
 
