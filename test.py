@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 from data import create_dataloader, create_dataset
 from models import create_model
 from options import parse_options
-from util.errors import UserError, report_user_error
+from util.errors import UserError, report_user_error, user_error_from_os_error
 from util.html import Gallery
 from util.progress import Progress
 from util.util import save_image, tensor2im
@@ -96,6 +96,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return run(opt)
     except UserError as e:
         return report_user_error(e, verbose)
+    except OSError as e:  # the file system failed (results folder not writable, disk full, ...)
+        return report_user_error(user_error_from_os_error(e), verbose)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ stopped: weights, optimizers, schedulers, image pools, random states and data or
 from __future__ import annotations
 
 import random
+import shlex
 import signal
 import sys
 import time
@@ -26,8 +27,15 @@ from data import create_dataloader, create_dataset
 from models import create_model
 from models.base_model import checkpoint_path
 from options import format_options, parse_options, save_options
-from util.checkpoint import atomic_save, capture_rng_state, restore_rng_state, safe_load
-from util.errors import UserError, report_user_error
+from util.checkpoint import (
+    atomic_save,
+    capture_rng_state,
+    ensure_writable_folder,
+    remove_stale_temp_files,
+    restore_rng_state,
+    safe_load,
+)
+from util.errors import UserError, report_user_error, user_error_from_os_error
 from util.progress import Progress, summary_block
 from util.visualizer import Visualizer
 
@@ -76,6 +84,10 @@ def load_resume_state(opt, save_dir: Path) -> Optional[dict]:
     state = safe_load(path)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise UserError(f"{path} is not a pix2cycle training checkpoint")
+    saved_model = state["options"].get("model")
+    if saved_model is not None and saved_model != opt.model:
+        raise UserError(f"{path} was written by --model {saved_model}, not --model {opt.model}; "
+                        f"resume with --model {saved_model}, or train this model under another --name")
     # The learning-rate schedule depends on the epoch the original run started at.
     opt.epoch_count = state["options"].get("epoch_count", opt.epoch_count)
     state["path"] = path
@@ -85,7 +97,7 @@ def load_resume_state(opt, save_dir: Path) -> Optional[dict]:
 def resume(model, opt, state: Optional[dict], sampler):
     """Restore a ``--continue_train`` run; returns (epoch, epoch_iter, total_iters)."""
     if state is not None:
-        model.load_training_state(state["model"], source=state["path"])
+        model.load_training_state(state["model"], source=state["path"], saved_options=state["options"])
         restore_rng_state(state["rng"])
         sampler.load_state_dict(state["sampler"])
         print(f"resuming from {state['path']}: epoch {state['epoch']}, iteration {state['epoch_iter']} "
@@ -105,7 +117,8 @@ def check_finite(model, total_iters: int) -> None:
     tensors = [v.detach().float().reshape(()) for v in losses.values() if isinstance(v, torch.Tensor)]
     if tensors and bool(torch.stack(tensors).isfinite().all()):
         return
-    bad = [n for n, v in losses.items() if not np.isfinite(float(v))]
+    bad = [n for n, v in losses.items()
+           if not np.isfinite(float(v.detach() if isinstance(v, torch.Tensor) else v))]
     if bad:
         raise UserError(f"loss {', '.join('loss_' + n for n in bad)} is not finite at iteration "
                         f"{total_iters}; stopped (the last saved checkpoint is intact). Try a lower "
@@ -116,6 +129,9 @@ def run(opt) -> int:
     seed_everything(opt.seed)
     save_dir = Path(opt.checkpoints_dir) / opt.name
     dataset = create_dataset(opt)
+    ensure_writable_folder(save_dir)  # now, not as a failed save after the first epoch
+    for name in remove_stale_temp_files(save_dir):
+        print(f"removed {save_dir / name}, left by a save that was interrupted")
     loader = create_dataloader(opt, dataset)
     sampler = loader.sampler
     resume_state = load_resume_state(opt, save_dir) if opt.continue_train else None
@@ -147,7 +163,7 @@ def run(opt) -> int:
         stop_signal.append(signum)
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    skipped_total = 0
+    skipped_total, skipped_files = 0, set()
     try:
         while epoch <= last_epoch:
             epoch_start = time.time()
@@ -192,10 +208,14 @@ def run(opt) -> int:
             progress.close()
             if skipped:
                 skipped_total += len(skipped)
+                skipped_files.update(skipped)
                 print(f"epoch {epoch}: skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:5])}"
                       + (" ..." if len(skipped) > 5 else ""), file=sys.stderr)
             if epoch_iter == 0 and not skipped:
                 raise UserError("the data loader produced no batches")
+            if skipped and epoch_iter == len(skipped):
+                raise UserError(f"every image of epoch {epoch} was unreadable ({len(skipped)} skipped, e.g. "
+                                f"{skipped[0]}); nothing to train on")
             lr = model.update_learning_rate()
             epoch_iter = 0
             epoch += 1
@@ -210,8 +230,8 @@ def run(opt) -> int:
     except Stop:
         progress.close()
         save_checkpoint(model, opt, save_dir, epoch, epoch_iter, total_iters, sampler)
-        command = " ".join([sys.argv[0] if sys.argv[0].endswith("train.py") else "train.py"]
-                           + [a for a in opt.argv if a != "--continue_train"] + ["--continue_train"])
+        command = shlex.join([sys.argv[0] if sys.argv[0].endswith("train.py") else "train.py"]
+                             + [a for a in opt.argv if a != "--continue_train"] + ["--continue_train"])
         print(f"\nstopped by signal {stop_signal[0]}; saved {checkpoint_path(save_dir)}.\n"
               f"resume with: python {command}", file=sys.stderr)
         return 128 + stop_signal[0]
@@ -220,7 +240,8 @@ def run(opt) -> int:
             signal.signal(s, handler)
         visualizer.close()
     print(f"training done: {total_iters} images seen; weights in {save_dir}"
-          + (f"; {skipped_total} unreadable image(s) skipped" if skipped_total else ""))
+          + (f"; {skipped_total} unreadable image(s) skipped ({len(skipped_files)} file(s))" if skipped_total
+             else ""))
     return 0
 
 
@@ -233,6 +254,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return run(opt)
     except UserError as e:
         return report_user_error(e, verbose)
+    except OSError as e:  # the file system failed outside the checkpoint code (disk full, ...)
+        return report_user_error(user_error_from_os_error(e), verbose)
 
 
 if __name__ == "__main__":

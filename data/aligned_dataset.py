@@ -25,8 +25,11 @@ class AlignedDataset(BaseDataset):
         super().__init__(opt)
         self.dir_AB = os.path.join(opt.dataroot, opt.phase)
         if not os.path.isdir(self.dir_AB):
+            unpaired = all(os.path.isdir(os.path.join(opt.dataroot, opt.phase + s)) for s in "AB")
+            hint = (f" ({opt.dataroot} holds {opt.phase}A/ and {opt.phase}B/: unpaired data, for "
+                    f"--dataset_mode unaligned)" if unpaired else "")
             raise UserError(f"no folder {self.dir_AB} for --dataset_mode aligned; "
-                            f"expected {LAYOUT}")
+                            f"expected {LAYOUT}{hint}")
         self.AB_paths = make_dataset(self.dir_AB, opt.max_dataset_size)
         if not self.AB_paths:
             raise UserError(f"no images in {self.dir_AB}; expected {LAYOUT}")

@@ -146,8 +146,8 @@ def get_transform(preprocess: str, load_size: int, crop_size: int, params: Optio
     return Transform(preprocess, load_size, crop_size, params, no_flip, multiple)
 
 
-def _valid_multiples(value: int, multiple: int) -> str:
-    first = max(1, value // multiple)
+def _valid_multiples(value: int, multiple: int, smallest: int = 1) -> str:
+    first = max(1, value // multiple, -(-smallest // multiple))
     return ", ".join(str(k * multiple) for k in range(first, first + 3)) + ", ..."
 
 
@@ -165,10 +165,17 @@ def validate_sizes(opt: argparse.Namespace) -> None:
     checked = [("crop_size", opt.crop_size)] if crop else []
     if opt.preprocess == "scale_width":
         checked.append(("load_size", opt.load_size))
+    smallest = getattr(opt, "min_input_size", 1)
     for name, value in checked:
         if value < 1 or value % multiple:
             raise UserError(f"{name} {value} is not a multiple of {multiple}{needed_by}; "
-                            f"valid: {_valid_multiples(value, multiple)}")
+                            f"valid: {_valid_multiples(value, multiple, smallest)}")
+        if value < smallest:
+            # Caught here, not as a norm-layer error from a 1x1 feature map mid-training.
+            nets = f"--netG {opt.netG}" + (f" and --netD {opt.netD} (--n_layers_D {opt.n_layers_D})"
+                                           if opt.isTrain else "")
+            raise UserError(f"{name} {value} is too small for {nets}: images must be at least "
+                            f"{smallest} pixels; valid: {_valid_multiples(value, multiple, smallest)}")
 
 
 def item_generator(index: int) -> Optional[torch.Generator]:

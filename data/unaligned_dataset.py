@@ -33,8 +33,11 @@ class UnalignedDataset(BaseDataset):
         self.dir_A, self.dir_B = (os.path.join(opt.dataroot, opt.phase + s) for s in sides)
         for folder in (self.dir_A, self.dir_B):
             if not os.path.isdir(folder):
+                paired = os.path.isdir(os.path.join(opt.dataroot, opt.phase))
+                hint = (f" ({opt.dataroot} holds {opt.phase}/: A|B pairs are read by --dataset_mode "
+                        f"aligned)" if paired else "")
                 raise UserError(f"no folder {folder} for --dataset_mode unaligned; "
-                                f"expected {LAYOUT}")
+                                f"expected {LAYOUT}{hint}")
         self.A_paths = make_dataset(self.dir_A, opt.max_dataset_size)
         self.B_paths = make_dataset(self.dir_B, opt.max_dataset_size)
         for folder, paths in ((self.dir_A, self.A_paths), (self.dir_B, self.B_paths)):

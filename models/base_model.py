@@ -227,12 +227,14 @@ class BaseModel(ABC):
             state = state["networks"][name]
         self.load_network_state(name, state, source=path)
 
-    def load_network_state(self, name: str, state: dict, source="checkpoint") -> None:
+    def load_network_state(self, name: str, state: dict, source="checkpoint",
+                           saved_options: Optional[dict] = None) -> None:
         net = self.unwrap(getattr(self, "net" + name))
         try:
             networks.load_network_weights(net, state)
         except RuntimeError as e:
-            raise UserError(architecture_mismatch_message(name, source, self.save_dir, self.opt, e)) from e
+            raise UserError(architecture_mismatch_message(name, source, self.save_dir, self.opt, e,
+                                                          saved_options)) from e
 
     # ----------------------------------------------------------------- resume
     def extra_state(self) -> dict:
@@ -253,9 +255,15 @@ class BaseModel(ABC):
             "extra": self.extra_state(),
         }
 
-    def load_training_state(self, state: dict, source="checkpoint") -> None:
+    def load_training_state(self, state: dict, source="checkpoint", saved_options: Optional[dict] = None) -> None:
+        """Restore ``training_state()``; ``saved_options`` (the checkpoint's) name what differs on a mismatch."""
+        missing = [name for name in self.model_names if name not in state["networks"]]
+        if missing:
+            raise UserError(f"{source} has no {', '.join('net' + n for n in missing)} (it holds "
+                            f"{', '.join('net' + n for n in state['networks']) or 'no networks'}): it was "
+                            f"written by another --model; use that model or another --name")
         for name in self.model_names:
-            self.load_network_state(name, state["networks"][name], source=source)
+            self.load_network_state(name, state["networks"][name], source=source, saved_options=saved_options)
         for optimizer, opt_state in zip(self.optimizers, state["optimizers"]):
             optimizer.load_state_dict(opt_state)
         for scheduler, sched_state in zip(self.schedulers, state["schedulers"]):
@@ -279,12 +287,14 @@ def _list_weights(folder: Path) -> str:
     return ", ".join(files[:10]) + (" ..." if len(files) > 10 else "") if files else "none"
 
 
-def architecture_mismatch_message(name: str, source, save_dir: Path, opt, error: Exception) -> str:
-    """Name the options that differ from the run that wrote the weights, when that is known."""
+def architecture_mismatch_message(name: str, source, save_dir: Path, opt, error: Exception,
+                                  saved: Optional[dict] = None) -> str:
+    """Name the options that differ from the run that wrote the weights, when that is known:
+    from ``saved`` (the options stored in a full checkpoint), else the run's ``train_opt.json``."""
     from options import load_saved_options
     from options.base_options import ARCHITECTURE_KEYS
 
-    saved = load_saved_options(save_dir) or {}
+    saved = saved or load_saved_options(save_dir) or {}
     differ = [f"--{k} {saved[k]} (saved) vs {getattr(opt, k)} (now)" for k in ARCHITECTURE_KEYS
               if k in saved and hasattr(opt, k) and saved[k] != getattr(opt, k)]
     if differ:

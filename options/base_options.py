@@ -162,20 +162,51 @@ def _apply_saved_architecture(opt: argparse.Namespace, parser, argv: Sequence[st
     opt.loaded_train_options = True
 
 
+# Integer options and their smallest valid value; checked when the parser has the option.
+AT_LEAST = {"batch_size": 1, "input_nc": 1, "output_nc": 1, "ngf": 1, "ndf": 1, "n_layers_D": 1,
+            "num_threads": 0, "display_winsize": 1, "n_epochs": 0, "n_epochs_decay": 0, "pool_size": 0,
+            "lr_decay_iters": 1, "print_freq": 1, "display_freq": 1, "update_html_freq": 1,
+            "save_latest_freq": 1, "save_epoch_freq": 1, "num_test": 1}
+
+
+def _check_ranges(opt: argparse.Namespace) -> None:
+    for key, low in AT_LEAST.items():
+        value = getattr(opt, key, None)
+        if value is not None and value < low:
+            raise UserError(f"--{key} must be at least {low}, not {value}")
+    if hasattr(opt, "lr") and not opt.lr > 0:
+        raise UserError(f"--lr must be positive, not {opt.lr}")
+    if hasattr(opt, "beta1") and not 0 <= opt.beta1 < 1:
+        raise UserError(f"--beta1 must be in [0, 1), not {opt.beta1}")
+    if hasattr(opt, "aspect_ratio") and not opt.aspect_ratio > 0:
+        raise UserError(f"--aspect_ratio must be positive, not {opt.aspect_ratio}")
+    if opt.isTrain and opt.n_epochs + opt.n_epochs_decay < 1:
+        raise UserError("nothing to train: --n_epochs + --n_epochs_decay must be at least 1")
+
+
+def _apply_suffix(opt: argparse.Namespace) -> None:
+    try:
+        opt.name = opt.name + "_" + opt.suffix.format(**vars(opt))
+    except (KeyError, IndexError, ValueError, AttributeError) as e:
+        raise UserError(f"--suffix '{opt.suffix}' is not a valid template ({type(e).__name__}: {e}); "
+                        f"use option names in braces, e.g. {{model}}_{{netG}}_size{{load_size}}") from None
+
+
 def finalize(opt: argparse.Namespace) -> argparse.Namespace:
     """Derived values and checks that do not touch the file system."""
-    from models.networks import generator_size_multiple
+    from models.networks import discriminator_min_size, generator_min_size, generator_size_multiple
 
     if opt.suffix:
-        opt.name = opt.name + "_" + opt.suffix.format(**vars(opt))
-    if not opt.name or os.sep in opt.name or "/" in opt.name or ".." in opt.name:
+        _apply_suffix(opt)
+    # The name becomes one folder under --checkpoints_dir and --results_dir, never a path.
+    if not opt.name or opt.name == "." or ".." in opt.name or any(c in opt.name for c in ("/", "\\", os.sep)):
         raise UserError(f"--name '{opt.name}' must be a plain folder name (no '/', '\\\\' or '..')")
-    if opt.batch_size < 1:
-        raise UserError("--batch_size must be at least 1")
-    if opt.input_nc < 1 or opt.output_nc < 1:
-        raise UserError("--input_nc and --output_nc must be at least 1")
+    _check_ranges(opt)
     opt.gpu_ids = _parse_gpu_ids(opt.gpu_ids)
     opt.size_multiple = generator_size_multiple(opt.netG)
+    # The smallest image side the networks accept (the discriminator only matters in training).
+    opt.min_input_size = max(generator_min_size(opt.netG),
+                             discriminator_min_size(opt.netD, opt.n_layers_D) if opt.isTrain else 1)
     if not opt.isTrain:
         # Test-time loading mirrors the reference's test.py: one image at a time, in order.
         opt.num_threads = min(opt.num_threads, 1)

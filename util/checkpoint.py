@@ -1,7 +1,10 @@
 """Saving and loading checkpoints safely.
 
 Every file is written to a temporary name beside its target, flushed to disk and renamed
-over it, so a process killed mid-save leaves the previous file intact. Every file is read
+over it, so a process killed mid-save leaves the previous file intact; the temporary files
+such a process leaves behind (``.<name>.<random>.tmp``) are removed by the next run
+(``remove_stale_temp_files``). A failed write (disk full, folder not writable) is a
+``UserError`` naming the file, and the previous file is kept. Every file is read
 with ``torch.load(weights_only=True)``: checkpoints are downloaded from the internet, and
 a file that needs arbitrary code to unpickle is refused.
 """
@@ -12,35 +15,100 @@ import os
 import pickle
 import random
 import tempfile
+import time
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, List, Optional, Union
 
 import numpy as np
 import torch
 
 from util.errors import UserError
 
+TEMP_SUFFIX = ".tmp"
+
+# Test hook (tests/test_checkpoint_safety.py): when this environment variable names a file,
+# atomic_save writes that file and waits just before it would replace an existing
+# ``*_checkpoint.pth``, so a test can SIGKILL a real run inside the save window. Unset, it
+# costs one dictionary lookup per save.
+PAUSE_BEFORE_REPLACE_ENV = "PIX2CYCLE_TEST_PAUSE_BEFORE_REPLACE"
+
 
 def atomic_save(obj: Any, path: Union[str, Path]) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then rename."""
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename.
+
+    Raises ``UserError`` naming ``path`` when the folder cannot be written or the disk is
+    full; the previous file at ``path`` is then untouched and no temporary file is left.
+    """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     except OSError as e:
-        raise UserError(f"cannot write checkpoint {path}: {e.strerror or e}") from e
+        raise UserError(f"cannot write checkpoint {path}: folder {path.parent} is not writable "
+                        f"({e.strerror or e})") from e
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        if os.environ.get(PAUSE_BEFORE_REPLACE_ENV):
+            _pause_for_test(path, tmp)
         os.replace(tmp, path)
-    except OSError as e:
+    except (OSError, RuntimeError) as e:
         _remove_quietly(tmp)
-        raise UserError(f"cannot write checkpoint {path} (previous one kept): {e.strerror or e}") from e
+        # torch.save reports a failed write (ENOSPC, EIO, ...) as a RuntimeError whose context
+        # is the OSError; any other RuntimeError is a bug, not the user's to fix.
+        cause = _os_error_in_chain(e)
+        if cause is None:
+            raise
+        raise UserError(f"cannot write checkpoint {path} (the previous one is kept): "
+                        f"{cause.strerror or cause}") from e
     except BaseException:
         _remove_quietly(tmp)
         raise
+
+
+def _os_error_in_chain(err: Optional[BaseException]) -> Optional[OSError]:
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, OSError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def _pause_for_test(path: Path, tmp: str) -> None:
+    if path.name.endswith("_checkpoint.pth") and path.exists():
+        Path(os.environ[PAUSE_BEFORE_REPLACE_ENV]).write_text(tmp)
+        time.sleep(60)  # the test kills the process long before this ends
+
+
+def remove_stale_temp_files(folder: Union[str, Path]) -> List[str]:
+    """Delete the temporary files that saves killed mid-way left in ``folder``; return their names."""
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for p in folder.glob(f".*.pth.*{TEMP_SUFFIX}"):
+        try:
+            p.unlink()
+            removed.append(p.name)
+        except OSError:
+            pass
+    return removed
+
+
+def ensure_writable_folder(folder: Union[str, Path], option: str = "--checkpoints_dir") -> None:
+    """Create ``folder`` and check that a file can be written there; ``UserError`` if not."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write_test.", suffix=TEMP_SUFFIX, dir=folder)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise UserError(f"cannot write to {folder} ({e.strerror or e}); check {option}") from e
 
 
 def _remove_quietly(path: str) -> None:

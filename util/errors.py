@@ -19,5 +19,23 @@ def report_user_error(err: UserError, verbose: bool = False) -> int:
     """Print ``err`` as a one-line message on stderr and return the exit code (2)."""
     if verbose:
         traceback.print_exception(type(err), err, err.__traceback__)
-    print(f"error: {err}", file=sys.stderr)
+    print(f"error: {one_line(err)}", file=sys.stderr)
     return 2
+
+
+def one_line(err: UserError) -> str:
+    """The message of ``err``; for one raised in a DataLoader worker, without the worker's traceback."""
+    text = str(err)
+    if "\nOriginal Traceback" in text:  # torch re-raises it as UserError("Caught ...\n<traceback>\n<type>: msg")
+        last = text.rstrip().splitlines()[-1]
+        prefix = f"{type(err).__module__}.{type(err).__qualname__}: "
+        text = last[len(prefix):] if last.startswith(prefix) else last
+    return text
+
+
+def user_error_from_os_error(err: OSError) -> UserError:
+    """A failed file operation (disk full, not writable, ...) as a ``UserError`` naming the file."""
+    where = f" {err.filename}" if err.filename else ""
+    user_error = UserError(f"cannot access{where}: {err.strerror or err}")
+    user_error.__cause__ = err  # --verbose shows where it happened
+    return user_error

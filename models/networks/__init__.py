@@ -14,6 +14,7 @@ from .discriminators import (
     NLayerDiscriminator,
     PixelDiscriminator,
     define_D,
+    discriminator_min_size,
 )
 from .generators import (
     GENERATORS,
@@ -23,6 +24,7 @@ from .generators import (
     UnetGenerator,
     UnetSkipConnectionBlock,
     define_G,
+    generator_min_size,
     generator_size_multiple,
 )
 from .layers import (
@@ -38,9 +40,9 @@ from .layers import (
 
 __all__ = [
     "DISCRIMINATORS", "DiscriminatorSpec", "NLayerDiscriminator", "PixelDiscriminator",
-    "define_D",
+    "define_D", "discriminator_min_size",
     "GENERATORS", "GeneratorSpec", "ResnetBlock", "ResnetGenerator", "UnetGenerator",
-    "UnetSkipConnectionBlock", "define_G", "generator_size_multiple",
+    "UnetSkipConnectionBlock", "define_G", "generator_min_size", "generator_size_multiple",
     "INIT_TYPES", "NORM_LAYERS", "NormLayer", "clean_state_dict", "conv_bias", "get_norm_layer",
     "init_weights", "load_network_weights",
 ]

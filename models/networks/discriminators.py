@@ -79,9 +79,13 @@ DiscriminatorBuilder = Callable[[int, int, int, NormLayer], nn.Module]
 
 @dataclass(frozen=True)
 class DiscriminatorSpec:
-    """``builder(input_nc, ndf, n_layers_D, norm_layer)``; builders may ignore ``n_layers_D``."""
+    """``builder(input_nc, ndf, n_layers_D, norm_layer)``; builders may ignore ``n_layers_D``.
+
+    ``min_size(n_layers_D)`` is the smallest input side the network accepts.
+    """
 
     builder: DiscriminatorBuilder
+    min_size: Callable[[int], int] = lambda n_layers_D: 1
 
 
 def _basic(input_nc: int, ndf: int, n_layers_D: int, norm_layer: NormLayer) -> nn.Module:
@@ -96,11 +100,25 @@ def _pixel(input_nc: int, ndf: int, n_layers_D: int, norm_layer: NormLayer) -> n
     return PixelDiscriminator(input_nc, ndf, norm_layer=norm_layer)
 
 
+def _patch_min_size(n_layers: int) -> int:
+    # n stride-2 convs divide the side by 2**n; the two stride-1 4x4 convs then take 1 pixel
+    # each, and the norm layer between them needs more than one pixel: side / 2**n >= 3.
+    return 3 * 2 ** n_layers
+
+
 DISCRIMINATORS: dict[str, DiscriminatorSpec] = {
-    "basic": DiscriminatorSpec(_basic),
-    "n_layers": DiscriminatorSpec(_n_layers),
-    "pixel": DiscriminatorSpec(_pixel),
+    "basic": DiscriminatorSpec(_basic, min_size=lambda n_layers_D: _patch_min_size(3)),
+    "n_layers": DiscriminatorSpec(_n_layers, min_size=_patch_min_size),
+    "pixel": DiscriminatorSpec(_pixel, min_size=lambda n_layers_D: 2),  # its norm layer needs 2+ pixels
 }
+
+
+def discriminator_min_size(netD: str, n_layers_D: int = 3) -> int:
+    """The smallest input side ``netD`` accepts."""
+    if netD not in DISCRIMINATORS:
+        raise UserError(f"unknown discriminator '{netD}'; "
+                        f"available: {', '.join(sorted(DISCRIMINATORS))}")
+    return DISCRIMINATORS[netD].min_size(n_layers_D)
 
 
 def define_D(input_nc: int, ndf: int, netD: str, n_layers_D: int = 3, norm: str = "batch",

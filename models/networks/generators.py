@@ -177,11 +177,13 @@ class GeneratorSpec:
     """How to build a generator and which input sides it accepts.
 
     ``builder(input_nc, output_nc, ngf, norm_layer, use_dropout)``; the input height and
-    width must be multiples of ``size_multiple`` for the output to match the input size.
+    width must be multiples of ``size_multiple`` for the output to match the input size,
+    and at least ``min_size`` (0: one ``size_multiple``).
     """
 
     builder: GeneratorBuilder
     size_multiple: int
+    min_size: int = 0
 
 
 def _resnet(n_blocks: int) -> GeneratorBuilder:
@@ -201,8 +203,9 @@ def _unet(num_downs: int) -> GeneratorBuilder:
 
 
 GENERATORS: dict[str, GeneratorSpec] = {
-    "resnet_9blocks": GeneratorSpec(_resnet(9), size_multiple=4),
-    "resnet_6blocks": GeneratorSpec(_resnet(6), size_multiple=4),
+    # Two stride-2 convolutions must leave more than one pixel for the norm layers after them.
+    "resnet_9blocks": GeneratorSpec(_resnet(9), size_multiple=4, min_size=8),
+    "resnet_6blocks": GeneratorSpec(_resnet(6), size_multiple=4, min_size=8),
     "unet_256": GeneratorSpec(_unet(8), size_multiple=2 ** 8),
     "unet_128": GeneratorSpec(_unet(7), size_multiple=2 ** 7),
 }
@@ -217,6 +220,12 @@ def _generator_spec(netG: str) -> GeneratorSpec:
 def generator_size_multiple(netG: str) -> int:
     """The input side of ``netG`` must be a multiple of this."""
     return _generator_spec(netG).size_multiple
+
+
+def generator_min_size(netG: str) -> int:
+    """The smallest input side ``netG`` accepts (a multiple of its size multiple)."""
+    spec = _generator_spec(netG)
+    return max(spec.min_size, spec.size_multiple)
 
 
 def define_G(input_nc: int, output_nc: int, ngf: int, netG: str, norm: str = "batch",
