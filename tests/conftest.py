@@ -17,6 +17,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+# The tests run tiny networks, for which one intra-op thread is fastest; it also keeps
+# the suite from oversubscribing small CI machines.
+torch.set_num_threads(1)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
