@@ -152,6 +152,7 @@ def run(opt) -> int:
         "networks": ", ".join(f"net{n} {c / 1e6:.2f} M" for n, c in counts.items()),
         "epochs": f"{epoch} .. {last_epoch}",
         "checkpoints": str(save_dir),
+        "loss logs": f"{save_dir / 'loss_log.txt'} (and loss_log.jsonl)",
         "web page": "off" if opt.no_html else str(save_dir / "web" / "index.html"),
     }))
     if opt.verbose:
@@ -189,8 +190,10 @@ def run(opt) -> int:
                 check_finite(model, total_iters)
                 # Reading losses synchronises with the GPU: only when they are printed.
                 losses = model.get_current_losses() if total_iters % opt.print_freq < batch_size else None
-                if total_iters % opt.display_freq < batch_size:
-                    save_result = total_iters % opt.update_html_freq < batch_size
+                # The page gets its entries every --update_html_freq images, whether or not
+                # that falls on a --display_freq step (the reference needed both at once).
+                save_result = not opt.no_html and total_iters % opt.update_html_freq < batch_size
+                if total_iters % opt.display_freq < batch_size or save_result:
                     model.compute_visuals()
                     visualizer.display_current_results(model.get_current_visuals(), epoch, total_iters, save_result)
                 if total_iters % opt.print_freq < batch_size:
