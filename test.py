@@ -6,6 +6,10 @@
 The architecture options (``--netG``, ``--norm``, ``--no_dropout``, ``--ngf``, ...) are
 read from the training run's ``train_opt.json`` when it is there; flags given on the
 command line win. Every image of the phase is processed unless ``--num_test`` says less.
+
+``--metrics`` (default: the model's, e.g. l1,psnr,ssim,lpips for pix2pix) scores the
+results: per-image scores in the gallery, means and std at its top, in ``metrics.json``
+and on the console (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from data import create_dataloader, create_dataset
 from models import create_model
 from options import parse_options
 from util.errors import UserError, report_user_error, user_error_from_os_error
+from util.evaluation import METRICS_FILE, Evaluator, format_result, translated_batches, write_json_atomic
 from util.html import Gallery
+from util.metrics import describe_unavailable, parse_metric_names
 from util.progress import Progress
 from util.util import save_image, tensor2im
 
@@ -41,6 +47,10 @@ def run(opt) -> int:
     model.setup(opt)
     if opt.eval:
         model.eval()
+    names = parse_metric_names(opt.metrics)
+    evaluator = Evaluator(model, names, opt.metrics_weights) if names else None
+    for line in describe_unavailable(evaluator.unavailable if evaluator else {}):
+        print(line)
     out_dir = results_folder(opt)
     image_dir = out_dir / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
@@ -50,32 +60,44 @@ def run(opt) -> int:
     progress = Progress(total=total, desc="test")
     done, start = 0, time.time()
     used_names = set()
-    for data in loader:
-        if done >= total:
-            break
-        if "A" not in data:
-            continue
-        model.set_input(data)
-        model.test()
+    for data, n in translated_batches(model, loader, limit=total):
         visuals = model.get_current_visuals()
-        for i, path in enumerate(model.get_image_paths()):
-            if done >= total:
-                break
+        scores = evaluator.update(model, data, n) if evaluator else [{}] * n
+        for i, path in enumerate(model.get_image_paths()[:n]):
             name = unique_stem(Path(path).stem, used_names)
             row = []
             for label, image in visuals.items():
                 file_name = f"{name}_{label}.png"
                 save_image(tensor2im(image[i:i + 1]), image_dir / file_name, aspect_ratio=opt.aspect_ratio)
                 row.append((label, f"images/{file_name}"))
-            gallery.add_row(Path(path).name, row)
+            gallery.add_row(Path(path).name, row, scores[i])
             done += 1
             progress.update(1, None)
     progress.close()
+    if evaluator is not None:
+        report_metrics(opt, evaluator, gallery, out_dir, done)
+    else:
+        (out_dir / METRICS_FILE).unlink(missing_ok=True)  # not left from an earlier run
     gallery.save()
     elapsed = time.time() - start
     print(f"processed {done} image(s) in {elapsed:.1f} s ({done / max(elapsed, 1e-9):.2f} images/s); "
           f"gallery: {out_dir / 'index.html'}")
     return 0
+
+
+def report_metrics(opt, evaluator: Evaluator, gallery: Gallery, out_dir: Path, images: int) -> None:
+    """Means (and std) in metrics.json, at the top of the gallery and in one console line."""
+    by_target = evaluator.compute_by_target()
+    results = evaluator.flatten(by_target)
+    for line in describe_unavailable(evaluator.later_unavailable(results)):
+        print(line)
+    gallery.set_summary({"images": images, **{name: format_result(name, r) for name, r in results.items()}})
+    write_json_atomic(out_dir / METRICS_FILE, {
+        "name": opt.name, "model": opt.model, "phase": opt.phase, "epoch": opt.epoch, "images": images,
+        "ground_truth_pairs": evaluator.pairs,
+        "translations": {evaluator.suffix(t) or "-": evaluator.label(t) for t in evaluator.targets},
+        "metrics": results})
+    print(f"metrics over {images} image(s): {evaluator.summary_line(by_target)}  ({out_dir / METRICS_FILE})")
 
 
 def unique_stem(stem: str, used: set) -> str:

@@ -8,6 +8,8 @@ Every run writes to ``<checkpoints_dir>/<name>/``: the options (``train_opt.txt`
 weight files (``latest_net_G.pth``, ``<epoch>_net_G.pth``) and a full checkpoint
 (``latest_checkpoint.pth``) from which ``--continue_train`` resumes exactly where the run
 stopped: weights, optimizers, schedulers, image pools, random states and data order.
+With ``--val_freq N`` the model is evaluated every N epochs (util/evaluation.py) and the
+best weights are kept as ``best_net_<name>.pth``, described in ``best.json``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from util.checkpoint import (
     safe_load,
 )
 from util.errors import UserError, report_user_error, user_error_from_os_error
+from util.evaluation import setup_validation
 from util.progress import Progress, summary_block
 from util.visualizer import Visualizer
 
@@ -129,6 +132,7 @@ def run(opt) -> int:
     seed_everything(opt.seed)
     save_dir = Path(opt.checkpoints_dir) / opt.name
     dataset = create_dataset(opt)
+    dataset, validator = setup_validation(opt, dataset, save_dir)  # may hold out a validation slice
     ensure_writable_folder(save_dir)  # now, not as a failed save after the first epoch
     for name in remove_stale_temp_files(save_dir):
         print(f"removed {save_dir / name}, left by a save that was interrupted")
@@ -154,9 +158,13 @@ def run(opt) -> int:
         "checkpoints": str(save_dir),
         "loss logs": f"{save_dir / 'loss_log.txt'} (and loss_log.jsonl)",
         "web page": "off" if opt.no_html else str(save_dir / "web" / "index.html"),
+        "validation": validator.describe() if validator is not None else "off (--val_freq N to turn on)",
     }))
     if opt.verbose:
         print(format_options(opt))
+    if validator is not None:
+        for line in validator.start(model):
+            print(line)
 
     stop_signal = []
 
@@ -222,6 +230,8 @@ def run(opt) -> int:
             lr = model.update_learning_rate()
             epoch_iter = 0
             epoch += 1
+            if validator is not None and validator.due(epoch - 1, last_epoch):
+                validator.run(model, epoch - 1, total_iters, visualizer)
             tags = ["latest"]
             if (epoch - 1) % opt.save_epoch_freq == 0 or epoch > last_epoch:
                 tags.append(str(epoch - 1))

@@ -45,6 +45,10 @@ def select_device(gpu_ids: Optional[List[int]]) -> torch.device:
 class BaseModel(ABC):
     """Base class of all models; see the module docstring for the contract."""
 
+    # What test.py --metrics and train.py --val_freq score (util/evaluation.py): target
+    # domain ("A"/"B") -> (translated visual, real visual of that domain). Empty: nothing.
+    metric_visuals: Dict[str, tuple] = {}
+
     def __init__(self, opt) -> None:
         self.opt = opt
         self.isTrain = opt.isTrain

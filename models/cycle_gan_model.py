@@ -22,11 +22,17 @@ from util.errors import UserError
 
 @MODELS.register("cycle_gan")
 class CycleGANModel(BaseModel):
+    # Both translations are scored; metric names get the target domain: fid_B is A -> B.
+    metric_visuals = {"B": ("fake_B", "real_B"), "A": ("fake_A", "real_A")}
+
     @staticmethod
     def modify_commandline_options(parser, is_train: bool = True):
         # Paper defaults: ResNet-9 generators with instance norm, no dropout, LSGAN, pool of 50.
         parser.set_defaults(no_dropout=True)
+        # Unpaired: compare the distributions; paired metrics too where the data has pairs.
+        parser.set_defaults(metrics="fid,kid,l1,psnr,ssim,lpips")
         if is_train:
+            parser.set_defaults(best_metric="fid")
             parser.add_argument("--lambda_A", type=float, default=10.0, help="weight for cycle loss (A -> B -> A)")
             parser.add_argument("--lambda_B", type=float, default=10.0, help="weight for cycle loss (B -> A -> B)")
             parser.add_argument("--lambda_identity", type=float, default=0.5,

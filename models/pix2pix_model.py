@@ -16,12 +16,16 @@ from models.losses import GANLoss, gradient_penalty
 
 @MODELS.register("pix2pix")
 class Pix2PixModel(BaseModel):
+    metric_visuals = {"B": ("fake_B", "real_B")}
+
     @staticmethod
     def modify_commandline_options(parser, is_train: bool = True):
         # Paper defaults: U-Net 256, batch norm, aligned pairs; vanilla GAN and no image pool.
         parser.set_defaults(norm="batch", netG="unet_256", dataset_mode="aligned")
+        # Paired data: each output is compared with its target (docs/metrics.md).
+        parser.set_defaults(metrics="l1,psnr,ssim,lpips")
         if is_train:
-            parser.set_defaults(pool_size=0, gan_mode="vanilla")
+            parser.set_defaults(pool_size=0, gan_mode="vanilla", best_metric="psnr")
             parser.add_argument("--lambda_L1", type=float, default=100.0, help="weight for the L1 loss")
         return parser
 

@@ -22,11 +22,14 @@ from models.base_model import BaseModel
 
 @MODELS.register("template")
 class TemplateModel(BaseModel):
+    metric_visuals = {"B": ("output", "data_B")}  # what --metrics compares: output vs target
+
     @staticmethod
     def modify_commandline_options(parser, is_train: bool = True):
         """New flags and changed defaults of this model."""
-        parser.set_defaults(dataset_mode="aligned")
+        parser.set_defaults(dataset_mode="aligned", metrics="l1,psnr,ssim,lpips")
         if is_train:
+            parser.set_defaults(best_metric="psnr")
             parser.add_argument("--lambda_regression", type=float, default=1.0, help="weight of the L1 loss")
         return parser
 

@@ -89,6 +89,11 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--load_iter", type=int, default=0,
                    help="which iteration to load; if > 0, load iter_[load_iter], else [epoch]")
 
+    g = parser.add_argument_group("evaluation")
+    g.add_argument("--metrics_weights", default=None,
+                   help="folder with the pretrained weights of lpips/fid/kid (also: env PIX2CYCLE_METRICS_WEIGHTS; "
+                        "see docs/metrics.md)")
+
 
 def _rewrite_aliases(argv: Sequence[str]) -> list:
     out = []

@@ -12,5 +12,8 @@ def add_test_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--phase", default="test", help="train, val, test, etc")
     g.add_argument("--eval", action="store_true", help="use eval mode during test time")
     g.add_argument("--num_test", type=int, default=None, help="how many test images to run (default: all)")
+    g.add_argument("--metrics", default="none",
+                   help="metrics to compute, e.g. psnr,ssim,l1 (l1, psnr, ssim, lpips, fid, kid) or none; "
+                        "the default depends on the model")
     # Test images are scaled to crop_size and not cropped further, as in the reference.
     parser.set_defaults(load_size=parser.get_default("crop_size"))

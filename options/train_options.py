@@ -30,3 +30,15 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--save_latest_freq", type=int, default=5000, help="frequency of saving the latest results")
     g.add_argument("--save_epoch_freq", type=int, default=5, help="save checkpoints every this many epochs")
     g.add_argument("--save_by_iter", action="store_true", help="also save models as iter_<N>")
+
+    g = parser.add_argument_group("validation (see docs/metrics.md)")
+    g.add_argument("--val_freq", type=int, default=0, help="evaluate every this many epochs (and at the end); 0: off")
+    g.add_argument("--val_phase", default="val",
+                   help="validation images: <dataroot>/<val_phase> (<val_phase>A/B for unpaired data)")
+    g.add_argument("--val_fraction", type=float, default=0.1,
+                   help="without a validation folder, hold out this fraction of the training images (at least 1)")
+    g.add_argument("--val_max", type=int, default=None, help="at most this many validation images (default: all)")
+    g.add_argument("--val_metrics", "--metrics", dest="metrics", default="none",
+                   help="validation metrics, e.g. psnr,ssim; the default depends on the model; unavailable ones are skipped")
+    g.add_argument("--best_metric", default="",
+                   help="keep best_net_*.pth by this metric (default: the model's; else the first of --val_metrics)")

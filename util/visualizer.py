@@ -163,11 +163,15 @@ class Visualizer:
     def log_metrics(self, epoch: int, total_iters: int, metrics: dict[str, Any]) -> None:
         """Record validation metrics: the jsonl log, the page and the live back ends."""
         self.total_iters = total_iters
-        echo(f"(epoch: {epoch}, total_iters: {total_iters}) validation: "
-             + " ".join(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}"
-                        for k, v in metrics.items()))
+        # Not "(epoch: ..." first: tools that parse the reference's loss lines skip this one.
+        message = (f"validation (epoch: {epoch}, total_iters: {total_iters}): "
+                   + " ".join(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}"
+                              for k, v in metrics.items()))
+        echo(message)
         self._flush_pending()
         if self.is_train:
+            with open(self.log_txt, "a", encoding="utf-8") as log:
+                log.write(message + "\n")
             self._append_jsonl({"kind": "val", "epoch": epoch, "total_iters": total_iters,
                                 **metrics})
         numbers = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
