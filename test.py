@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+import torch
+
 from data import create_dataloader, create_dataset
 from models import create_model
 from options import parse_options
@@ -45,6 +47,8 @@ def run(opt) -> int:
     loader = create_dataloader(opt, dataset, shuffle=False)
     model = create_model(opt)
     model.setup(opt)
+    if model.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed image sizes: let cuDNN time and keep its fastest kernels
     if opt.eval:
         model.eval()
     names = parse_metric_names(opt.metrics)

@@ -141,6 +141,8 @@ def run(opt) -> int:
     resume_state = load_resume_state(opt, save_dir) if opt.continue_train else None
     model = create_model(opt)
     model.setup(opt)
+    if model.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed image sizes: let cuDNN time and keep its fastest kernels
     epoch, epoch_iter, total_iters = opt.epoch_count, 0, 0
     if opt.continue_train:
         epoch, epoch_iter, total_iters = resume(model, opt, resume_state, sampler)

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data._utils.collate import default_collate
 
 from data.base_dataset import DATASETS, BaseDataset, get_params, get_transform, validate_sizes
+from data.image_folder import UnreadableImageError, read_image, set_image_cache
 from data.sampler import ResumableSampler
 
 # One import line per dataset mode: importing the module registers it.
@@ -34,7 +35,7 @@ from data import template_dataset  # noqa: F401
 
 __all__ = ["DATASETS", "BaseDataset", "ResumableSampler", "collate_skip_unreadable",
            "create_dataloader", "create_dataset", "get_dataset_class", "get_option_setter",
-           "get_params", "get_transform", "validate_sizes"]
+           "get_params", "get_transform", "preload_images", "validate_sizes"]
 
 
 def get_dataset_class(name: str) -> type:
@@ -51,7 +52,28 @@ def create_dataset(opt: argparse.Namespace) -> BaseDataset:
     """Check the size options, then build the dataset mode ``opt.dataset_mode``."""
     dataset_class = get_dataset_class(opt.dataset_mode)
     validate_sizes(opt)
-    return dataset_class(opt)
+    dataset = dataset_class(opt)
+    if getattr(opt, "cache_images", False):
+        set_image_cache(True)
+        preload_images(dataset)
+    return dataset
+
+
+def preload_images(dataset: BaseDataset) -> int:
+    """Decode every image of ``dataset`` into the ``--cache_images`` cache; returns the count.
+
+    The images are those in the dataset's lists of paths (attributes named ``*_paths``).
+    Loading them here, in the main process, lets the DataLoader's forked workers share one
+    copy. Unreadable files are left out; the dataset skips them as usual when asked for them.
+    """
+    paths = sorted({p for name, value in vars(dataset).items() if name.endswith("_paths")
+                    and isinstance(value, (list, tuple)) for p in value if isinstance(p, str)})
+    for path in paths:
+        try:
+            read_image(path)
+        except UnreadableImageError:
+            pass
+    return len(paths)
 
 
 def collate_skip_unreadable(items: List[Optional[dict]]) -> dict:
@@ -86,4 +108,10 @@ def create_dataloader(opt: argparse.Namespace, dataset: BaseDataset,
     return DataLoader(dataset, batch_size=opt.batch_size, sampler=sampler,
                       num_workers=workers, collate_fn=collate_skip_unreadable,
                       drop_last=False, persistent_workers=workers > 0,
-                      pin_memory=torch.cuda.is_available(), generator=generator)
+                      pin_memory=_uses_cuda(opt), generator=generator)
+
+
+def _uses_cuda(opt: argparse.Namespace) -> bool:
+    """Pinned batches copy to a GPU asynchronously; for CPU training they are only overhead."""
+    gpu_ids = getattr(opt, "gpu_ids", None)
+    return torch.cuda.is_available() and (gpu_ids is None or len(gpu_ids) > 0)

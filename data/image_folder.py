@@ -14,7 +14,7 @@ import struct
 import warnings
 import zlib
 from pathlib import Path
-from typing import List, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import tifffile
@@ -141,11 +141,44 @@ def _read_pil(path: PathLike) -> torch.Tensor:
     return torch.from_numpy(array.astype(np.float32).transpose(2, 0, 1).copy()) / white
 
 
+# path -> decoded image, filled by read_image while --cache_images is on (set_image_cache).
+_image_cache: Optional[Dict[str, torch.Tensor]] = None
+
+
+def set_image_cache(enabled: bool) -> None:
+    """Keep every image ``read_image`` decodes in memory (``--cache_images``; what is cached
+    already stays), or stop and forget them all.
+
+    8-bit images are kept as uint8 (a quarter of the float size) and give back exactly the
+    tensor a fresh read gives. Fill the cache before DataLoader workers start (see
+    ``data.preload_images``): forked workers then share it instead of each decoding again.
+    """
+    global _image_cache
+    if not enabled:
+        _image_cache = None
+    elif _image_cache is None:
+        _image_cache = {}
+
+
+def _compact(image: torch.Tensor) -> torch.Tensor:
+    as_bytes = (image * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+    return as_bytes if torch.equal(as_bytes.float() / 255.0, image) else image
+
+
 def read_image(path: PathLike) -> torch.Tensor:
     """Read ``path`` with its own channels (alpha included) as float32 in [0, 1].
 
     Raises ``UnreadableImageError`` when the file cannot be decoded.
     """
+    if _image_cache is not None:
+        cached = _image_cache.get(str(path))
+        if cached is None:
+            cached = _image_cache[str(path)] = _compact(_read_uncached(path))
+        return cached.float() / 255.0 if cached.dtype == torch.uint8 else cached.clone()
+    return _read_uncached(path)
+
+
+def _read_uncached(path: PathLike) -> torch.Tensor:
     try:
         suffix = Path(path).suffix.lower()
         if suffix in TIFF_EXTENSIONS:

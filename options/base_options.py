@@ -83,6 +83,12 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
                    help="mixed precision: bf16 (CPUs with AVX-512 BF16/AMX, recent GPUs) or fp16 (GPUs, with loss scaling)")
     g.add_argument("--channels_last", action="store_true", help="channels-last memory format for images and networks")
     g.add_argument("--compile", action="store_true", help="torch.compile the networks (slow first steps)")
+    g.add_argument("--conv_impl", default="auto", choices=["auto", "native"],
+                   help="auto: on the CPU, convolutions over few pixels (the U-Net's inner layers) run as one "
+                        "matrix multiply, which is faster there; same weights and results. native: always torch's")
+    g.add_argument("--cache_images", action="store_true",
+                   help="decode every image once, at start, and keep it in memory (small datasets: no decoding "
+                        "in later epochs; costs width x height x channels bytes per 8-bit image)")
 
     g = parser.add_argument_group("loading")
     g.add_argument("--epoch", default="latest", help="which epoch to load: latest, best, or a number")

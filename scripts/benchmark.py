@@ -1,0 +1,523 @@
+#!/usr/bin/env python
+"""Speed benchmark: training step, test.py throughput, framework overhead, machine peak.
+
+    python scripts/benchmark.py --quick                 # a few minutes on 2 CPU cores
+    python scripts/benchmark.py --json docs/benchmarks.json --markdown docs/benchmarks_run.md
+
+Prints markdown tables and writes every raw number to JSON. What is measured:
+
+* **machine**: dense matmul and 3x3 convolution throughput, fp32 and bf16 (fp16 on GPUs).
+* **training**: seconds per iteration (``set_input`` + ``optimize_parameters``, synthetic
+  batches) of pix2pix (unet_256 at 256, unet_128 at 128) and cycle_gan (resnet_9blocks), per
+  configuration of the speed flags. All configurations of one case live in one process and
+  take turns, one iteration each, so load from other processes hits them alike; the
+  median and min-max are over the iterations after warm-up. The first iteration (which
+  includes ``--compile``'s compilation) is reported apart. FLOPs are counted once per case
+  with ``torch.utils.flop_counter.FlopCounterMode`` (FLOPs = 2 x multiply-adds of
+  convolutions and matrix products, forward + backward as autograd runs them; norms,
+  activations and the optimizer are not counted), and achieved FLOP/s is reported as a
+  fraction of the measured dense matmul rate in the configuration's compute precision.
+* **peak memory**: each configuration again in a fresh process (peak RSS on the CPU,
+  ``max_memory_allocated`` on a GPU).
+* **test.py**: images per second of the real ``test.py`` loop (loading, forward, PNGs).
+* **overhead**: the real ``train.py`` loop per iteration against the bare step of the same
+  model (framework = data loading, logging, bookkeeping).
+
+Timings on a shared machine are noisy: compare ratios within one run, never across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+# name -> extra command-line flags. "plain" is the eager fp32 step with every fast path off.
+CONFIGS: Dict[str, str] = {
+    "plain": "--conv_impl native --adam_impl foreach",
+    "plain_loop_adam": "--conv_impl native --adam_impl for_loop",
+    "default": "",
+    "native_conv": "--conv_impl native",
+    "channels_last": "--channels_last",
+    "compile": "--compile",
+    "bf16": "--amp bf16",
+    "bf16_native_conv": "--amp bf16 --conv_impl native",
+    "bf16_foreach_adam": "--amp bf16 --adam_impl foreach",
+    "bf16_channels_last": "--amp bf16 --channels_last",
+    "bf16_compile": "--amp bf16 --compile",
+    "fp16": "--amp fp16",
+    "fp16_channels_last": "--amp fp16 --channels_last",
+}
+QUICK = {"cpu": ["plain", "default", "bf16"], "cuda": ["plain", "default", "fp16", "bf16"]}
+FULL = {"cpu": ["plain", "plain_loop_adam", "default", "native_conv", "channels_last", "bf16",
+                "bf16_native_conv", "bf16_foreach_adam", "bf16_channels_last", "compile", "bf16_compile"],
+        "cuda": ["plain", "default", "channels_last", "fp16", "fp16_channels_last", "bf16", "compile"]}
+TEST_CONFIGS = {"cpu": ["plain", "default", "bf16", "bf16_channels_last"], "cuda": ["plain", "default", "fp16"]}
+GENERATOR = {("pix2pix", 256): "unet_256", ("pix2pix", 128): "unet_128"}  # cycle_gan: resnet_9blocks
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+
+
+def model_args(model: str, size: int, config: str, ngf: int, ndf: int, device: str) -> List[str]:
+    netG = GENERATOR.get((model, size), "unet_128" if model == "pix2pix" else "resnet_9blocks")
+    return ["--dataroot", "unused", "--model", model, "--netG", netG, "--crop_size", str(size),
+            "--load_size", str(size), "--ngf", str(ngf), "--ndf", str(ndf),
+            "--gpu_ids", "0" if device == "cuda" else "-1", *CONFIGS[config].split()]
+
+
+def build_model(args: List[str]):
+    from models import create_model
+    from options import parse_options
+
+    opt = parse_options(args, is_train=True)
+    torch.manual_seed(0)
+    model = create_model(opt)
+    model.setup(opt)
+    return model
+
+
+def synthetic_batch(size: int, batch: int) -> dict:
+    g = torch.Generator().manual_seed(1)
+    return {"A": torch.rand(batch, 3, size, size, generator=g) * 2 - 1,
+            "B": torch.rand(batch, 3, size, size, generator=g) * 2 - 1,
+            "A_paths": ["a"] * batch, "B_paths": ["b"] * batch}
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def train_step(model, data: dict, device: str) -> None:
+    model.set_input(data)
+    model.optimize_parameters()
+    sync(device)
+
+
+# ----------------------------------------------------------------------------- machine
+def machine_info(device: str) -> dict:
+    info = {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpus": os.cpu_count(),
+            "load_average": load_average()}
+    with contextlib.suppress(OSError):
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        info["cpu"] = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")), "")
+        flags = next((ln for ln in cpuinfo.splitlines() if ln.startswith("flags")), "")
+        info["cpu_bf16"] = "avx512_bf16" in flags or "amx_bf16" in flags
+    with contextlib.suppress(OSError, ValueError):
+        info["memory_gib"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    if device == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def best_rate(fn: Callable[[], None], flops: float, device: str, repeats: int) -> float:
+    fn()
+    sync(device)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        sync(device)
+        best = min(best, time.perf_counter() - t)
+    return flops / best
+
+
+def machine_peak(device: str, quick: bool) -> dict:
+    """GFLOP/s of a dense matmul and of a 3x3 256->256 convolution (forward + backward)."""
+    n = 1024 if quick else 2048
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    if device == "cuda":
+        dtypes["fp16"] = torch.float16
+    out = {}
+    for name, dtype in dtypes.items():
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        out[f"matmul_{name}"] = best_rate(lambda a=a: a @ a, 2 * n ** 3, device, 3 if quick else 5) / 1e9
+        side = 32 if quick else 64
+        for fmt in (torch.contiguous_format, torch.channels_last):
+            conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(device, dtype, memory_format=fmt)
+            x = torch.randn(1, 256, side, side, device=device, dtype=dtype).contiguous(memory_format=fmt)
+            x.requires_grad_()
+
+            def fwd_bwd(conv=conv, x=x):
+                conv(x).sum().backward()
+
+            rate = best_rate(fwd_bwd, 3 * 2 * 256 * 256 * 9 * side * side, device, 3 if quick else 5) / 1e9
+            key = f"conv_{name}"
+            out[key] = max(out.get(key, 0.0), rate)
+    return out
+
+
+# ----------------------------------------------------------------------------- training
+def count_flops(model_name: str, size: int, batch: int, ngf: int, ndf: int, device: str) -> float:
+    model = build_model(model_args(model_name, size, "plain", ngf, ndf, device))
+    data = synthetic_batch(size, batch)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        train_step(model, data, device)
+    return float(counter.get_total_flops())
+
+
+def time_training(model_name: str, size: int, batch: int, configs: List[str], args) -> Dict[str, dict]:
+    """Per configuration: iteration times (wall and CPU), first iteration, taking turns."""
+    models = {c: build_model(model_args(model_name, size, c, args.ngf, args.ndf, args.device)) for c in configs}
+    data = synthetic_batch(size, batch)
+    results = {c: {"wall": [], "cpu": []} for c in configs}
+    for c in configs:  # the first iteration: oneDNN primitives, cuDNN autotuning, compilation
+        t = time.perf_counter()
+        train_step(models[c], data, args.device)
+        results[c]["first"] = time.perf_counter() - t
+    for _ in range(args.warmup - 1):
+        for c in configs:
+            train_step(models[c], data, args.device)
+    for i in range(args.iters):
+        for c in configs[i % len(configs):] + configs[:i % len(configs)]:  # rotate the order
+            t, tc = time.perf_counter(), time.process_time()
+            train_step(models[c], data, args.device)
+            results[c]["wall"].append(time.perf_counter() - t)
+            results[c]["cpu"].append(time.process_time() - tc)
+    return results
+
+
+def probe_memory(spec: dict) -> dict:
+    """Run in a fresh process: build one configuration, two steps, report the peak memory."""
+    torch.set_num_threads(spec["threads"])
+    device = spec["device"]
+    model = build_model(spec["args"])
+    data = synthetic_batch(spec["size"], spec["batch"])
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    for _ in range(2):
+        train_step(model, data, device)
+    if device == "cuda":
+        return {"peak_bytes": torch.cuda.max_memory_allocated(), "kind": "max_memory_allocated"}
+    return {"peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "kind": "peak RSS"}
+
+
+def memory_in_subprocess(model_name: str, size: int, batch: int, config: str, args) -> Optional[float]:
+    spec = {"args": model_args(model_name, size, config, args.ngf, args.ndf, args.device), "size": size,
+            "batch": batch, "device": args.device, "threads": torch.get_num_threads()}
+    proc = subprocess.run([sys.executable, __file__, "--probe_memory", json.dumps(spec)],
+                          capture_output=True, text=True, cwd=REPO)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        print(f"  memory probe of {config} failed: {proc.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
+    return json.loads(lines[-1])["peak_bytes"] / 2**30
+
+
+# ----------------------------------------------------------------------------- test.py and train.py loops
+class StepClock:
+    """Wraps a model's set_input / step function to record when each iteration starts and
+    how long the model's own work takes."""
+
+    def __init__(self, model, step_name: str, device: str) -> None:
+        self.starts: List[float] = []
+        self.bare: List[float] = []
+        set_input, step = model.set_input, getattr(model, step_name)
+
+        def timed_set_input(data):
+            self.starts.append(time.perf_counter())
+            set_input(data)
+
+        def timed_step():
+            step()
+            sync(device)
+            self.bare.append(time.perf_counter() - self.starts[-1])
+
+        model.set_input, self.last_data = timed_set_input, None
+        setattr(model, step_name, timed_step)
+
+
+@contextlib.contextmanager
+def clocked(module, step_name: str, device: str, sink: list):
+    """Patch ``module.create_model`` so that every model it makes gets a StepClock."""
+    original = module.create_model
+
+    def create(opt):
+        model = original(opt)
+        sink.append((model, StepClock(model, step_name, device)))
+        return model
+
+    module.create_model = create
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        module.create_model = original
+
+
+def save_random_weights(model_name: str, size: int, args, folder: Path) -> None:
+    from options import save_options
+
+    model = build_model(model_args(model_name, size, "plain", args.ngf, args.ndf, args.device)
+                        + ["--checkpoints_dir", str(folder), "--name", "bench"])
+    model.save_networks("latest")
+    save_options(model.opt, folder / "bench")
+
+
+def has_flag(flag: str, is_train: bool) -> bool:
+    from options.base_options import build_parser
+
+    return flag in build_parser(is_train, ["--model", "pix2pix"])._option_string_actions
+
+
+def test_flags(argv: List[str]) -> List[str]:
+    """``argv`` without the training-only flags (the Adam implementation)."""
+    out = []
+    for flag in argv:
+        if out and out[-1] == "--adam_impl":
+            out.pop()
+        else:
+            out.append(flag)
+    return out
+
+
+def time_test(model_name: str, size: int, dataroot: str, phase: str, args) -> Dict[str, dict]:
+    import test as test_script
+
+    configs = [c for c in TEST_CONFIGS[args.device] if c in args.test_configs]
+    work = Path(tempfile.mkdtemp(prefix="bench_test_"))
+    save_random_weights(model_name, size, args, work)
+    results = {c: {"intervals": []} for c in configs}
+    for _ in range(args.test_rounds):
+        for c in configs:
+            models = []
+            argv = test_flags(model_args(model_name, size, c, args.ngf, args.ndf, args.device)[2:]) + [
+                "--dataroot", dataroot, "--phase", phase, "--name", "bench", "--checkpoints_dir", str(work),
+                "--results_dir", str(work / "results"), "--num_test", str(args.test_images)]
+            if model_name == "cycle_gan":
+                argv += ["--dataset_mode", "unaligned"]
+            if has_flag("--metrics", is_train=False):
+                argv += ["--metrics", "none"]  # the reference's test loop: translate and save, no scoring
+            with clocked(test_script, "test", args.device, models):
+                code = test_script.main(argv)
+            if code != 0 or not models:
+                raise RuntimeError(f"test.py {' '.join(argv)} failed with exit code {code}")
+            starts = models[-1][1].starts
+            intervals = [b - a for a, b in zip(starts, starts[1:])]
+            results[c]["intervals"] += intervals[1:] if len(intervals) > 1 else intervals  # the first warms up
+    for c in configs:
+        ivals = results[c]["intervals"]
+        results[c]["images_per_s"] = 1.0 / statistics.median(ivals) if ivals else None
+    return results
+
+
+def time_overhead(dataroot: str, size: int, configs: List[str], iters: int, args) -> Dict[str, dict]:
+    """train.py's loop per iteration vs. the bare step of the same model (pix2pix)."""
+    import train as train_script
+
+    results = {}
+    for c in configs:
+        work = Path(tempfile.mkdtemp(prefix="bench_train_"))
+        models = []
+        argv = model_args("pix2pix", size, c.replace("+cache", ""), args.ngf, args.ndf, args.device)[2:] + [
+            "--dataroot", dataroot, "--name", "bench", "--checkpoints_dir", str(work), "--load_size",
+            str(size + size // 8), "--n_epochs", "1", "--n_epochs_decay", "0", "--max_dataset_size", str(iters),
+            "--seed", "0"] + (["--cache_images"] if c.endswith("+cache") else [])
+        with clocked(train_script, "optimize_parameters", args.device, models):
+            code = train_script.main(argv)
+        if code != 0 or not models:
+            raise RuntimeError(f"train.py {' '.join(argv)} failed with exit code {code}")
+        model, clock = models[-1]
+        skip = min(3, len(clock.starts) // 4)
+        loop = [b - a for a, b in zip(clock.starts[skip:], clock.starts[skip + 1:])]
+        in_loop = clock.bare[skip:-1]
+        data = synthetic_batch(size, args.batch_sizes[0])
+        bare = []
+        for _ in range(max(3, len(loop) // 2)):
+            t = time.perf_counter()
+            train_step(model, data, args.device)
+            bare.append(time.perf_counter() - t)
+        loop_mean, bare_mean = statistics.mean(loop), statistics.mean(bare[1:])
+        results[c] = {"loop_s": loop_mean, "in_loop_step_s": statistics.mean(in_loop), "bare_step_s": bare_mean,
+                      "overhead_pct": 100 * (loop_mean / bare_mean - 1),
+                      "overhead_in_loop_pct": 100 * (loop_mean / statistics.mean(in_loop) - 1), "iterations": len(loop)}
+    return results
+
+
+# ----------------------------------------------------------------------------- report
+def fmt_s(values: List[float]) -> str:
+    return f"{statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f})" if values else "n/a"
+
+
+def compute_dtype(config: str) -> str:
+    return "bf16" if config.startswith("bf16") else "fp16" if config.startswith("fp16") else "fp32"
+
+
+def training_table(cases: List[dict], peak: dict) -> str:
+    lines = ["| model | size | batch | config | s / iter, median (min-max) | speed-up vs plain | first iter s "
+             "| CPU s / iter | GFLOP / iter | GFLOP/s | % of matmul peak | peak memory GiB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for case in cases:
+        base = statistics.median(case["results"]["plain"]["wall"]) if "plain" in case["results"] else None
+        for c, r in case["results"].items():
+            med = statistics.median(r["wall"])
+            rate = case["flops"] / med / 1e9
+            ref = peak.get(f"matmul_{compute_dtype(c)}")
+            mem = r.get("peak_memory_gib")
+            speedup = f"{base / med:.2f}x" if base else "n/a"
+            share = f"{100 * rate / ref:.0f}%" if ref else "n/a"
+            lines.append(f"| {case['model']} | {case['size']} | {case['batch']} | {c} | {fmt_s(r['wall'])} | "
+                         f"{speedup} | {r['first']:.1f} | {statistics.median(r['cpu']):.3f} | "
+                         f"{case['flops'] / 1e9:.1f} | {rate:.1f} | {share} | {f'{mem:.2f}' if mem else 'n/a'} |")
+    return "\n".join(lines)
+
+
+def report(out: dict) -> str:
+    parts = [f"machine: {out['machine'].get('cpu', '')} ({out['machine']['cpus']} CPUs, {out['args']['device']}), "
+             f"torch {out['machine']['torch']}, {out['machine']['threads']} threads; load average at start "
+             f"{out['machine']['load_average']}, at end {out.get('load_average_end', 'n/a')}"]
+    if out.get("peak"):
+        parts.append("\n| dense throughput | GFLOP/s |\n|---|---|\n" + "\n".join(
+            f"| {k} | {v:.1f} |" for k, v in out["peak"].items()))
+    if out.get("training"):
+        parts.append("\n" + training_table(out["training"], out.get("peak", {})))
+    for t in out.get("test", []):
+        base = t["results"].get("plain", {}).get("images_per_s")
+        parts.append(f"\ntest.py, {t['model']} at {t['size']}: images / s (median of "
+                     f"{sum(len(r['intervals']) for r in t['results'].values())} loop iterations)\n\n"
+                     "| config | images / s | vs plain |\n|---|---|---|\n" + "\n".join(
+                         f"| {c} | {r['images_per_s']:.2f} | {r['images_per_s'] / base:.2f}x |"
+                         for c, r in t["results"].items() if r["images_per_s"] and base))
+    if out.get("overhead"):
+        parts.append("\ntrain.py loop vs bare step (pix2pix; mean s / iteration)\n\n"
+                     "| config | loop | step inside the loop | bare step | overhead vs bare | vs step in loop |\n"
+                     "|---|---|---|---|---|---|\n" + "\n".join(
+                         f"| {c} | {r['loop_s']:.3f} | {r['in_loop_step_s']:.3f} | {r['bare_step_s']:.3f} | "
+                         f"{r['overhead_pct']:+.1f}% | {r['overhead_in_loop_pct']:+.1f}% |"
+                         for c, r in out["overhead"]["results"].items()))
+    return "\n".join(parts)
+
+
+# ----------------------------------------------------------------------------- main
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="few iterations and configurations (minutes on 2 cores)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
+    p.add_argument("--models", default="pix2pix,cycle_gan", help="comma-separated")
+    p.add_argument("--sizes", default=None, help="comma-separated crop sizes (default 256,128; quick: 128)")
+    p.add_argument("--batch_sizes", default=None, help="comma-separated (default 1,4; quick: 1)")
+    p.add_argument("--configs", default=None, help=f"comma-separated, from: {', '.join(CONFIGS)}")
+    p.add_argument("--iters", type=int, default=None, help="measured iterations per configuration (default 6; quick 3)")
+    p.add_argument("--warmup", type=int, default=2, help="warm-up iterations per configuration (at least 1)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--ngf", type=int, default=64)
+    p.add_argument("--ndf", type=int, default=64)
+    p.add_argument("--dataroot", default=str(REPO.parent / "shared" / "datasets" / "maps"),
+                   help="aligned dataset for the test.py and train.py loops (a synthetic one when missing)")
+    p.add_argument("--test_images", type=int, default=None, help="images per test.py run (default 30; quick 8)")
+    p.add_argument("--test_rounds", type=int, default=None, help="test.py runs per configuration (default 3; quick 1)")
+    p.add_argument("--test_configs", default=None, help="comma-separated (default: plain, default, bf16/fp16, ...)")
+    p.add_argument("--overhead_iters", type=int, default=None, help="train.py iterations (default 200; quick 20)")
+    p.add_argument("--overhead_configs", default=None,
+                   help="comma-separated configurations, '+cache' adds --cache_images (default: default,bf16+cache)")
+    p.add_argument("--no_machine", action="store_true")
+    p.add_argument("--no_training", action="store_true")
+    p.add_argument("--no_memory", action="store_true")
+    p.add_argument("--no_test", action="store_true")
+    p.add_argument("--no_overhead", action="store_true")
+    p.add_argument("--json", default="benchmark.json", help="where to write the raw results")
+    p.add_argument("--markdown", default=None, help="also write the tables to this file")
+    p.add_argument("--probe_memory", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    q = args.quick
+    args.sizes = [int(s) for s in (args.sizes or ("128" if q else "256,128")).split(",")]
+    args.batch_sizes = [int(b) for b in (args.batch_sizes or ("1" if q else "1,4")).split(",")]
+    args.models = args.models.split(",")
+    args.configs = (args.configs.split(",") if args.configs else (QUICK if q else FULL)[args.device])
+    args.test_configs = args.test_configs.split(",") if args.test_configs else TEST_CONFIGS[args.device]
+    args.overhead_configs = args.overhead_configs.split(",") if args.overhead_configs else None
+    for c in args.configs + args.test_configs + [c.replace("+cache", "") for c in args.overhead_configs or []]:
+        if c not in CONFIGS:
+            p.error(f"unknown configuration {c}; known: {', '.join(CONFIGS)}")
+    if args.device == "cpu":
+        args.configs = [c for c in args.configs if not c.startswith("fp16")]
+    args.iters = args.iters or (3 if q else 6)
+    args.warmup = max(1, args.warmup)
+    args.test_images = args.test_images or (8 if q else 30)
+    args.test_rounds = args.test_rounds or (1 if q else 3)
+    args.overhead_iters = args.overhead_iters or (20 if q else 200)
+    return args
+
+
+def demo_dataroot(size: int) -> str:
+    sys.path.insert(0, str(REPO / "datasets"))
+    from make_demo_data import make_demo_dataset
+
+    root = Path(tempfile.mkdtemp(prefix="bench_data_"))
+    return str(make_demo_dataset(root, "aligned", n_train=24, n_test=12, size=size, seed=0))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.probe_memory:
+        print(json.dumps(probe_memory(json.loads(args.probe_memory))))
+        return 0
+    out = {"args": {k: v for k, v in vars(args).items()}, "machine": machine_info(args.device)}
+    print(f"# pix2cycle benchmark ({'quick' if args.quick else 'full'}); load average {load_average()}", flush=True)
+    if not args.no_machine:
+        out["peak"] = machine_peak(args.device, args.quick)
+        print("machine: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in out["peak"].items()), flush=True)
+    out["training"] = []
+    for model_name in ([] if args.no_training else args.models):
+        for size in args.sizes:
+            for batch in args.batch_sizes:
+                print(f"training {model_name} {size} batch {batch}: {', '.join(args.configs)} "
+                      f"(load {load_average()})", flush=True)
+                case = {"model": model_name, "size": size, "batch": batch, "load_before": load_average(),
+                        "flops": count_flops(model_name, size, batch, args.ngf, args.ndf, args.device)}
+                case["results"] = time_training(model_name, size, batch, args.configs, args)
+                case["load_after"] = load_average()
+                if not args.no_memory:
+                    for c in args.configs:
+                        case["results"][c]["peak_memory_gib"] = memory_in_subprocess(model_name, size, batch, c, args)
+                out["training"].append(case)
+                print(training_table([case], out.get("peak", {})), flush=True)
+    have_maps = Path(args.dataroot, "val").is_dir() and Path(args.dataroot, "train").is_dir()
+    size = args.sizes[0] if have_maps else min(args.sizes)
+    dataroot = args.dataroot if have_maps else demo_dataroot(size)
+    if not args.no_test and "pix2pix" in args.models:
+        print(f"test.py pix2pix {size} (load {load_average()})", flush=True)
+        out["test"] = [{"model": "pix2pix", "size": size, "dataroot": dataroot,
+                        "results": time_test("pix2pix", size, dataroot, "val" if have_maps else "test", args)}]
+    if not args.no_overhead:
+        small = min(args.sizes)
+        configs = args.overhead_configs or ["default", ("bf16" if args.device == "cpu" else "fp16") + "+cache"]
+        print(f"train.py loop overhead, pix2pix {small}: {', '.join(configs)} (load {load_average()})", flush=True)
+        out["overhead"] = {"size": small, "dataroot": dataroot,
+                           "results": time_overhead(dataroot, small, configs, args.overhead_iters, args)}
+    out["load_average_end"] = load_average()
+    text = report(out)
+    print("\n" + text)
+    Path(args.json).write_text(json.dumps(out, indent=1))
+    if args.markdown:
+        Path(args.markdown).write_text(text + "\n")
+    print(f"\nraw results: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,312 @@
+"""The speed flags change how fast a step runs, not what it computes.
+
+Every fast path (mixed precision, channels-last, GEMM convolutions, fused Adam, the image
+cache, torch.compile wiring) trains tiny networks to finite losses and agrees with the plain
+fp32 path within the tolerance of its arithmetic. No timing is asserted here: speed is
+measured by scripts/benchmark.py (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from data import create_dataloader, create_dataset
+from data.image_folder import read_image, set_image_cache
+from models import create_model
+from models.networks import define_G
+from models.networks.fast_layers import (
+    GEMM_MAX_COLUMNS,
+    AutocastReflectionPad2d,
+    GemmConv2d,
+    GemmConvTranspose2d,
+    use_fast_layers,
+)
+from options import parse_options
+from tests.conftest import REPO_ROOT
+from tests.helpers import PAIRED, tiny_args
+from util.errors import UserError
+
+FAST_PATHS = {
+    "plain": ["--conv_impl", "native", "--adam_impl", "foreach"],
+    "bf16": ["--amp", "bf16"],
+    "channels_last": ["--channels_last"],
+    "bf16_channels_last": ["--amp", "bf16", "--channels_last"],
+    "cache_images": ["--cache_images"],
+}
+
+
+def make_model(model_name, root, tmp_path, *extra):
+    torch.manual_seed(0)
+    opt = parse_options(tiny_args(model_name, root, tmp_path, "run", "--serial_batches", "--no_flip", *extra),
+                        is_train=True)
+    model = create_model(opt)
+    model.setup(opt)
+    batch = next(iter(create_dataloader(opt, create_dataset(opt), shuffle=False)))
+    return model, batch
+
+
+@pytest.fixture
+def roots(aligned_dataroot, unaligned_dataroot):
+    yield {"pix2pix": aligned_dataroot, "cycle_gan": unaligned_dataroot}
+    set_image_cache(False)  # --cache_images turns a process-wide cache on
+
+
+@pytest.mark.parametrize("path", sorted(FAST_PATHS))
+@pytest.mark.parametrize("model_name", ["pix2pix", "cycle_gan"])
+def test_fast_path_trains_to_finite_losses(model_name, path, roots, tmp_path):
+    model, batch = make_model(model_name, roots[model_name], tmp_path, *FAST_PATHS[path])
+    model.set_input(batch)
+    model.optimize_parameters()
+    losses = model.get_current_losses()
+    assert losses and all(torch.isfinite(torch.tensor(v)) for v in losses.values()), losses
+    if "--amp" in FAST_PATHS[path]:
+        assert model.fake_B.dtype == torch.bfloat16  # autocast really ran
+    for net in model.networks().values():
+        assert all(p.dtype == torch.float32 for p in net.parameters())  # master weights stay fp32
+
+
+@pytest.mark.parametrize("model_name", ["pix2pix", "cycle_gan"])
+def test_bf16_step_is_close_to_fp32(model_name, roots, tmp_path):
+    results = {}
+    for amp in ("none", "bf16"):
+        model, batch = make_model(model_name, roots[model_name], tmp_path, "--amp", amp)
+        model.set_input(batch)
+        model.optimize_parameters()
+        results[amp] = (model.get_current_losses(), model.fake_B.float().detach())
+    (losses32, fake32), (losses16, fake16) = results["none"], results["bf16"]
+    assert (fake16 - fake32).abs().mean() < 0.02  # images in [-1, 1]; bf16 keeps 8 mantissa bits
+    for name, value in losses32.items():
+        assert losses16[name] == pytest.approx(value, rel=0.05, abs=0.05), name
+
+
+@pytest.mark.parametrize("model_name", ["pix2pix", "cycle_gan"])
+def test_channels_last_matches_contiguous(model_name, roots, tmp_path):
+    results = {}
+    for extra in ((), ("--channels_last",)):
+        model, batch = make_model(model_name, roots[model_name], tmp_path, *extra)
+        model.set_input(batch)
+        model.optimize_parameters()
+        if extra:
+            assert model.real_A.is_contiguous(memory_format=torch.channels_last)
+        model.set_input(batch)
+        model.forward()
+        results[extra] = (model.get_current_losses(), model.fake_B.detach().contiguous())
+    (losses_a, fake_a), (losses_b, fake_b) = results.values()
+    torch.testing.assert_close(fake_b, fake_a, rtol=1e-4, atol=1e-4)
+    for name, value in losses_a.items():
+        assert losses_b[name] == pytest.approx(value, rel=1e-4, abs=1e-5), name
+
+
+def test_fp16_on_cpu_is_a_user_error(aligned_dataroot, tmp_path):
+    opt = parse_options(tiny_args("pix2pix", aligned_dataroot, tmp_path, "run", "--amp", "fp16"), is_train=True)
+    with pytest.raises(UserError, match="--amp fp16 needs a GPU"):
+        create_model(opt)
+
+
+def test_compile_flag_compiles_every_network(aligned_dataroot, tmp_path, monkeypatch):
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda net, **kw: compiled.append(net) or net)
+    model, _ = make_model("pix2pix", aligned_dataroot, tmp_path, "--compile")
+    assert len(compiled) == len(model.model_names) == 2
+
+
+# ----------------------------------------------------------------------------- GEMM convolutions
+CONV_CASES = [
+    (nn.Conv2d(8, 16, 4, 2, 1), (1, 8, 16, 16)),             # 8x8 output: GEMM
+    (nn.Conv2d(8, 16, 4, 2, 1, bias=False), (2, 8, 4, 4)),
+    (nn.Conv2d(8, 16, 3, 1, 1), (1, 8, 5, 7)),              # not square
+    (nn.Conv2d(8, 16, 4, 2, 1), (1, 8, 64, 64)),            # too many pixels: native path
+    (nn.ConvTranspose2d(16, 8, 4, 2, 1), (1, 16, 2, 2)),
+    (nn.ConvTranspose2d(16, 8, 4, 2, 1, bias=False), (3, 16, 1, 1)),
+    (nn.ConvTranspose2d(16, 8, 3, 2, 1, output_padding=1), (2, 16, 4, 4)),  # ResNet upsampling
+    (nn.ConvTranspose2d(16, 8, 4, 2, 1), (1, 16, 32, 32)),  # native path
+]
+
+
+@pytest.mark.parametrize("layer,shape", CONV_CASES)
+def test_gemm_convolution_equals_native(layer, shape):
+    torch.manual_seed(0)
+    x = torch.randn(shape, requires_grad=True)
+    out = layer(x)
+    grads = torch.autograd.grad(out.square().sum(), [x, *layer.parameters()])
+    use_fast_layers(layer)
+    assert isinstance(layer, (GemmConv2d, GemmConvTranspose2d))
+    fast = layer(x)
+    fast_grads = torch.autograd.grad(fast.square().sum(), [x, *layer.parameters()])
+    torch.testing.assert_close(fast, out, rtol=1e-5, atol=1e-5)
+    for a, b in zip(fast_grads, grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_gemm_threshold_is_on_columns():
+    layer = use_fast_layers(nn.ConvTranspose2d(4, 4, 4, 2, 1))
+    side = int(GEMM_MAX_COLUMNS ** 0.5)
+    calls = []
+    layer.register_forward_hook(lambda *a: None)
+    original = torch.nn.functional.fold
+    try:
+        torch.nn.functional.fold = lambda *a, **k: calls.append(1) or original(*a, **k)
+        layer(torch.randn(1, 4, side, side))
+        layer(torch.randn(1, 4, side * 2, side * 2))
+    finally:
+        torch.nn.functional.fold = original
+    assert len(calls) == 1  # only the small input took the GEMM path
+
+
+def test_fast_layers_keep_state_dict_and_outputs():
+    torch.manual_seed(0)
+    net = define_G(3, 3, 8, "unet_128", "batch", use_dropout=False).eval()
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.randn(1, 3, 128, 128)
+    with torch.no_grad():
+        expected = net(x)
+        use_fast_layers(net)
+        got = net(x)
+    assert list(net.state_dict()) == list(state)
+    assert any(isinstance(m, GemmConvTranspose2d) for m in net.modules())
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_autocast_pad_keeps_bf16_and_values():
+    pad = use_fast_layers(nn.Sequential(nn.ReflectionPad2d(2)))[0]
+    assert isinstance(pad, AutocastReflectionPad2d)
+    x = torch.randn(1, 3, 8, 8).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = pad(x)
+        reference = nn.functional.pad(x.float(), (2, 2, 2, 2), mode="reflect")
+    assert y.dtype == torch.bfloat16
+    torch.testing.assert_close(y.float(), reference, rtol=0, atol=0)
+
+
+def test_conv_impl_native_keeps_torch_layers(aligned_dataroot, tmp_path):
+    model, _ = make_model("pix2pix", aligned_dataroot, tmp_path, "--conv_impl", "native")
+    assert not any(isinstance(m, (GemmConv2d, GemmConvTranspose2d)) for m in model.netG.modules())
+    default, _ = make_model("pix2pix", aligned_dataroot, tmp_path)
+    assert any(isinstance(m, GemmConvTranspose2d) for m in default.netG.modules())
+
+
+# ----------------------------------------------------------------------------- Adam
+@pytest.mark.parametrize("impl,flag", [("fused", "fused"), ("foreach", "foreach"), ("for_loop", "foreach")])
+def test_adam_implementations_give_the_same_update(impl, flag, aligned_dataroot, tmp_path):
+    model, _ = make_model("pix2pix", aligned_dataroot, tmp_path)
+    generator = torch.Generator().manual_seed(0)
+    start = [torch.randn(64, 32, 3, 3, generator=generator), torch.randn(7, generator=generator)]
+    grads = [[torch.randn(t.shape, generator=generator) for t in start] for _ in range(3)]
+    results = {}
+    for name in ("for_loop", impl):
+        model.opt.adam_impl = name
+        params = [nn.Parameter(t.clone()) for t in start]
+        optimizer = model.make_adam(params)
+        assert bool(optimizer.param_groups[0][flag]) == (name != "for_loop")
+        for step in grads:
+            for p, g in zip(params, step):
+                p.grad = g.clone()
+            optimizer.step()
+        results[name] = params
+    for a, b in zip(results["for_loop"], results[impl]):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_resume_keeps_this_runs_adam_implementation(aligned_dataroot, tmp_path):
+    saved, batch = make_model("pix2pix", aligned_dataroot, tmp_path, "--adam_impl", "foreach")
+    saved.set_input(batch)
+    saved.optimize_parameters()
+    state = saved.training_state()
+    fresh, _ = make_model("pix2pix", aligned_dataroot, tmp_path)
+    fresh.load_training_state(state)
+    assert fresh.optimizer_G.param_groups[0]["fused"]
+    fresh.set_input(batch)
+    fresh.optimize_parameters()
+
+
+# ----------------------------------------------------------------------------- data
+def test_image_cache_gives_identical_tensors(aligned_dataroot, tmp_path):
+    path = sorted((aligned_dataroot / "train").iterdir())[0]
+    fresh = read_image(path)
+    set_image_cache(True)
+    try:
+        first, second = read_image(path), read_image(path)
+    finally:
+        set_image_cache(False)
+    assert torch.equal(first, fresh) and torch.equal(second, fresh)
+    second.add_(1)  # callers may write into what they get
+    set_image_cache(True)
+    try:
+        assert torch.equal(read_image(path), fresh)
+    finally:
+        set_image_cache(False)
+
+
+def test_cache_images_preloads_and_changes_no_sample(aligned_dataroot, tmp_path):
+    items = {}
+    for extra in ((), ("--cache_images",)):
+        opt = parse_options(tiny_args("pix2pix", aligned_dataroot, tmp_path, "run", "--seed", "3", *extra),
+                            is_train=True)
+        loader = create_dataloader(opt, create_dataset(opt))
+        items[extra] = next(iter(loader))
+    set_image_cache(False)
+    for key in ("A", "B"):
+        assert torch.equal(items[()][key], items[("--cache_images",)][key])
+
+
+def test_cpu_runs_do_not_pin_memory(aligned_dataroot, tmp_path):
+    opt = parse_options(tiny_args("pix2pix", aligned_dataroot, tmp_path), is_train=True)
+    assert not create_dataloader(opt, create_dataset(opt)).pin_memory
+
+
+# ----------------------------------------------------------------------------- the benchmark script
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location("pix2cycle_benchmark", REPO_ROOT / "scripts" / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_help(capsys):
+    bench = load_benchmark()
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--help"])
+    assert e.value.code == 0
+    assert "--quick" in capsys.readouterr().out
+
+
+def test_benchmark_smoke_run_writes_table_and_json(aligned_dataroot, tmp_path, capsys):
+    bench = load_benchmark()
+    out_json, out_md = tmp_path / "bench.json", tmp_path / "bench.md"
+    threads = torch.get_num_threads()
+    # One thread: a smoke run of tiny ops must not wait on a second, descheduled thread.
+    code = bench.main(["--quick", "--models", "pix2pix", "--sizes", "128", "--ngf", "2", "--ndf", "2",
+                       "--iters", "1", "--warmup", "1", "--threads", "1", "--configs", "plain,bf16", "--test_configs", "bf16",
+                       "--test_images", "2", "--overhead_iters", "3", "--overhead_configs", "bf16+cache",
+                       "--no_machine", "--no_memory",
+                       "--dataroot", str(aligned_dataroot), "--json", str(out_json), "--markdown", str(out_md)])
+    set_image_cache(False)
+    torch.set_num_threads(threads)
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "| pix2pix | 128 | 1 | bf16 |" in printed and "images / s" in printed
+    data = json.loads(out_json.read_text())
+    case = data["training"][0]
+    assert set(case["results"]) == {"plain", "bf16"} and case["flops"] > 0
+    assert len(case["results"]["bf16"]["wall"]) == 1
+    assert data["test"][0]["results"]["bf16"]["images_per_s"] > 0
+    assert set(data["overhead"]["results"]) == {"bf16+cache"}
+    assert "| config |" in out_md.read_text()
+
+
+def test_benchmark_memory_probe_reports_a_peak():
+    bench = load_benchmark()
+    args = bench.model_args("pix2pix", 128, "bf16", 2, 2, "cpu")
+    result = bench.probe_memory({"args": args, "size": 128, "batch": 1, "device": "cpu",
+                                 "threads": torch.get_num_threads()})
+    assert result["peak_bytes"] > 0 and result["kind"] == "peak RSS"
+
+
+def test_models_used_by_the_benchmark_are_known():
+    bench = load_benchmark()
+    assert set(bench.QUICK["cpu"]) <= set(bench.CONFIGS) and "pix2pix" in PAIRED
