@@ -172,11 +172,13 @@ def test_val_freq_logs_keeps_best_and_does_not_disturb_training(p2p_runs, aligne
     assert "Validation" in (run / "web" / "index.html").read_text()
     assert not (p2p_runs / "plain" / "best.json").exists()
 
-    # test.py --epoch best loads best_net_G.pth and scores it like the validation did.
+    # test.py --epoch best loads best_net_G.pth and, on the same images at the same size,
+    # reproduces the validation figure (up to dropout, which stays on as in the reference).
     run_test(aligned_dataroot, p2p_runs, tmp_path, "val", "pix2pix", "--epoch", "best", "--phase", "val",
-             "--metrics", "psnr")
+             "--metrics", "psnr", "--load_size", "128", "--crop_size", "128")
     report = json.loads((tmp_path / "val" / "val_best" / "metrics.json").read_text())
     assert report["epoch"] == "best" and report["metrics"]["psnr"]["n"] == 4
+    assert report["metrics"]["psnr"]["mean"] == pytest.approx(best["value"], abs=0.05)
 
 
 def test_held_out_slice_and_continue_train_keeps_best(aligned_dataroot, tmp_path, capsys):
