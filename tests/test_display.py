@@ -136,34 +136,46 @@ def test_visdom_one_window_per_image_when_ncols_is_zero(visdom_port):
         assert viz.win_exists(f"3_images_{label}", env=env)
 
 
-def test_unreachable_server_warns_once_and_then_costs_nothing(capsys):
-    start = time.perf_counter()
+def count_connections(monkeypatch) -> list:
+    """Record every outgoing socket connection attempt from now on."""
+    attempts = []
+    real_connect = socket.socket.connect
+
+    def connect(self, address):
+        attempts.append(address)
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return attempts
+
+
+def test_unreachable_server_warns_once_and_then_costs_nothing(capsys, monkeypatch):
     backend = VisdomBackend(port=free_port(), env="nowhere")
-    assert time.perf_counter() - start < 3.0
     assert not backend.enabled
-    start = time.perf_counter()
+    attempts = count_connections(monkeypatch)
     for i in range(100):
         backend.show_images(visuals(), 1, i)
         backend.plot_losses(1.0 + i / 100, {"G_GAN": 0.5})
         backend.log_metrics(i, {"FID": 1.0})
-    assert time.perf_counter() - start < 0.5
+    assert attempts == []  # no retry on every step: training runs at full speed
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("warning: ")
     assert "python -m visdom.server" in err and "--display_id 0" in err
 
 
-def test_server_going_away_mid_run_warns_once(tmp_path_factory, capsys):
+def test_server_going_away_mid_run_warns_once(tmp_path_factory, capsys, monkeypatch):
     proc, port = start_server(tmp_path_factory)
     backend = VisdomBackend(port=port, env="dropped", timeout=1.0)
     backend.plot_losses(1.0, {"G_GAN": 0.5})
     assert backend.enabled
     stop_server(proc)
-    start = time.perf_counter()
-    for i in range(50):
-        backend.plot_losses(1.0 + i, {"G_GAN": 0.5})
-        backend.show_images(visuals(), 1, i)
-    assert time.perf_counter() - start < 3.0
+    backend.plot_losses(2.0, {"G_GAN": 0.5})  # the first failure turns the back end off
     assert not backend.enabled
+    attempts = count_connections(monkeypatch)
+    for i in range(50):
+        backend.plot_losses(3.0 + i, {"G_GAN": 0.5})
+        backend.show_images(visuals(), 1, i)
+    assert attempts == []
     err = capsys.readouterr().err
     assert err.count("warning: ") == 1 and "off for the rest of this run" in err
 
