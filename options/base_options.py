@@ -163,14 +163,21 @@ def _given_on_command_line(parser: argparse.ArgumentParser, argv: Sequence[str])
 
 
 def _apply_saved_architecture(opt: argparse.Namespace, parser, argv: Sequence[str]) -> None:
-    saved = load_saved_options(Path(opt.checkpoints_dir) / opt.name)
-    if saved is None:
-        return
     given = _given_on_command_line(parser, argv)
-    for key in ARCHITECTURE_KEYS:
-        if key in saved and key not in given and hasattr(opt, key):
-            setattr(opt, key, saved[key])
-    opt.loaded_train_options = True
+    saved = load_saved_options(Path(opt.checkpoints_dir) / opt.name)
+    # Another model's run (say pix2pix weights tested as cycle_gan) shares nothing with this
+    # one; --model test reads a generator of any run.
+    if saved is not None and saved.get("model") in (opt.model, None) or saved is not None and opt.model == "test":
+        for key in ARCHITECTURE_KEYS:
+            if key in saved and key not in given and hasattr(opt, key):
+                setattr(opt, key, saved[key])
+        # Test at the size the networks were trained at, unless told otherwise.
+        if "crop_size" in saved and "crop_size" not in given:
+            opt.crop_size = saved["crop_size"]
+        opt.loaded_train_options = True
+    # Test images are scaled to crop_size and not cropped further (the reference's intent).
+    if "load_size" not in given:
+        opt.load_size = opt.crop_size
 
 
 # Integer options and their smallest valid value; checked when the parser has the option.

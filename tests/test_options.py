@@ -103,3 +103,19 @@ def test_saved_options_rebuild_architecture_for_testing(tmp_path):
 def test_seed_option():
     assert parse("--seed", "3").seed == 3
     assert parse().seed is None
+
+
+def test_test_time_size_follows_training_unless_given(tmp_path):
+    train_opt = parse("--model", "pix2pix", "--netG", "unet_128", "--load_size", "143", "--crop_size", "128",
+                      "--name", "run", "--checkpoints_dir", str(tmp_path))
+    save_options(train_opt, tmp_path / "run")
+    common = ("--model", "pix2pix", "--name", "run", "--checkpoints_dir", str(tmp_path))
+    test_opt = parse(*common, is_train=False)
+    assert (test_opt.load_size, test_opt.crop_size) == (128, 128)
+    test_opt = parse(*common, "--crop_size", "256", is_train=False)
+    assert (test_opt.load_size, test_opt.crop_size) == (256, 256)
+    test_opt = parse(*common, "--load_size", "300", is_train=False)
+    assert (test_opt.load_size, test_opt.crop_size) == (300, 128)
+    # Another model's saved run is not applied.
+    other = parse("--model", "cycle_gan", "--name", "run", "--checkpoints_dir", str(tmp_path), is_train=False)
+    assert (other.netG, other.crop_size) == ("resnet_9blocks", 256)
