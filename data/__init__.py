@@ -15,6 +15,7 @@ when a whole batch failed, the batch is only ``{"skipped": [...]}`` (no "A").
 from __future__ import annotations
 
 import argparse
+import os
 from typing import List, Optional
 
 import torch
@@ -101,7 +102,8 @@ def create_dataloader(opt: argparse.Namespace, dataset: BaseDataset,
         shuffle = bool(opt.isTrain and not opt.serial_batches)
     seed = getattr(opt, "seed", None)
     sampler = ResumableSampler(len(dataset), shuffle=shuffle, seed=seed)
-    workers = int(opt.num_threads)
+    # More loader processes than cores only adds switching (and a PyTorch warning).
+    workers = min(int(opt.num_threads), _usable_cpus())
     # Seeds each worker's global RNG (and python/numpy RNGs) from --seed, for code that
     # draws from them; the dataset's own choices come from the sampler's indices.
     generator = torch.Generator().manual_seed(sampler.seed)
@@ -109,6 +111,13 @@ def create_dataloader(opt: argparse.Namespace, dataset: BaseDataset,
                       num_workers=workers, collate_fn=collate_skip_unreadable,
                       drop_last=False, persistent_workers=workers > 0,
                       pin_memory=_uses_cuda(opt), generator=generator)
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _uses_cuda(opt: argparse.Namespace) -> bool:
