@@ -69,6 +69,19 @@ QUICK = {"cpu": ["plain", "default", "bf16"], "cuda": ["plain", "default", "fp16
 FULL = {"cpu": ["plain", "plain_loop_adam", "default", "native_conv", "channels_last", "bf16",
                 "bf16_native_conv", "bf16_foreach_adam", "bf16_channels_last", "compile", "bf16_compile"],
         "cuda": ["plain", "default", "channels_last", "fp16", "fp16_channels_last", "bf16", "compile"]}
+SMALL = ["plain", "default", "bf16", "bf16_channels_last"]
+# The full run: (model, size, batch, configurations, measured iterations). GEMM convolutions
+# and the Adam variants only matter for the U-Net, so CycleGAN skips those ablations.
+FULL_PLAN = {
+    "cpu": [("pix2pix", 256, 1, FULL["cpu"], 5), ("pix2pix", 256, 4, SMALL, 3),
+            ("pix2pix", 128, 1, FULL["cpu"], 5), ("pix2pix", 128, 4, SMALL, 3),
+            ("cycle_gan", 256, 1, ["plain", "default", "channels_last", "bf16", "bf16_channels_last"], 3),
+            ("cycle_gan", 256, 2, ["plain", "default", "bf16"], 2),
+            ("cycle_gan", 128, 1, ["plain", "default", "channels_last", "bf16", "bf16_channels_last", "compile",
+                                   "bf16_compile"], 4),
+            ("cycle_gan", 128, 4, ["plain", "default", "bf16"], 3)],
+    "cuda": [(m, s, b, FULL["cuda"], 20) for m in ("pix2pix", "cycle_gan") for s in (256, 128) for b in (1, 4)],
+}
 TEST_CONFIGS = {"cpu": ["plain", "default", "bf16", "bf16_channels_last"], "cuda": ["plain", "default", "fp16"]}
 GENERATOR = {("pix2pix", 256): "unet_256", ("pix2pix", 128): "unet_128"}  # cycle_gan: resnet_9blocks
 
@@ -177,7 +190,15 @@ def count_flops(model_name: str, size: int, batch: int, ngf: int, ndf: int, devi
     return float(counter.get_total_flops())
 
 
-def time_training(model_name: str, size: int, batch: int, configs: List[str], args) -> Dict[str, dict]:
+def training_plan(args) -> list:
+    """(model, size, batch, configurations, iterations) of every training case to measure."""
+    if args.full_plan:
+        return [case for case in FULL_PLAN[args.device]]
+    return [(m, s, b, args.configs, args.iters) for m in args.models for s in args.sizes for b in args.batch_sizes]
+
+
+def time_training(model_name: str, size: int, batch: int, configs: List[str], iters: int,
+                  args) -> Dict[str, dict]:
     """Per configuration: iteration times (wall and CPU), first iteration, taking turns."""
     models = {c: build_model(model_args(model_name, size, c, args.ngf, args.ndf, args.device)) for c in configs}
     data = synthetic_batch(size, batch)
@@ -189,7 +210,7 @@ def time_training(model_name: str, size: int, batch: int, configs: List[str], ar
     for _ in range(args.warmup - 1):
         for c in configs:
             train_step(models[c], data, args.device)
-    for i in range(args.iters):
+    for i in range(iters):
         for c in configs[i % len(configs):] + configs[:i % len(configs)]:  # rotate the order
             t, tc = time.perf_counter(), time.process_time()
             train_step(models[c], data, args.device)
@@ -412,18 +433,19 @@ def report(out: dict) -> str:
 # ----------------------------------------------------------------------------- main
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="few iterations and configurations (minutes on 2 cores)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
-    p.add_argument("--models", default="pix2pix,cycle_gan", help="comma-separated")
+    p.add_argument("--models", default=None, help="comma-separated (default: pix2pix,cycle_gan)")
     p.add_argument("--sizes", default=None, help="comma-separated crop sizes (default 256,128; quick: 128)")
     p.add_argument("--batch_sizes", default=None, help="comma-separated (default 1,4; quick: 1)")
     p.add_argument("--configs", default=None, help=f"comma-separated, from: {', '.join(CONFIGS)}")
-    p.add_argument("--iters", type=int, default=None, help="measured iterations per configuration (default 6; quick 3)")
+    p.add_argument("--iters", type=int, default=None,
+                   help="measured iterations per configuration (default: per case, 2 to 5; quick 3)")
     p.add_argument("--warmup", type=int, default=2, help="warm-up iterations per configuration (at least 1)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--ngf", type=int, default=64)
-    p.add_argument("--ndf", type=int, default=64)
+    p.add_argument("--ngf", type=int, default=64, help="generator width (64: the papers; smaller for smoke runs)")
+    p.add_argument("--ndf", type=int, default=64, help="discriminator width")
     p.add_argument("--dataroot", default=str(REPO.parent / "shared" / "datasets" / "maps"),
                    help="aligned dataset for the test.py and train.py loops (a synthetic one when missing)")
     p.add_argument("--test_images", type=int, default=None, help="images per test.py run (default 30; quick 8)")
@@ -442,9 +464,11 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--probe_memory", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     q = args.quick
+    # The full plan unless the cases are narrowed on the command line.
+    args.full_plan = not q and not (args.sizes or args.batch_sizes or args.configs or args.models)
     args.sizes = [int(s) for s in (args.sizes or ("128" if q else "256,128")).split(",")]
     args.batch_sizes = [int(b) for b in (args.batch_sizes or ("1" if q else "1,4")).split(",")]
-    args.models = args.models.split(",")
+    args.models = (args.models or "pix2pix,cycle_gan").split(",")
     args.configs = (args.configs.split(",") if args.configs else (QUICK if q else FULL)[args.device])
     args.test_configs = args.test_configs.split(",") if args.test_configs else TEST_CONFIGS[args.device]
     args.overhead_configs = args.overhead_configs.split(",") if args.overhead_configs else None
@@ -453,7 +477,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
             p.error(f"unknown configuration {c}; known: {', '.join(CONFIGS)}")
     if args.device == "cpu":
         args.configs = [c for c in args.configs if not c.startswith("fp16")]
-    args.iters = args.iters or (3 if q else 6)
+    args.fixed_iters = args.iters
+    args.iters = args.iters or (3 if q else 5)
     args.warmup = max(1, args.warmup)
     args.test_images = args.test_images or (8 if q else 30)
     args.test_rounds = args.test_rounds or (1 if q else 3)
@@ -482,20 +507,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         out["peak"] = machine_peak(args.device, args.quick)
         print("machine: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in out["peak"].items()), flush=True)
     out["training"] = []
-    for model_name in ([] if args.no_training else args.models):
-        for size in args.sizes:
-            for batch in args.batch_sizes:
-                print(f"training {model_name} {size} batch {batch}: {', '.join(args.configs)} "
-                      f"(load {load_average()})", flush=True)
-                case = {"model": model_name, "size": size, "batch": batch, "load_before": load_average(),
-                        "flops": count_flops(model_name, size, batch, args.ngf, args.ndf, args.device)}
-                case["results"] = time_training(model_name, size, batch, args.configs, args)
-                case["load_after"] = load_average()
-                if not args.no_memory:
-                    for c in args.configs:
-                        case["results"][c]["peak_memory_gib"] = memory_in_subprocess(model_name, size, batch, c, args)
-                out["training"].append(case)
-                print(training_table([case], out.get("peak", {})), flush=True)
+    for model_name, size, batch, configs, iters in ([] if args.no_training else training_plan(args)):
+        print(f"training {model_name} {size} batch {batch}: {', '.join(configs)} (load {load_average()})", flush=True)
+        case = {"model": model_name, "size": size, "batch": batch, "load_before": load_average(),
+                "flops": count_flops(model_name, size, batch, args.ngf, args.ndf, args.device)}
+        case["results"] = time_training(model_name, size, batch, configs, args.fixed_iters or iters, args)
+        case["load_after"] = load_average()
+        for c in ([] if args.no_memory else configs):
+            if "compile" not in c:  # a fresh process would compile again, for the same peak as eager
+                case["results"][c]["peak_memory_gib"] = memory_in_subprocess(model_name, size, batch, c, args)
+        out["training"].append(case)
+        print(training_table([case], out.get("peak", {})), flush=True)
     have_maps = Path(args.dataroot, "val").is_dir() and Path(args.dataroot, "train").is_dir()
     size = args.sizes[0] if have_maps else min(args.sizes)
     dataroot = args.dataroot if have_maps else demo_dataroot(size)

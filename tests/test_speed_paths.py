@@ -26,7 +26,7 @@ from models.networks.fast_layers import (
     GemmConvTranspose2d,
     use_fast_layers,
 )
-from options import parse_options
+from options import parse_options, save_options
 from tests.conftest import REPO_ROOT
 from tests.helpers import PAIRED, tiny_args
 from util.errors import UserError
@@ -102,6 +102,28 @@ def test_channels_last_matches_contiguous(model_name, roots, tmp_path):
         assert losses_b[name] == pytest.approx(value, rel=1e-4, abs=1e-5), name
 
 
+def test_bf16_testing_keeps_weights_in_bf16(aligned_dataroot, tmp_path):
+    trained, batch = make_model("pix2pix", aligned_dataroot, tmp_path)
+    trained.save_networks("latest")
+    save_options(trained.opt, tmp_path / "run")  # test.py rebuilds the architecture from it
+    outputs = {}
+    for amp in ("none", "bf16"):
+        opt = parse_options(["--dataroot", str(aligned_dataroot), "--model", "pix2pix", "--name", "run",
+                             "--checkpoints_dir", str(tmp_path), "--gpu_ids", "-1", "--amp", amp], is_train=False)
+        model = create_model(opt)
+        model.setup(opt)
+        model.eval()
+        model.set_input(batch)
+        model.test()
+        outputs[amp] = model.fake_B.float()
+        convs = [m for m in model.netG.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+        norms = [m for m in model.netG.modules() if isinstance(m, nn.BatchNorm2d)]
+        want = torch.bfloat16 if amp == "bf16" else torch.float32
+        assert all(m.weight.dtype == want for m in convs)  # autocast need not convert them per image
+        assert all(m.weight.dtype == torch.float32 for m in norms)
+    assert (outputs["bf16"] - outputs["none"]).abs().mean() < 0.02
+
+
 def test_fp16_on_cpu_is_a_user_error(aligned_dataroot, tmp_path):
     opt = parse_options(tiny_args("pix2pix", aligned_dataroot, tmp_path, "run", "--amp", "fp16"), is_train=True)
     with pytest.raises(UserError, match="--amp fp16 needs a GPU"):
@@ -125,6 +147,7 @@ CONV_CASES = [
     (nn.ConvTranspose2d(16, 8, 4, 2, 1, bias=False), (3, 16, 1, 1)),
     (nn.ConvTranspose2d(16, 8, 3, 2, 1, output_padding=1), (2, 16, 4, 4)),  # ResNet upsampling
     (nn.ConvTranspose2d(16, 8, 4, 2, 1), (1, 16, 32, 32)),  # native path
+    (nn.ConvTranspose2d(16, 3, 4, 2, 1), (2, 16, 32, 32)),  # an output image: GEMM at any size
 ]
 
 
@@ -143,18 +166,14 @@ def test_gemm_convolution_equals_native(layer, shape):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
-def test_gemm_threshold_is_on_columns():
-    layer = use_fast_layers(nn.ConvTranspose2d(4, 4, 4, 2, 1))
+def test_gemm_threshold_is_on_columns(monkeypatch):
+    layer = use_fast_layers(nn.ConvTranspose2d(4, 8, 4, 2, 1))
     side = int(GEMM_MAX_COLUMNS ** 0.5)
     calls = []
-    layer.register_forward_hook(lambda *a: None)
     original = torch.nn.functional.fold
-    try:
-        torch.nn.functional.fold = lambda *a, **k: calls.append(1) or original(*a, **k)
-        layer(torch.randn(1, 4, side, side))
-        layer(torch.randn(1, 4, side * 2, side * 2))
-    finally:
-        torch.nn.functional.fold = original
+    monkeypatch.setattr(torch.nn.functional, "fold", lambda *a, **k: calls.append(1) or original(*a, **k))
+    layer(torch.randn(1, 4, side, side))
+    layer(torch.randn(1, 4, side * 2, side * 2))
     assert len(calls) == 1  # only the small input took the GEMM path
 
 

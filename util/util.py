@@ -38,7 +38,10 @@ def save_image(image: np.ndarray, path: Union[str, Path], aspect_ratio: float = 
         pil = pil.resize((int(w * aspect_ratio), h), Image.BICUBIC)
     elif aspect_ratio < 1.0:
         pil = pil.resize((w, int(h / aspect_ratio)), Image.BICUBIC)
-    pil.save(path)
+    # zlib level 1: the same pixels, files ~15% larger, written 3-4x faster than PIL's default
+    # level 6 (test.py writes three PNGs per image; at level 6 that took a third of the time
+    # of a bf16 unet_256 forward pass on a CPU). Other formats ignore the option.
+    pil.save(path, compress_level=1)
 
 
 def mkdirs(*paths: Union[str, Path]) -> None:

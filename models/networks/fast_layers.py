@@ -28,6 +28,10 @@ from torch import nn
 # output pixels for a convolution, input pixels for a transposed one. Measured crossover on
 # AVX-512 cores, fp32 and bf16, batch 1 and 4: oneDNN wins from about 256 columns on.
 GEMM_MAX_COLUMNS = 128
+# A transposed convolution with at most this many output values per input pixel
+# (C_out x kh x kw, e.g. the U-Net's last layer, 3 x 4 x 4) runs as a GEMM at any size:
+# oneDNN is slow with so few output channels (128->3 at 128x128: 36 ms vs 22 ms in fp32).
+GEMM_MAX_TRANSPOSED_OUTPUTS = 64
 
 
 def _plain(module: nn.Module) -> bool:
@@ -52,15 +56,16 @@ class GemmConv2d(nn.Conv2d):
 
 
 class GemmConvTranspose2d(nn.ConvTranspose2d):
-    """``nn.ConvTranspose2d`` computed as ``fold(weight^T @ x)`` when the input has few pixels."""
+    """``nn.ConvTranspose2d`` computed as ``fold(weight^T @ x)`` when the input has few pixels
+    or the output few channels."""
 
     def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
         if output_size is not None or x.dim() != 4 or not _plain(self):
             return super().forward(x, output_size)
         n, c, h, w = x.shape
-        if n * h * w > GEMM_MAX_COLUMNS:
-            return super().forward(x, output_size)
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
+        if n * h * w > GEMM_MAX_COLUMNS and self.out_channels * kh * kw > GEMM_MAX_TRANSPOSED_OUTPUTS:
+            return super().forward(x, output_size)
         oph, opw = self.output_padding
         ho = (h - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1
         wo = (w - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1
@@ -100,5 +105,5 @@ def use_fast_layers(net: nn.Module, gemm_convs: bool = True, autocast_pads: bool
     return net
 
 
-__all__ = ["GEMM_MAX_COLUMNS", "GemmConv2d", "GemmConvTranspose2d", "AutocastReflectionPad2d",
+__all__ = ["GEMM_MAX_COLUMNS", "GEMM_MAX_TRANSPOSED_OUTPUTS", "GemmConv2d", "GemmConvTranspose2d", "AutocastReflectionPad2d",
            "AutocastReplicationPad2d", "use_fast_layers"]
