@@ -231,7 +231,16 @@ def probe_memory(spec: dict) -> dict:
         train_step(model, data, device)
     if device == "cuda":
         return {"peak_bytes": torch.cuda.max_memory_allocated(), "kind": "max_memory_allocated"}
-    return {"peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "kind": "peak RSS"}
+    return {"peak_bytes": peak_rss_bytes(), "kind": "peak RSS"}
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set. VmHWM, not ru_maxrss: Linux carries ru_maxrss over
+    from the forked parent (the benchmark, holding every model) into the exec'd child."""
+    with contextlib.suppress(OSError, StopIteration, ValueError):
+        status = Path("/proc/self/status").read_text().splitlines()
+        return int(next(ln for ln in status if ln.startswith("VmHWM:")).split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def memory_in_subprocess(model_name: str, size: int, batch: int, config: str, args) -> Optional[float]:
@@ -249,34 +258,51 @@ def memory_in_subprocess(model_name: str, size: int, batch: int, config: str, ar
 # ----------------------------------------------------------------------------- test.py and train.py loops
 class StepClock:
     """Wraps a model's set_input / step function to record when each iteration starts and
-    how long the model's own work takes."""
+    how long the model's own work takes. With ``bare_batch``, every real step is followed by
+    one bare step on that synthetic batch, timed apart and left out of the loop's intervals:
+    loop and bare step are then measured in alternation, under the same load."""
 
-    def __init__(self, model, step_name: str, device: str) -> None:
+    def __init__(self, model, step_name: str, device: str, bare_batch: Optional[dict] = None) -> None:
         self.starts: List[float] = []
+        self.in_loop: List[float] = []
         self.bare: List[float] = []
+        self.excluded: List[float] = []  # per iteration: time of the bare step run inside it
         set_input, step = model.set_input, getattr(model, step_name)
 
         def timed_set_input(data):
             self.starts.append(time.perf_counter())
+            self.excluded.append(0.0)
             set_input(data)
 
         def timed_step():
             step()
             sync(device)
-            self.bare.append(time.perf_counter() - self.starts[-1])
+            self.in_loop.append(time.perf_counter() - self.starts[-1])
+            if bare_batch is not None:
+                t = time.perf_counter()
+                set_input(bare_batch)
+                step()
+                sync(device)
+                self.bare.append(time.perf_counter() - t)
+                self.excluded[-1] = self.bare[-1]
 
-        model.set_input, self.last_data = timed_set_input, None
+        model.set_input = timed_set_input
         setattr(model, step_name, timed_step)
+
+    def intervals(self, skip: int = 0) -> List[float]:
+        """Loop time of each iteration (start to next start), bare steps left out."""
+        starts, excluded = self.starts[skip:], self.excluded[skip:]
+        return [b - a - x for a, b, x in zip(starts, starts[1:], excluded)]
 
 
 @contextlib.contextmanager
-def clocked(module, step_name: str, device: str, sink: list):
+def clocked(module, step_name: str, device: str, sink: list, bare_batch: Optional[dict] = None):
     """Patch ``module.create_model`` so that every model it makes gets a StepClock."""
     original = module.create_model
 
     def create(opt):
         model = original(opt)
-        sink.append((model, StepClock(model, step_name, device)))
+        sink.append((model, StepClock(model, step_name, device, bare_batch)))
         return model
 
     module.create_model = create
@@ -344,10 +370,13 @@ def time_test(model_name: str, size: int, dataroot: str, phase: str, args) -> Di
 
 
 def time_overhead(dataroot: str, size: int, configs: List[str], iters: int, args) -> Dict[str, dict]:
-    """train.py's loop per iteration vs. the bare step of the same model (pix2pix)."""
+    """train.py's loop per iteration vs. the bare step of the same model (pix2pix), taking
+    turns: after every real step of the loop, one bare step on a synthetic batch."""
     import train as train_script
 
     results = {}
+    train_dir = Path(dataroot, "train")
+    epoch_size = len([f for f in train_dir.iterdir() if f.is_file()]) if train_dir.is_dir() else iters
     for c in configs:
         work = Path(tempfile.mkdtemp(prefix="bench_train_"))
         models = []
@@ -355,24 +384,33 @@ def time_overhead(dataroot: str, size: int, configs: List[str], iters: int, args
             "--dataroot", dataroot, "--name", "bench", "--checkpoints_dir", str(work), "--load_size",
             str(size + size // 8), "--n_epochs", "1", "--n_epochs_decay", "0", "--max_dataset_size", str(iters),
             "--seed", "0"] + (["--cache_images"] if c.endswith("+cache") else [])
-        with clocked(train_script, "optimize_parameters", args.device, models):
-            code = train_script.main(argv)
+        saves = []
+        save_checkpoint = train_script.save_checkpoint
+
+        def timed_save(*a, save_checkpoint=save_checkpoint, saves=saves, **k):
+            t = time.perf_counter()
+            save_checkpoint(*a, **k)
+            saves.append(time.perf_counter() - t)
+
+        train_script.save_checkpoint = timed_save
+        try:
+            with clocked(train_script, "optimize_parameters", args.device, models, synthetic_batch(size, 1)):
+                code = train_script.main(argv)
+        finally:
+            train_script.save_checkpoint = save_checkpoint
         if code != 0 or not models:
             raise RuntimeError(f"train.py {' '.join(argv)} failed with exit code {code}")
-        model, clock = models[-1]
-        skip = min(3, len(clock.starts) // 4)
-        loop = [b - a for a, b in zip(clock.starts[skip:], clock.starts[skip + 1:])]
-        in_loop = clock.bare[skip:-1]
-        data = synthetic_batch(size, args.batch_sizes[0])
-        bare = []
-        for _ in range(max(3, len(loop) // 2)):
-            t = time.perf_counter()
-            train_step(model, data, args.device)
-            bare.append(time.perf_counter() - t)
-        loop_mean, bare_mean = statistics.mean(loop), statistics.mean(bare[1:])
+        clock = models[-1][1]
+        skip = min(3, len(clock.starts) // 4)  # warm-up: oneDNN primitives, worker start
+        loop, in_loop, bare = clock.intervals(skip), clock.in_loop[skip:-1], clock.bare[skip:]
+        loop_mean, bare_mean = statistics.mean(loop), statistics.mean(bare)
         results[c] = {"loop_s": loop_mean, "in_loop_step_s": statistics.mean(in_loop), "bare_step_s": bare_mean,
                       "overhead_pct": 100 * (loop_mean / bare_mean - 1),
-                      "overhead_in_loop_pct": 100 * (loop_mean / statistics.mean(in_loop) - 1), "iterations": len(loop)}
+                      "overhead_in_loop_pct": 100 * (loop_mean / statistics.mean(in_loop) - 1),
+                      "iterations": len(loop), "loop": loop, "bare": bare,
+                      # The end-of-epoch checkpoint, spread over an epoch of the whole training set.
+                      "epoch_save_s": sum(saves), "epoch_iterations": epoch_size,
+                      "epoch_save_pct": 100 * sum(saves) / (epoch_size * loop_mean)}
     return results
 
 
@@ -389,7 +427,7 @@ def training_table(cases: List[dict], peak: dict) -> str:
     lines = ["| model | size | batch | config | s / iter, median (min-max) | speed-up vs plain | first iter s "
              "| CPU s / iter | GFLOP / iter | GFLOP/s | % of matmul peak | peak memory GiB |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for case in cases:
+    for case in (c for c in cases if "results" in c):
         base = statistics.median(case["results"]["plain"]["wall"]) if "plain" in case["results"] else None
         for c, r in case["results"].items():
             med = statistics.median(r["wall"])
@@ -421,11 +459,12 @@ def report(out: dict) -> str:
                          f"| {c} | {r['images_per_s']:.2f} | {r['images_per_s'] / base:.2f}x |"
                          for c, r in t["results"].items() if r["images_per_s"] and base))
     if out.get("overhead"):
-        parts.append("\ntrain.py loop vs bare step (pix2pix; mean s / iteration)\n\n"
-                     "| config | loop | step inside the loop | bare step | overhead vs bare | vs step in loop |\n"
-                     "|---|---|---|---|---|---|\n" + "\n".join(
+        parts.append("\ntrain.py loop vs bare step, taking turns (pix2pix; mean s / iteration)\n\n"
+                     "| config | loop | step inside the loop | bare step | overhead vs bare | vs step in loop "
+                     "| epoch-end save s | save over one epoch |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(
                          f"| {c} | {r['loop_s']:.3f} | {r['in_loop_step_s']:.3f} | {r['bare_step_s']:.3f} | "
-                         f"{r['overhead_pct']:+.1f}% | {r['overhead_in_loop_pct']:+.1f}% |"
+                         f"{r['overhead_pct']:+.1f}% | {r['overhead_in_loop_pct']:+.1f}% | {r['epoch_save_s']:.1f} | "
+                         f"{r['epoch_save_pct']:.1f}% of {r['epoch_iterations']} iterations |"
                          for c, r in out["overhead"]["results"].items()))
     return "\n".join(parts)
 
@@ -448,10 +487,10 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--ndf", type=int, default=64, help="discriminator width")
     p.add_argument("--dataroot", default=str(REPO.parent / "shared" / "datasets" / "maps"),
                    help="aligned dataset for the test.py and train.py loops (a synthetic one when missing)")
-    p.add_argument("--test_images", type=int, default=None, help="images per test.py run (default 30; quick 8)")
+    p.add_argument("--test_images", type=int, default=None, help="images per test.py run (default 20; quick 8)")
     p.add_argument("--test_rounds", type=int, default=None, help="test.py runs per configuration (default 3; quick 1)")
     p.add_argument("--test_configs", default=None, help="comma-separated (default: plain, default, bf16/fp16, ...)")
-    p.add_argument("--overhead_iters", type=int, default=None, help="train.py iterations (default 200; quick 20)")
+    p.add_argument("--overhead_iters", type=int, default=None, help="train.py iterations (default 120; quick 20)")
     p.add_argument("--overhead_configs", default=None,
                    help="comma-separated configurations, '+cache' adds --cache_images (default: default,bf16+cache)")
     p.add_argument("--no_machine", action="store_true")
@@ -480,9 +519,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     args.fixed_iters = args.iters
     args.iters = args.iters or (3 if q else 5)
     args.warmup = max(1, args.warmup)
-    args.test_images = args.test_images or (8 if q else 30)
+    args.test_images = args.test_images or (8 if q else 20)
     args.test_rounds = args.test_rounds or (1 if q else 3)
-    args.overhead_iters = args.overhead_iters or (20 if q else 200)
+    args.overhead_iters = args.overhead_iters or (20 if q else 120)
     return args
 
 
@@ -509,14 +548,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     out["training"] = []
     for model_name, size, batch, configs, iters in ([] if args.no_training else training_plan(args)):
         print(f"training {model_name} {size} batch {batch}: {', '.join(configs)} (load {load_average()})", flush=True)
-        case = {"model": model_name, "size": size, "batch": batch, "load_before": load_average(),
-                "flops": count_flops(model_name, size, batch, args.ngf, args.ndf, args.device)}
-        case["results"] = time_training(model_name, size, batch, configs, args.fixed_iters or iters, args)
-        case["load_after"] = load_average()
-        for c in ([] if args.no_memory else configs):
-            if "compile" not in c:  # a fresh process would compile again, for the same peak as eager
-                case["results"][c]["peak_memory_gib"] = memory_in_subprocess(model_name, size, batch, c, args)
+        case = {"model": model_name, "size": size, "batch": batch, "load_before": load_average()}
         out["training"].append(case)
+        try:
+            case["flops"] = count_flops(model_name, size, batch, args.ngf, args.ndf, args.device)
+            case["results"] = time_training(model_name, size, batch, configs, args.fixed_iters or iters, args)
+            case["load_after"] = load_average()
+            for c in ([] if args.no_memory else configs):
+                if "compile" not in c:  # a fresh process would compile again, for the same peak as eager
+                    case["results"][c]["peak_memory_gib"] = memory_in_subprocess(model_name, size, batch, c, args)
+        except Exception as e:  # noqa: BLE001 - one failing case must not lose the others
+            case["error"] = f"{type(e).__name__}: {e}"
+            print(f"  failed: {case['error']}", file=sys.stderr, flush=True)
+            continue
+        finally:
+            Path(args.json).write_text(json.dumps(out, indent=1))  # partial results survive a crash
         print(training_table([case], out.get("peak", {})), flush=True)
     have_maps = Path(args.dataroot, "val").is_dir() and Path(args.dataroot, "train").is_dir()
     size = args.sizes[0] if have_maps else min(args.sizes)

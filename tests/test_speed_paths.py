@@ -22,6 +22,7 @@ from models.networks import define_G
 from models.networks.fast_layers import (
     GEMM_MAX_COLUMNS,
     AutocastReflectionPad2d,
+    BatchStatsInstanceNorm2d,
     GemmConv2d,
     GemmConvTranspose2d,
     use_fast_layers,
@@ -200,6 +201,27 @@ def test_autocast_pad_keeps_bf16_and_values():
         reference = nn.functional.pad(x.float(), (2, 2, 2, 2), mode="reflect")
     assert y.dtype == torch.bfloat16
     torch.testing.assert_close(y.float(), reference, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("affine", [False, True])
+def test_instance_norm_as_batch_norm_is_identical(batch, affine):
+    torch.manual_seed(0)
+    norm = nn.InstanceNorm2d(8, affine=affine)
+    if affine:
+        nn.init.normal_(norm.weight)
+        nn.init.normal_(norm.bias)
+    x = torch.randn(batch, 8, 6, 5, requires_grad=True)
+    out = norm(x)
+    grad = torch.autograd.grad(out.square().sum(), x)[0]
+    use_fast_layers(norm)
+    assert isinstance(norm, BatchStatsInstanceNorm2d)
+    fast = norm(x)
+    torch.testing.assert_close(fast, out, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(torch.autograd.grad(fast.square().sum(), x)[0], grad, rtol=1e-5, atol=1e-5)
+    channels_last = x.detach().contiguous(memory_format=torch.channels_last)
+    if batch == 1:  # the point of it: the layout survives the norm layer
+        assert norm(channels_last).is_contiguous(memory_format=torch.channels_last)
 
 
 def test_conv_impl_native_keeps_torch_layers(aligned_dataroot, tmp_path):

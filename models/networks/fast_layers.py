@@ -10,6 +10,8 @@ so checkpoints and the reference's weight files are unaffected.
   time re-laying out the large weight for such shapes (a 2x2-input transposed conv with 8.4 M
   weights: ~50 ms forward + backward in fp32 on one core, ~20 ms as a GEMM); larger images
   keep the framework's convolution, which is faster there.
+* ``BatchStatsInstanceNorm2d``: instance norm of one image computed by the batch-norm kernel
+  it calls anyway, minus a reshape that turns channels-last activations back into NCHW.
 * ``AutocastPad``: reflection/replication padding keep the input's dtype under autocast.
   CPU autocast runs these pads in fp32, so each ResNet block converted its bf16 activations
   to fp32 and back around every pad; padding copies values, so the result is identical.
@@ -74,6 +76,18 @@ class GemmConvTranspose2d(nn.ConvTranspose2d):
         return out if self.bias is None else out + self.bias.to(out.dtype).view(1, -1, 1, 1)
 
 
+class BatchStatsInstanceNorm2d(nn.InstanceNorm2d):
+    """``nn.InstanceNorm2d`` of a single image as the batch norm it is: the same statistics
+    (per channel, over H x W) and the same kernel, without instance norm's reshape, which
+    copies a channels-last input to NCHW (and so undoes ``--channels_last`` after every
+    norm layer of a ResNet generator). Other batch sizes take the usual path."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[0] != 1 or self.track_running_stats:
+            return super().forward(x)
+        return F.batch_norm(x, None, None, self.weight, self.bias, training=True, eps=self.eps)
+
+
 class AutocastPad(nn.Module):
     """Mixin: run the pad outside autocast, so a bf16/fp16 input stays in its dtype."""
 
@@ -93,11 +107,14 @@ class AutocastReplicationPad2d(AutocastPad, nn.ReplicationPad2d):
 # exact class -> faster subclass with the same parameters and state_dict.
 _GEMM_LAYERS = {nn.Conv2d: GemmConv2d, nn.ConvTranspose2d: GemmConvTranspose2d}
 _PAD_LAYERS = {nn.ReflectionPad2d: AutocastReflectionPad2d, nn.ReplicationPad2d: AutocastReplicationPad2d}
+_NORM_LAYERS = {nn.InstanceNorm2d: BatchStatsInstanceNorm2d}
 
 
-def use_fast_layers(net: nn.Module, gemm_convs: bool = True, autocast_pads: bool = True) -> nn.Module:
+def use_fast_layers(net: nn.Module, gemm_convs: bool = True, autocast_pads: bool = True,
+                    instance_norms: bool = True) -> nn.Module:
     """Swap layer classes of ``net`` in place (see the module docstring); returns ``net``."""
-    table = {**(_GEMM_LAYERS if gemm_convs else {}), **(_PAD_LAYERS if autocast_pads else {})}
+    table = {**(_GEMM_LAYERS if gemm_convs else {}), **(_PAD_LAYERS if autocast_pads else {}),
+             **(_NORM_LAYERS if instance_norms else {})}
     for module in net.modules():
         faster = table.get(type(module))
         if faster is not None:
@@ -105,5 +122,5 @@ def use_fast_layers(net: nn.Module, gemm_convs: bool = True, autocast_pads: bool
     return net
 
 
-__all__ = ["GEMM_MAX_COLUMNS", "GEMM_MAX_TRANSPOSED_OUTPUTS", "GemmConv2d", "GemmConvTranspose2d", "AutocastReflectionPad2d",
-           "AutocastReplicationPad2d", "use_fast_layers"]
+__all__ = ["GEMM_MAX_COLUMNS", "GEMM_MAX_TRANSPOSED_OUTPUTS", "GemmConv2d", "GemmConvTranspose2d",
+           "AutocastReflectionPad2d", "AutocastReplicationPad2d", "BatchStatsInstanceNorm2d", "use_fast_layers"]
