@@ -18,3 +18,9 @@ PAIRED = {"pix2pix", "template"}
 def tiny_args(model: str, dataroot: Path, checkpoints: Path, name: str = "run", *extra: str) -> list:
     return ["--dataroot", str(dataroot), "--model", model, "--name", name,
             "--checkpoints_dir", str(checkpoints), *TINY, *TINY_BY_MODEL[model], *extra]
+
+# Tiny, fast networks at 32x32 (resnet_6blocks needs 8 pixels, the basic PatchGAN 24), no pages,
+# one short epoch: for tests about the loop and its errors, not about the networks.
+TINY_NETS_32 = ["--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--load_size", "36", "--crop_size", "32",
+                "--no_html", "--display_freq", "100000", "--print_freq", "100000", "--n_epochs", "1",
+                "--n_epochs_decay", "0", "--max_dataset_size", "2"]

@@ -25,21 +25,10 @@ from models.networks import (
     generator_min_size,
     generator_size_multiple,
 )
-from tests.helpers import tiny_args
+from tests.helpers import TINY_NETS_32, tiny_args
 
-# Tiny, fast networks at 32x32 (resnet_6blocks needs 8 pixels, the basic PatchGAN 24), no pages.
-FAST = ["--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--load_size", "36", "--crop_size", "32",
-        "--no_html", "--display_freq", "100000", "--print_freq", "100000", "--n_epochs", "1",
-        "--n_epochs_decay", "0", "--max_dataset_size", "2"]
+FAST = TINY_NETS_32
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks gain nothing from threads, and on a busy machine threads waiting on each other cost 10x."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def train_args(model: str, root: Path, ckpt: Path, name: str = "run", *extra: str) -> list:

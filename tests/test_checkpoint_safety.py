@@ -20,23 +20,13 @@ import torch
 
 import test as test_script
 import train as train_script
-from tests.helpers import tiny_args
+from tests.helpers import TINY_NETS_32, tiny_args
 from util.checkpoint import PAUSE_BEFORE_REPLACE_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-FAST = ["--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--load_size", "36", "--crop_size", "32",
-        "--no_html", "--display_freq", "100000", "--print_freq", "100000", "--n_epochs", "1",
-        "--n_epochs_decay", "0", "--max_dataset_size", "2", "--seed", "3"]
+FAST = [*TINY_NETS_32, "--seed", "3"]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks gain nothing from threads, and on a busy machine threads waiting on each other cost 10x."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def train_args(root: Path, ckpt: Path, name: str = "run", *extra: str) -> list:

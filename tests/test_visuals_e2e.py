@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
 import test as test_script
@@ -33,14 +32,6 @@ VISUALS = ["real_A", "fake_B", "real_B"]
 # Test inputs with names that must be escaped in HTML and quoted in links.
 ODD_NAMES = ["plain.png", "with space.png", "a&b <c> #1.png", "café.png"]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks gain nothing from intra-op threads; on a busy machine they cost a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def free_port() -> int:
