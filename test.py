@@ -29,7 +29,7 @@ from util.evaluation import METRICS_FILE, Evaluator, format_result, translated_b
 from util.html import Gallery
 from util.metrics import describe_unavailable, parse_metric_names
 from util.progress import Progress
-from util.util import save_image, tensor2im
+from util.util import ImageWriter, tensor2im
 
 
 def results_folder(opt) -> Path:
@@ -64,19 +64,20 @@ def run(opt) -> int:
     progress = Progress(total=total, desc="test")
     done, start = 0, time.time()
     used_names = set()
-    for data, n in translated_batches(model, loader, limit=total):
-        visuals = model.get_current_visuals()
-        scores = evaluator.update(model, data, n) if evaluator else [{}] * n
-        for i, path in enumerate(model.get_image_paths()[:n]):
-            name = unique_stem(Path(path).stem, used_names)
-            row = []
-            for label, image in visuals.items():
-                file_name = f"{name}_{label}.png"
-                save_image(tensor2im(image[i:i + 1]), image_dir / file_name, aspect_ratio=opt.aspect_ratio)
-                row.append((label, f"images/{file_name}"))
-            gallery.add_row(Path(path).name, row, scores[i])
-            done += 1
-            progress.update(1, None)
+    with ImageWriter() as writer:  # PNGs are encoded while the next batch is translated
+        for data, n in translated_batches(model, loader, limit=total):
+            visuals = model.get_current_visuals()
+            scores = evaluator.update(model, data, n) if evaluator else [{}] * n
+            for i, path in enumerate(model.get_image_paths()[:n]):
+                name = unique_stem(Path(path).stem, used_names)
+                row = []
+                for label, image in visuals.items():
+                    file_name = f"{name}_{label}.png"
+                    writer.save(tensor2im(image[i:i + 1]), image_dir / file_name, aspect_ratio=opt.aspect_ratio)
+                    row.append((label, f"images/{file_name}"))
+                gallery.add_row(Path(path).name, row, scores[i])
+                done += 1
+                progress.update(1, None)
     progress.close()
     if evaluator is not None:
         report_metrics(opt, evaluator, gallery, out_dir, done)

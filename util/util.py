@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Union
+from typing import Deque, Union
 
 import numpy as np
 import torch
@@ -42,6 +44,42 @@ def save_image(image: np.ndarray, path: Union[str, Path], aspect_ratio: float = 
     # level 6 (test.py writes three PNGs per image; at level 6 that took a third of the time
     # of a bf16 unet_256 forward pass on a CPU). Other formats ignore the option.
     pil.save(path, compress_level=1)
+
+
+class ImageWriter:
+    """Write images on a background thread while the caller computes the next ones.
+
+    PNG encoding releases the GIL, so it overlaps the next forward pass (test.py writes three
+    PNGs per image: ~15 ms at 256x256, a quarter of a bf16 unet_256 forward on a CPU).
+    At most ``max_pending`` writes wait at a time, so memory stays bounded; a failed write
+    raises its error in the caller at the next ``save`` or at ``close``. Use as a context
+    manager: leaving it waits for every file.
+    """
+
+    def __init__(self, max_pending: int = 6):
+        self.max_pending = max_pending
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-writer")
+        self._pending: Deque[Future] = deque()
+
+    def save(self, image: np.ndarray, path: Union[str, Path], aspect_ratio: float = 1.0) -> None:
+        self._pending.append(self._pool.submit(save_image, image, path, aspect_ratio))
+        while self._pending and (self._pending[0].done() or len(self._pending) > self.max_pending):
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            for future in self._pending:
+                future.cancel()
+            self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> ImageWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def mkdirs(*paths: Union[str, Path]) -> None:
