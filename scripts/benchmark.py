@@ -64,6 +64,7 @@ CONFIGS: Dict[str, str] = {
     "bf16_compile": "--amp bf16 --compile",
     "fp16": "--amp fp16",
     "fp16_channels_last": "--amp fp16 --channels_last",
+    "fp16_compile": "--amp fp16 --compile",
 }
 QUICK = {"cpu": ["plain", "default", "bf16"], "cuda": ["plain", "default", "fp16", "bf16"]}
 FULL = {"cpu": ["plain", "plain_loop_adam", "default", "native_conv", "channels_last", "bf16",
@@ -82,7 +83,8 @@ FULL_PLAN = {
             ("cycle_gan", 128, 4, ["plain", "default", "bf16", "bf16_channels_last"], 3)],
     "cuda": [(m, s, b, FULL["cuda"], 20) for m in ("pix2pix", "cycle_gan") for s in (256, 128) for b in (1, 4)],
 }
-TEST_CONFIGS = {"cpu": ["plain", "default", "bf16", "bf16_channels_last"], "cuda": ["plain", "default", "fp16"]}
+TEST_CONFIGS = {"cpu": ["plain", "default", "bf16", "bf16_channels_last", "compile", "bf16_compile"],
+                "cuda": ["plain", "default", "fp16", "fp16_compile"]}
 GENERATOR = {("pix2pix", 256): "unet_256", ("pix2pix", 128): "unet_128"}  # cycle_gan: resnet_9blocks
 
 
@@ -363,6 +365,8 @@ def time_test(model_name: str, size: int, dataroot: str, phase: str, args) -> Di
             starts = models[-1][1].starts
             intervals = [b - a for a, b in zip(starts, starts[1:])]
             results[c]["intervals"] += intervals[1:] if len(intervals) > 1 else intervals  # the first warms up
+            if intervals:  # the first image of a run: oneDNN set-up, and compilation with --compile
+                results[c].setdefault("first_s", []).append(intervals[0])
     for c in configs:
         ivals = results[c]["intervals"]
         results[c]["images_per_s"] = 1.0 / statistics.median(ivals) if ivals else None
@@ -457,8 +461,10 @@ def report(out: dict) -> str:
         base = t["results"].get("plain", {}).get("images_per_s")
         parts.append(f"\ntest.py, {t['model']} at {t['size']}: images / s (median of "
                      f"{sum(len(r['intervals']) for r in t['results'].values())} loop iterations)\n\n"
-                     "| config | images / s | vs plain |\n|---|---|---|\n" + "\n".join(
-                         f"| {c} | {r['images_per_s']:.2f} | {r['images_per_s'] / base:.2f}x |"
+                     "| config | images / s | vs plain | first image s (set-up, compilation) |\n|---|---|---|---|\n"
+                     + "\n".join(
+                         f"| {c} | {r['images_per_s']:.2f} | {r['images_per_s'] / base:.2f}x | "
+                         f"{statistics.median(r.get('first_s') or [float('nan')]):.1f} |"
                          for c, r in t["results"].items() if r["images_per_s"] and base))
     if out.get("overhead"):
         parts.append("\ntrain.py loop vs bare step, taking turns (pix2pix; mean s / iteration)\n\n"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 
 import pytest
 import torch
@@ -136,6 +137,57 @@ def test_compile_flag_compiles_every_network(aligned_dataroot, tmp_path, monkeyp
     monkeypatch.setattr(torch, "compile", lambda net, **kw: compiled.append(net) or net)
     model, _ = make_model("pix2pix", aligned_dataroot, tmp_path, "--compile")
     assert len(compiled) == len(model.model_names) == 2
+
+
+def test_testing_with_compile_freezes_weights(aligned_dataroot, tmp_path, monkeypatch):
+    import torch._inductor.config as inductor_config
+
+    trained, _ = make_model("pix2pix", aligned_dataroot, tmp_path)
+    trained.save_networks("latest")
+    save_options(trained.opt, tmp_path / "run")
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda net, **kw: compiled.append(net) or net)
+    monkeypatch.setattr(inductor_config, "freezing", False)
+    opt = parse_options(["--dataroot", str(aligned_dataroot), "--model", "pix2pix", "--name", "run",
+                         "--checkpoints_dir", str(tmp_path), "--gpu_ids", "-1", "--compile"], is_train=False)
+    create_model(opt).setup(opt)
+    assert len(compiled) == 1 and inductor_config.freezing  # weights are graph constants when testing
+
+
+@pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
+                    reason="torch.compile on a CPU needs a C++ compiler")
+def test_compiled_bf16_testing_matches_eager(aligned_dataroot, tmp_path, monkeypatch):
+    import torch._inductor.config as inductor_config
+
+    monkeypatch.setattr(inductor_config, "freezing", False)  # restored after: training compiles unfrozen
+    trained, batch = make_model("pix2pix", aligned_dataroot, tmp_path, "--no_dropout")
+    trained.save_networks("latest")
+    save_options(trained.opt, tmp_path / "run")
+    outputs = {}
+    for extra in ([], ["--compile"]):
+        opt = parse_options(["--dataroot", str(aligned_dataroot), "--model", "pix2pix", "--name", "run",
+                             "--checkpoints_dir", str(tmp_path), "--gpu_ids", "-1", "--amp", "bf16", *extra],
+                            is_train=False)
+        model = create_model(opt)
+        model.setup(opt)
+        model.set_input(batch)
+        model.test()
+        outputs[bool(extra)] = model.fake_B.float()
+    torch._dynamo.reset()
+    assert (outputs[True] - outputs[False]).abs().mean() < 0.01
+
+
+def test_gemm_layers_keep_standard_weight_layout_under_channels_last():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(8, 16, 4, 2, 1), nn.ConvTranspose2d(16, 8, 4, 2, 1))
+    x = torch.randn(1, 8, 8, 8)
+    expected = net(x)
+    use_fast_layers(net).to(memory_format=torch.channels_last)
+    assert all(m.weight.is_contiguous() for m in net)  # a GEMM reads it as a matrix, without a copy
+    plain = nn.Conv2d(8, 16, 3).to(memory_format=torch.channels_last)
+    assert plain.weight.is_contiguous(memory_format=torch.channels_last)  # other layers do convert
+    torch.testing.assert_close(net(x.contiguous(memory_format=torch.channels_last)), expected,
+                               rtol=1e-5, atol=1e-5)
 
 
 # ----------------------------------------------------------------------------- GEMM convolutions
