@@ -55,8 +55,11 @@ def create_dataset(opt: argparse.Namespace) -> BaseDataset:
     validate_sizes(opt)
     dataset = dataset_class(opt)
     if getattr(opt, "cache_images", False):
-        set_image_cache(True)
-        preload_images(dataset)
+        if dataset.caches_resized_images:  # images kept after the resize step: no decoding, no resizing
+            dataset.preload()
+        else:  # other modes: decoded images
+            set_image_cache(True)
+            preload_images(dataset)
     return dataset
 
 

@@ -41,26 +41,31 @@ class AlignedDataset(BaseDataset):
                     continue  # reported and skipped when loaded
                 self.check_fits(path, (w // 2, h))
 
+    caches_resized_images = True
+
     def __getitem__(self, index: int) -> dict:
         path = self.AB_paths[index]
         try:
-            AB = read_image(path)
+            A, B = self.prepared(path, lambda: self.read_pair(path))
         except UnreadableImageError as e:
             return self.skip(path, e.reason)
+        params = self.params_for(A, item_generator(index))
+        return {"A": self.transform(A, params), "B": self.transform(B, params),
+                "A_paths": path, "B_paths": path}
+
+    def read_pair(self, path: str) -> tuple:
+        """(A, B) from one A|B file, with --direction and the channel counts applied."""
+        AB = read_image(path)
         w = AB.shape[2]
         if w < 2:
-            return self.skip(path, f"width {w} cannot hold an A|B pair")
+            raise UnreadableImageError(path, f"width {w} cannot hold an A|B pair")
         half = w // 2
         left, right = AB[:, :, :half], AB[:, :, half:2 * half]
         if self.opt.direction == "BtoA":
             left, right = right, left
         input_nc, output_nc = self.input_output_nc()
-        A = convert_channels(left, input_nc, path)
-        B = convert_channels(right, output_nc, path)
         self.check_fits(path, (half, AB.shape[1]))
-        params = self.params_for(A, item_generator(index))
-        return {"A": self.transform(A, params), "B": self.transform(B, params),
-                "A_paths": path, "B_paths": path}
+        return convert_channels(left, input_nc, path), convert_channels(right, output_nc, path)
 
     def __len__(self) -> int:
         return len(self.AB_paths)

@@ -61,15 +61,21 @@ class SingleDataset(BaseDataset):
                 except UnreadableImageError:
                     continue  # reported and skipped when loaded
 
+    caches_resized_images = True
+
     def __getitem__(self, index: int) -> dict:
         path = self.A_paths[index]
         try:
-            A = load_image(path, self.input_output_nc()[0])
+            A, = self.prepared(path, lambda: (self.read(path),))
         except UnreadableImageError as e:
             return self.skip(path, e.reason)
-        self.check_fits(path, (A.shape[2], A.shape[1]))
         params = self.params_for(A, item_generator(index))
         return {"A": self.transform(A, params), "A_paths": path}
+
+    def read(self, path: str):
+        A = load_image(path, self.input_output_nc()[0])
+        self.check_fits(path, (A.shape[2], A.shape[1]))
+        return A
 
     def __len__(self) -> int:
         return len(self.A_paths)

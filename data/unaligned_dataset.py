@@ -9,6 +9,7 @@ len(B)`` with ``--serial_batches``. The random choice is hashed from the sampler
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 
 import torch
@@ -23,6 +24,8 @@ LAYOUT = "<dataroot>/<phase>A/ and <dataroot>/<phase>B/ holding the images of ea
 @DATASETS.register("unaligned")
 class UnalignedDataset(BaseDataset):
     """CycleGAN data: two folders of images that need not correspond."""
+
+    caches_resized_images = True
 
     def __init__(self, opt: argparse.Namespace) -> None:
         super().__init__(opt)
@@ -63,13 +66,32 @@ class UnalignedDataset(BaseDataset):
         images = {}
         for key, path, nc in (("A", A_path, input_nc), ("B", B_path, output_nc)):
             try:
-                img = load_image(path, nc)
+                img = self.image(path, nc)
             except UnreadableImageError as e:
                 return self.skip(path, e.reason)
-            self.check_fits(path, (img.shape[2], img.shape[1]))
             # A and B are unrelated images, so each gets its own crop and flip.
             images[key] = self.transform(img, self.params_for(img, generator))
         return {"A": images["A"], "B": images["B"], "A_paths": A_path, "B_paths": B_path}
+
+    def read(self, path: str, nc: int) -> tuple:
+        img = load_image(path, nc)
+        self.check_fits(path, (img.shape[2], img.shape[1]))
+        return (img,)
+
+    def image(self, path: str, nc: int):
+        """One image with ``nc`` channels (resized and kept in memory with --cache_images)."""
+        return self.prepared((path, nc), functools.partial(self.read, path, nc))[0]
+
+    def preload(self) -> int:
+        """Both domains in full (items pair A with a random B, so a pass over the items could miss some)."""
+        input_nc, output_nc = self.input_output_nc()
+        for paths, nc in ((self.A_paths, input_nc), (self.B_paths, output_nc)):
+            for path in paths:
+                try:
+                    self.image(path, nc)
+                except UnreadableImageError:
+                    pass
+        return len(self._prepared or {})
 
     def __len__(self) -> int:
         """The larger domain sets the epoch length, as in the reference."""

@@ -1,12 +1,14 @@
 #!/usr/bin/env python
-"""Does a fast path train as well as fp32? Two pix2pix runs, same seed, scored on val.
+"""Does a fast path train as well as fp32? pix2pix runs from the same seed, scored on val.
 
     python scripts/quality_check.py                       # maps, unet_128 at 128, 800 iterations
-    python scripts/quality_check.py --fast "--amp bf16 --cache_images" --iters 800
+    python scripts/quality_check.py --fast "--amp bf16 --cache_images" --iters 800 --seeds 0,1
 
-Trains photo -> map on ``--dataroot`` (the pix2pix maps set) twice from the same seed: the
-plain fp32 step (every fast path off) and ``--fast``; runs ``test.py`` on ``val`` for both
-(in each run's own precision, with the same seed for dropout), then scores the saved PNGs
+Trains photo -> map on ``--dataroot`` (the pix2pix maps set) from the same seed with the
+plain fp32 step (every fast path off), with ``--fast``, and with ``--control``: fp32 again,
+with the same arithmetic summed in another order, which shows how far rounding alone sends
+two GAN runs apart. Each run is tested on ``val`` with ``test.py`` (in its own precision,
+with the same seed for dropout); the script then scores the saved PNGs
 ``fake_B`` against ``real_B``: PSNR (data range 1) and SSIM (Gaussian window), with
 ``util.metrics`` when it is there, else scikit-image. Results go to a JSON file and a table.
 Each run takes a while on a small CPU: ``--skip_training`` scores runs already trained.
@@ -59,14 +61,14 @@ def translate(args, name: str, flags: str) -> Path:
     test_flags = [f for f in flags.split() if f not in ("--cache_images",)]
     drop = {"--adam_impl"}
     kept = [f for i, f in enumerate(test_flags) if f not in drop and (i == 0 or test_flags[i - 1] not in drop)]
-    argv = run_args(args, name) + ["--phase", "val", "--load_size", "128", "--crop_size", "128",
+    argv = run_args(args, name) + ["--phase", args.phase, "--load_size", "128", "--crop_size", "128",
                                    "--results_dir", args.results_dir, *kept]
     if "--metrics" in build_parser(False, ["--model", "pix2pix"])._option_string_actions:
         argv += ["--metrics", "none"]  # scored below, from the PNG files like any user would
     torch.manual_seed(args.seed)  # dropout stays on at test time, as in the reference
     if test_script.main(argv) != 0:
         raise SystemExit(f"test failed: test.py {' '.join(argv)}")
-    return next(Path(args.results_dir, name).glob("val_*")) / "images"
+    return next(Path(args.results_dir, name).glob(f"{args.phase}_*")) / "images"
 
 
 def load_png(path: Path) -> torch.Tensor:
@@ -105,9 +107,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataroot", default=str(REPO.parent / "shared" / "datasets" / "maps"))
+    p.add_argument("--phase", default="val", help="the images to score")
     p.add_argument("--iters", type=int, default=800, help="training iterations (batch 1)")
     p.add_argument("--fast", default="--amp bf16 --cache_images", help="flags of the fast run")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--control", default="--conv_impl auto --adam_impl fused",
+                   help="flags of a second fp32 run that differs from the plain one only in the order of its "
+                        "sums (GEMM convolutions, fused Adam): how far rounding alone moves a GAN run; "
+                        "'none' skips it")
+    p.add_argument("--seeds", default="0", help="comma-separated; every run is trained once per seed")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--checkpoints_dir", default="./checkpoints/quality_check")
     p.add_argument("--results_dir", default="./results/quality_check")
@@ -117,25 +124,34 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     runs = {"fp32": PLAIN, "fast": args.fast}
-    out = {"args": vars(args), "runs": {}}
-    for label, flags in runs.items():
-        name = f"quality_{label}"
-        entry = {"flags": flags}
-        if not args.skip_training:
-            entry["train_seconds"] = train(args, name, flags)
-        entry["scores"] = score(translate(args, name, flags))
-        out["runs"][label] = entry
-        print(f"{label}: {flags or '(defaults)'}: " + ", ".join(
-            f"{k} {v['mean']:.3f} ± {v['std']:.3f}" for k, v in entry["scores"].items() if isinstance(v, dict)),
-            flush=True)
-    fp32, fast = (out["runs"][k]["scores"] for k in ("fp32", "fast"))
-    out["difference"] = {k: fast[k]["mean"] - fp32[k]["mean"] for k in ("psnr", "ssim")}
-    print("\n| run | flags | PSNR dB | SSIM | train s |\n|---|---|---|---|---|")
-    for label, entry in out["runs"].items():
-        s = entry["scores"]
-        print(f"| {label} | `{entry['flags']}` | {s['psnr']['mean']:.2f} | {s['ssim']['mean']:.4f} | "
-              f"{entry.get('train_seconds', float('nan')):.0f} |")
-    print(f"\nfast - fp32: PSNR {out['difference']['psnr']:+.2f} dB, SSIM {out['difference']['ssim']:+.4f}")
+    if args.control != "none":
+        runs["fp32_reordered"] = args.control
+    seeds = [int(s) for s in args.seeds.split(",")]
+    out = {"args": vars(args), "seeds": {}}
+    for seed in seeds:
+        args.seed = seed
+        entries = out["seeds"][str(seed)] = {}
+        for label, flags in runs.items():
+            name = f"quality_{label}" + (f"_seed{seed}" if seed else "")
+            entry = entries[label] = {"flags": flags}
+            if not args.skip_training:
+                entry["train_seconds"] = train(args, name, flags)
+            entry["scores"] = score(translate(args, name, flags))
+            print(f"seed {seed} {label}: {flags}: " + ", ".join(
+                f"{k} {v['mean']:.4f} ± {v['std']:.3f}" for k, v in entry["scores"].items() if isinstance(v, dict)),
+                flush=True)
+            Path(args.json).write_text(json.dumps(out, indent=1))  # partial results survive an interruption
+        for label in runs:
+            if label != "fp32":
+                entries[label]["minus_fp32"] = {k: entries[label]["scores"][k]["mean"] - entries["fp32"]["scores"][k]["mean"]
+                                                for k in ("psnr", "ssim")}
+    print("\n| seed | run | flags | PSNR dB | SSIM | minus fp32 | train s |\n|---|---|---|---|---|---|---|")
+    for seed, entries in out["seeds"].items():
+        for label, entry in entries.items():
+            s, d = entry["scores"], entry.get("minus_fp32")
+            diff = f"{d['psnr']:+.2f} dB, {d['ssim']:+.4f}" if d else ""
+            print(f"| {seed} | {label} | `{entry['flags']}` | {s['psnr']['mean']:.2f} | {s['ssim']['mean']:.4f} | "
+                  f"{diff} | {entry.get('train_seconds', float('nan')):.0f} |")
     Path(args.json).write_text(json.dumps(out, indent=1))
     return 0
 

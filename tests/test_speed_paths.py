@@ -403,3 +403,54 @@ def test_benchmark_memory_probe_reports_a_peak():
 def test_models_used_by_the_benchmark_are_known():
     bench = load_benchmark()
     assert set(bench.QUICK["cpu"]) <= set(bench.CONFIGS) and "pix2pix" in PAIRED
+
+
+def test_quality_check_scores_every_run(aligned_dataroot, tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("quality_check", REPO_ROOT / "scripts" / "quality_check.py")
+    quality_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quality_check)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "q.json"
+    assert quality_check.main(["--dataroot", str(aligned_dataroot), "--phase", "test", "--iters", "2",
+                               "--seeds", "3", "--json", str(out), "--threads", "1"]) == 0
+    result = json.loads(out.read_text())
+    assert sorted(result["seeds"]) == ["3"]
+    assert (tmp_path / "checkpoints" / "quality_check" / "quality_fast_seed3").is_dir()
+    for runs in result["seeds"].values():
+        assert sorted(runs) == ["fast", "fp32", "fp32_reordered"]
+        for label, run in runs.items():
+            assert run["scores"]["psnr"]["n"] == 4  # every test image of the demo set
+            assert 0 < run["scores"]["psnr"]["mean"] < 60
+            if label != "fp32":
+                assert run["minus_fp32"]["psnr"] == pytest.approx(
+                    run["scores"]["psnr"]["mean"] - runs["fp32"]["scores"]["psnr"]["mean"])
+
+
+@pytest.mark.parametrize("mode,preprocess", [("aligned", "resize_and_crop"), ("aligned", "scale_width_and_crop"),
+                                             ("aligned", "scale_width"), ("aligned", "none"),
+                                             ("unaligned", "resize_and_crop"), ("single", "crop")])
+def test_cached_resized_images_give_identical_samples(mode, preprocess, roots, tmp_path):
+    from data.sampler import SampleIndex
+
+    root = tmp_path / "data"
+    shutil.copytree(roots["cycle_gan" if mode == "unaligned" else "pix2pix"], root)
+    model = {"aligned": "pix2pix", "unaligned": "cycle_gan", "single": "test"}[mode]
+    args = ["--dataroot", str(root / "train") if mode == "single" else str(root), "--dataset_mode", mode,
+            "--model", model, "--netG", "resnet_6blocks", "--preprocess", preprocess, "--load_size", "72",
+            "--crop_size", "48", "--seed", "5", "--gpu_ids", "-1", "--name", "run", "--checkpoints_dir", str(tmp_path)]
+    fresh = create_dataset(parse_options(args, is_train=model != "test"))
+    indices = [SampleIndex(i, seed=5, epoch=epoch) for epoch in (0, 1) for i in range(len(fresh))]
+    expected = [fresh[index] for index in indices]
+    cached = create_dataset(parse_options(args + ["--cache_images"], is_train=model != "test"))
+    train_files = [p for p in root.rglob("*.*") if p.parent.name.startswith("train")]
+    assert len(cached._prepared) == len(train_files)  # every image, filled before any worker starts
+    if preprocess == "resize_and_crop":  # kept after the resize step, not as decoded
+        assert all(img.shape[1:] == (72, 72) for images in cached._prepared.values() for img in images)
+    for path in root.rglob("*.*"):
+        path.write_bytes(b"not an image any more")  # the cache alone serves the samples now
+    for index, want in zip(indices, expected):
+        got = cached[index]
+        assert got.keys() == want.keys()
+        for key in ("A", "B"):
+            if key in want:
+                assert torch.equal(got[key], want[key]), (index, key)
