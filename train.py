@@ -30,6 +30,7 @@ from models import create_model
 from models.base_model import checkpoint_path
 from options import format_options, parse_options, save_options
 from util.checkpoint import (
+    atomic_link,
     atomic_save,
     capture_rng_state,
     ensure_writable_folder,
@@ -74,9 +75,13 @@ def save_checkpoint(model, opt, save_dir: Path, epoch: int, epoch_iter: int, tot
         "sampler": sampler.state_dict(),
         "options": {k: v for k, v in vars(opt).items() if isinstance(v, (str, int, float, bool, type(None)))},
     }
-    for tag in tags:
-        model.save_networks(tag)
-        atomic_save(state, checkpoint_path(save_dir, tag))
+    first, *more = tags
+    model.save_networks(first)
+    atomic_save(state, checkpoint_path(save_dir, first))
+    for tag in more:  # the same bytes under more names: hard links, not a second write
+        for name in model.networks():
+            atomic_link(model.network_file(first, name), model.network_file(tag, name))
+        atomic_link(checkpoint_path(save_dir, first), checkpoint_path(save_dir, tag))
 
 
 def load_resume_state(opt, save_dir: Path) -> Optional[dict]:

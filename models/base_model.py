@@ -246,7 +246,10 @@ class BaseModel(ABC):
     def save_networks(self, epoch) -> None:
         """Write ``<epoch>_net_<name>.pth`` for every network (the reference's files)."""
         for name, state in self.network_state().items():
-            atomic_save(state, self.save_dir / f"{epoch}_net_{name}.pth")
+            atomic_save(state, self.network_file(epoch, name))
+
+    def network_file(self, epoch, name: str) -> Path:
+        return self.save_dir / f"{epoch}_net_{name}.pth"
 
     def load_networks(self, epoch) -> None:
         """Load ``<epoch>_net_<name>.pth`` into every network; clear errors when missing or different."""

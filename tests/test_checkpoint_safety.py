@@ -259,3 +259,22 @@ def test_damaged_checkpoint_is_a_clear_error(trained, aligned_dataroot, tmp_path
     assert train_script.main(train_args(aligned_dataroot, tmp_path, "damaged", "--continue_train")) == 2
     line = one_line_error(capsys)
     assert f"cannot read checkpoint {run / 'latest_checkpoint.pth'}: it is damaged" in line
+
+
+@pytest.mark.parametrize("links", [True, False])
+def test_epoch_files_share_the_latest_bytes_and_keep_them(links, aligned_dataroot, tmp_path, monkeypatch):
+    if not links:  # a file system without hard links: the files are copied
+        def no_link(*a, **k):
+            raise OSError(errno.EPERM, "hard links not supported")
+        monkeypatch.setattr(os, "link", no_link)
+    run = tmp_path / "run"
+    assert train_script.main(train_args(aligned_dataroot, tmp_path, "run", "--n_epochs", "2",
+                                        "--save_epoch_freq", "1")) == 0
+    for stem in ("net_G", "net_D", "checkpoint"):
+        first, second, latest = (run / f"{tag}_{stem}.pth" for tag in ("1", "2", "latest"))
+        assert latest.read_bytes() == second.read_bytes()
+        assert first.read_bytes() != latest.read_bytes()  # epoch 1 kept its own weights when latest moved on
+        assert (os.stat(latest).st_ino == os.stat(second).st_ino) == links
+    state = load(run / "1_checkpoint.pth")
+    assert state["epoch"] == 2 and state["epoch_iter"] == 0  # resuming from epoch 1's file starts epoch 2
+    assert not list(run.glob(".*.tmp"))
