@@ -107,6 +107,11 @@ def create_dataloader(opt: argparse.Namespace, dataset: BaseDataset,
     sampler = ResumableSampler(len(dataset), shuffle=shuffle, seed=seed)
     # More loader processes than cores only adds switching (and a PyTorch warning).
     workers = min(int(opt.num_threads), _usable_cpus())
+    if getattr(opt, "cache_images", False) and getattr(dataset, "_prepared", None) is not None \
+            and not _uses_cuda(opt):
+        # A cached sample is a crop and a flip (well under a millisecond): in this process it
+        # costs less than a worker's hand-over, and no worker takes a core from the CPU step.
+        workers = 0
     # Seeds each worker's global RNG (and python/numpy RNGs) from --seed, for code that
     # draws from them; the dataset's own choices come from the sampler's indices.
     generator = torch.Generator().manual_seed(sampler.seed)

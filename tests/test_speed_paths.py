@@ -352,6 +352,16 @@ def test_cpu_runs_do_not_pin_memory(aligned_dataroot, tmp_path):
     assert not create_dataloader(opt, create_dataset(opt)).pin_memory
 
 
+def test_cached_cpu_runs_load_in_the_main_process(roots, tmp_path, monkeypatch):
+    monkeypatch.setattr("data._usable_cpus", lambda: 2)
+    workers = {}
+    for extra in ((), ("--cache_images",)):
+        opt = parse_options(tiny_args("pix2pix", roots["pix2pix"], tmp_path, "run", "--num_threads", "2", *extra),
+                            is_train=True)
+        workers[extra] = create_dataloader(opt, create_dataset(opt)).num_workers
+    assert workers == {(): 2, ("--cache_images",): 0}  # a cached sample is cheaper than a worker's hand-over
+
+
 # ----------------------------------------------------------------------------- the benchmark script
 def load_benchmark():
     spec = importlib.util.spec_from_file_location("pix2cycle_benchmark", REPO_ROOT / "scripts" / "benchmark.py")
