@@ -12,6 +12,8 @@ the HTML pages) works from those names:
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from pathlib import Path
@@ -29,6 +31,8 @@ from util.errors import UserError
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 # Devices with a fused Adam kernel (CPU since torch 2.4); elsewhere --adam_impl fused uses foreach.
 FUSED_ADAM_DEVICES = ("cpu", "cuda", "xpu", "mps")
+# torch.compile's CPU code is C++ built by one of these (Inductor honours $CXX first).
+CXX_COMPILERS = (os.environ.get("CXX"), "g++", "clang++", "c++")
 
 
 def select_device(gpu_ids: Optional[List[int]]) -> torch.device:
@@ -105,6 +109,9 @@ class BaseModel(ABC):
         if self.gpu_ids and len(self.gpu_ids) > 1:
             net = nn.DataParallel(net, self.gpu_ids)
         if getattr(self.opt, "compile", False):
+            if self.device.type == "cpu" and not any(shutil.which(c) for c in CXX_COMPILERS if c):
+                raise UserError("--compile on the CPU needs a C++ compiler (g++ or clang++, or $CXX), "
+                                "and none was found; install one (e.g. apt install g++) or drop --compile")
             if not self.isTrain:
                 # Weights are constants when testing: Inductor then folds them into the graph
                 # and keeps oneDNN's packed copies (bf16 unet_256 on a CPU: 38 ms per image

@@ -139,6 +139,13 @@ def test_compile_flag_compiles_every_network(aligned_dataroot, tmp_path, monkeyp
     assert len(compiled) == len(model.model_names) == 2
 
 
+def test_compile_without_a_cpp_compiler_is_a_user_error(aligned_dataroot, tmp_path, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    opt = parse_options(tiny_args("pix2pix", aligned_dataroot, tmp_path, "run", "--compile"), is_train=True)
+    with pytest.raises(UserError, match="--compile on the CPU needs a C\\+\\+ compiler"):
+        create_model(opt)
+
+
 def test_testing_with_compile_freezes_weights(aligned_dataroot, tmp_path, monkeypatch):
     import torch._inductor.config as inductor_config
 
