@@ -107,8 +107,7 @@ def create_dataloader(opt: argparse.Namespace, dataset: BaseDataset,
     sampler = ResumableSampler(len(dataset), shuffle=shuffle, seed=seed)
     # More loader processes than cores only adds switching (and a PyTorch warning).
     workers = min(int(opt.num_threads), _usable_cpus())
-    if getattr(opt, "cache_images", False) and getattr(dataset, "_prepared", None) is not None \
-            and not _uses_cuda(opt):
+    if getattr(opt, "cache_images", False) and dataset.caches_resized_images and not _uses_cuda(opt):
         # A cached sample is a crop and a flip (well under a millisecond): in this process it
         # costs less than a worker's hand-over, and no worker takes a core from the CPU step.
         workers = 0

@@ -120,14 +120,12 @@ class Transform:
         return _resize(img, rule(w, h, self.load_size, self.crop_size))
 
     def __call__(self, img: torch.Tensor) -> torch.Tensor:
-        rule, crop = PREPROCESS_MODES[self.preprocess]
-        h, w = img.shape[1:]
-        size = rule(w, h, self.load_size, self.crop_size)
+        _, crop = PREPROCESS_MODES[self.preprocess]
+        img = self.resize(img)
+        size = (img.shape[2], img.shape[1])
         params = self.params
         if params is None:  # unpaired use: draw fresh params from the global RNG
-            params = get_params(self.preprocess, self.load_size, self.crop_size, (w, h),
-                                self.no_flip)
-        img = _resize(img, size)
+            params = get_params(self.preprocess, self.load_size, self.crop_size, size, self.no_flip)
         if crop:
             img = crop_image(img, params["crop_pos"], self.crop_size)
         else:
