@@ -21,6 +21,8 @@ LAYOUT = "<dataroot>/<phase>/ holding images with A and B side by side (A|B)"
 class AlignedDataset(BaseDataset):
     """pix2pix pairs: one file per pair, A on the left and B on the right."""
 
+    caches_resized_images = True
+
     def __init__(self, opt: argparse.Namespace) -> None:
         super().__init__(opt)
         self.dir_AB = os.path.join(opt.dataroot, opt.phase)
@@ -40,8 +42,6 @@ class AlignedDataset(BaseDataset):
                 except UnreadableImageError:
                     continue  # reported and skipped when loaded
                 self.check_fits(path, (w // 2, h))
-
-    caches_resized_images = True
 
     def __getitem__(self, index: int) -> dict:
         path = self.AB_paths[index]

@@ -29,6 +29,7 @@ import torch.utils.data as data
 import torchvision.transforms.functional as TF
 from torchvision.transforms import InterpolationMode
 
+from data.image_folder import load_image
 from util.errors import UserError
 from util.registry import Registry
 
@@ -252,6 +253,12 @@ class BaseDataset(data.Dataset):
         if images is None:
             images = self._prepared[key] = tuple(self.transform_for().resize(img) for img in read())
         return images
+
+    def load_checked(self, path: str, nc: int) -> torch.Tensor:
+        """``path`` with ``nc`` channels; an image too small for ``--preprocess crop`` is an error."""
+        img = load_image(path, nc)
+        self.check_fits(path, (img.shape[2], img.shape[1]))
+        return img
 
     def preload(self) -> int:
         """Fill the ``--cache_images`` cache in this process, before DataLoader workers fork

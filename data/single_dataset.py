@@ -19,7 +19,7 @@ import os
 from typing import List, Tuple
 
 from data.base_dataset import DATASETS, BaseDataset, item_generator
-from data.image_folder import UnreadableImageError, image_size, is_image_file, load_image, make_dataset
+from data.image_folder import UnreadableImageError, image_size, is_image_file, make_dataset
 from util.errors import UserError
 
 LAYOUT = "images in <dataroot> (or in <dataroot>/<phase>A or <dataroot>/<phase>)"
@@ -44,6 +44,8 @@ def find_single_folder(dataroot: str, phase: str, direction: str) -> Tuple[str, 
 class SingleDataset(BaseDataset):
     """One folder of images, loaded as A only."""
 
+    caches_resized_images = True
+
     def __init__(self, opt: argparse.Namespace) -> None:
         super().__init__(opt)
         if not os.path.isdir(opt.dataroot):
@@ -61,21 +63,14 @@ class SingleDataset(BaseDataset):
                 except UnreadableImageError:
                     continue  # reported and skipped when loaded
 
-    caches_resized_images = True
-
     def __getitem__(self, index: int) -> dict:
         path = self.A_paths[index]
         try:
-            A, = self.prepared(path, lambda: (self.read(path),))
+            A, = self.prepared(path, lambda: (self.load_checked(path, self.input_output_nc()[0]),))
         except UnreadableImageError as e:
             return self.skip(path, e.reason)
         params = self.params_for(A, item_generator(index))
         return {"A": self.transform(A, params), "A_paths": path}
-
-    def read(self, path: str):
-        A = load_image(path, self.input_output_nc()[0])
-        self.check_fits(path, (A.shape[2], A.shape[1]))
-        return A
 
     def __len__(self) -> int:
         return len(self.A_paths)

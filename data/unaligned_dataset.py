@@ -9,13 +9,12 @@ len(B)`` with ``--serial_batches``. The random choice is hashed from the sampler
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 
 import torch
 
 from data.base_dataset import DATASETS, BaseDataset, item_generator
-from data.image_folder import UnreadableImageError, image_size, load_image, make_dataset
+from data.image_folder import UnreadableImageError, image_size, make_dataset
 from util.errors import UserError
 
 LAYOUT = "<dataroot>/<phase>A/ and <dataroot>/<phase>B/ holding the images of each domain"
@@ -73,14 +72,9 @@ class UnalignedDataset(BaseDataset):
             images[key] = self.transform(img, self.params_for(img, generator))
         return {"A": images["A"], "B": images["B"], "A_paths": A_path, "B_paths": B_path}
 
-    def read(self, path: str, nc: int) -> tuple:
-        img = load_image(path, nc)
-        self.check_fits(path, (img.shape[2], img.shape[1]))
-        return (img,)
-
     def image(self, path: str, nc: int):
         """One image with ``nc`` channels (resized and kept in memory with --cache_images)."""
-        return self.prepared((path, nc), functools.partial(self.read, path, nc))[0]
+        return self.prepared((path, nc), lambda: (self.load_checked(path, nc),))[0]
 
     def preload(self) -> int:
         """Both domains in full (items pair A with a random B, so a pass over the items could miss some)."""
