@@ -110,6 +110,7 @@ def resume(model, opt, state: Optional[dict], sampler):
         sampler.load_state_dict(state["sampler"])
         print(f"resuming from {state['path']}: epoch {state['epoch']}, iteration {state['epoch_iter']} "
               f"of the epoch, {state['total_iters']} images seen")
+        print(schedule_line(opt, state["options"], model.follow_schedule(state["epoch"]), state["epoch"]))
         return state["epoch"], state["epoch_iter"], state["total_iters"]
     # Weights only (a reference run, or files copied by hand): restart at --epoch_count.
     suffix = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
@@ -117,6 +118,18 @@ def resume(model, opt, state: Optional[dict], sampler):
     print(f"no full checkpoint at {checkpoint_path(Path(opt.checkpoints_dir) / opt.name, opt.epoch)}; loaded "
           f"{suffix}_net_*.pth weights and starting at epoch {opt.epoch_count} (optimizer state starts afresh)")
     return opt.epoch_count, 0, 0
+
+
+SCHEDULE_KEYS = ("n_epochs", "n_epochs_decay", "lr", "lr_policy", "lr_decay_iters")
+
+
+def schedule_line(opt, saved: dict, lr: float, epoch: int) -> str:
+    """One line: the schedule options that differ from the checkpoint's, and the rate used now."""
+    changed = [f"--{k} {saved[k]} -> {getattr(opt, k)}" for k in SCHEDULE_KEYS
+               if k in saved and saved[k] != getattr(opt, k)]
+    what = f"schedule options changed ({', '.join(changed)}); " if changed else ""
+    return (f"{what}learning rate {lr:.7g} at epoch {epoch} of {opt.n_epochs + opt.n_epochs_decay} "
+            f"(--lr_policy {opt.lr_policy})")
 
 
 def check_finite(model, total_iters: int) -> None:

@@ -24,7 +24,7 @@ import torch.nn as nn
 
 from models import networks
 from models.networks.fast_layers import use_fast_layers
-from models.schedulers import get_scheduler
+from models.schedulers import get_scheduler, schedule_at
 from util.checkpoint import atomic_save, safe_load
 from util.errors import UserError
 
@@ -162,13 +162,46 @@ class BaseModel(ABC):
     def setup(self, opt) -> None:
         """Create schedulers; load weights for testing or ``--continue_train`` from weights."""
         if self.isTrain:
-            self.schedulers = [get_scheduler(o, opt.lr_policy, opt.n_epochs, opt.n_epochs_decay,
-                                             opt.epoch_count, opt.lr_decay_iters) for o in self.optimizers]
+            self.schedulers = [self.make_scheduler(o) for o in self.optimizers]
         if not self.isTrain:
             suffix = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
             self.load_networks(suffix)
             if self.amp_dtype is not None:
                 self.cast_weights_for_inference()
+
+    def make_scheduler(self, optimizer: torch.optim.Optimizer):
+        opt = self.opt
+        return get_scheduler(optimizer, opt.lr_policy, opt.n_epochs, opt.n_epochs_decay, opt.epoch_count,
+                             opt.lr_decay_iters)
+
+    def follow_schedule(self, epoch: int) -> float:
+        """After ``load_training_state``: set the learning rates that this run's schedule
+        options give at ``epoch`` (the epoch about to run); returns the rate.
+
+        The saved schedulers followed the options of the run that wrote the checkpoint; a
+        resumed run may extend or change them. ``plateau`` depends on the metrics seen, so
+        it keeps its state, its rate scaled by a changed ``--lr``.
+        """
+        opt = self.opt
+        if opt.lr_policy == "plateau":
+            for optimizer in self.optimizers:
+                for group in optimizer.param_groups:
+                    group["lr"] *= opt.lr / group.get("initial_lr", opt.lr)
+                    group["initial_lr"] = opt.lr
+        else:
+            lr, state = schedule_at(opt.lr_policy, opt.lr, opt.n_epochs, opt.n_epochs_decay, opt.epoch_count,
+                                    opt.lr_decay_iters, epoch - opt.epoch_count)
+            for optimizer in self.optimizers:
+                for group in optimizer.param_groups:
+                    group["lr"] = group["initial_lr"] = opt.lr
+            self.schedulers = [self.make_scheduler(o) for o in self.optimizers]
+            for optimizer, scheduler in zip(self.optimizers, self.schedulers):
+                n = len(optimizer.param_groups)  # the replay had one group: one entry per group here
+                scheduler.load_state_dict({k: v * n if isinstance(v, list) and len(v) == 1 else v
+                                           for k, v in state.items()})
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+        return self.optimizers[0].param_groups[0]["lr"] if self.optimizers else 0.0
 
     def cast_weights_for_inference(self) -> None:
         """Store conv and linear weights in the ``--amp`` dtype, for testing only.

@@ -2,12 +2,20 @@
 
 Each builder takes the optimizer and the epoch options as plain arguments. Add an entry to
 the table to offer a new policy. ``plateau`` needs the metric: ``scheduler.step(metric)``.
+
+A resumed run follows the schedule of the options it is given now (``--n_epochs``,
+``--n_epochs_decay``, ``--lr``, ``--lr_policy``, ``--lr_decay_iters``), as the reference
+does: ``schedule_at`` replays that schedule up to the resumed epoch, so extending a finished
+run (``--continue_train --n_epochs 2`` after one epoch) trains on at the rate a straight run
+would use, not at the rate the first run decayed to.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import warnings
+from typing import Callable, Tuple
 
+import torch
 from torch.optim import Optimizer, lr_scheduler
 
 from util.errors import UserError
@@ -56,3 +64,20 @@ def get_scheduler(optimizer: Optimizer, policy: str, n_epochs: int, n_epochs_dec
     if policy not in SCHEDULERS:
         raise UserError(f"unknown lr policy '{policy}'; available: {', '.join(sorted(SCHEDULERS))}")
     return SCHEDULERS[policy](optimizer, n_epochs, n_epochs_decay, epoch_count, lr_decay_iters)
+
+
+def schedule_at(policy: str, lr: float, n_epochs: int, n_epochs_decay: int, epoch_count: int,
+                lr_decay_iters: int, steps: int) -> Tuple[float, dict]:
+    """(learning rate, scheduler state) of ``policy`` after ``steps`` epoch steps from ``lr``.
+
+    The schedule is replayed on a one-weight optimizer, so the rate is computed by the same
+    float operations as in a run that was never interrupted. Not for ``plateau``, whose state
+    depends on the metrics seen.
+    """
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    scheduler = get_scheduler(optimizer, policy, n_epochs, n_epochs_decay, epoch_count, lr_decay_iters)
+    with warnings.catch_warnings():  # no optimizer.step() here: only the schedule is wanted
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(steps):
+            scheduler.step()
+    return optimizer.param_groups[0]["lr"], scheduler.state_dict()

@@ -68,6 +68,37 @@ def test_stop_and_resume_equals_one_run(model_name, aligned_dataroot, unaligned_
                 torch.testing.assert_close(x, y, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("model_name", ["pix2pix", "cycle_gan"])
+def test_continue_train_extends_a_finished_run(model_name, aligned_dataroot, unaligned_dataroot, tmp_path, capsys):
+    """1 epoch, then --continue_train with more epochs == the longer run in one go.
+
+    The first run's schedule ends at rate 0; the resumed run must follow the schedule of the
+    options it is given now, as the reference does (constant, then decaying to zero).
+    """
+    root = aligned_dataroot if model_name in PAIRED else unaligned_dataroot
+    common = ["--max_dataset_size", "2", "--seed", "5", "--pool_size", "2"]
+    longer = ["--n_epochs", "2", "--n_epochs_decay", "1"]
+    assert train_script.main(tiny_args(model_name, root, tmp_path, "straight", *common, *longer)) == 0
+    assert train_script.main(tiny_args(model_name, root, tmp_path, "extended", *common,
+                                       "--n_epochs", "1", "--n_epochs_decay", "0")) == 0
+    capsys.readouterr()
+    assert train_script.main(tiny_args(model_name, root, tmp_path, "extended", *common, *longer,
+                                       "--continue_train")) == 0
+    out = capsys.readouterr().out
+    assert ("schedule options changed (--n_epochs 1 -> 2, --n_epochs_decay 0 -> 1); learning rate 0.0002 "
+            "at epoch 2 of 3 (--lr_policy linear)") in out
+    for name in (["G", "D"] if model_name == "pix2pix" else ["G_A", "G_B", "D_A", "D_B"]):
+        a = torch.load(tmp_path / "straight" / f"latest_net_{name}.pth", weights_only=True)
+        b = torch.load(tmp_path / "extended" / f"latest_net_{name}.pth", weights_only=True)
+        for key in a:
+            torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-6, msg=f"{name}.{key}")
+    a = torch.load(tmp_path / "straight" / "latest_checkpoint.pth", weights_only=True)
+    b = torch.load(tmp_path / "extended" / "latest_checkpoint.pth", weights_only=True)
+    assert a["model"]["schedulers"] == b["model"]["schedulers"]
+    assert [g["lr"] for o in b["model"]["optimizers"] for g in o["param_groups"]] == \
+        [g["lr"] for o in a["model"]["optimizers"] for g in o["param_groups"]]
+
+
 def test_checkpoint_refuses_code_execution(tmp_path):
     from util.checkpoint import safe_load
     from util.errors import UserError

@@ -96,3 +96,14 @@ def test_every_policy_state_dict_round_trip(policy: str) -> None:
 def test_unknown_policy() -> None:
     with pytest.raises(UserError, match="available: cosine, linear, plateau, step"):
         get_scheduler(make_optimizer(), "exponential", 10, 10)
+
+
+@pytest.mark.parametrize("policy", ["linear", "step", "cosine"])
+def test_schedule_at_replays_the_rate_of_an_uninterrupted_run(policy) -> None:
+    from models.schedulers import schedule_at
+
+    straight = lrs_per_epoch(policy, n_epochs=4, n_epochs_decay=3, lr_decay_iters=2)
+    for steps, expected in enumerate(straight):
+        lr, state = schedule_at(policy, LR, 4, 3, 1, 2, steps)
+        assert lr == expected  # the same float operations, not merely close
+        assert state["last_epoch"] == steps
