@@ -20,7 +20,6 @@ antialiasing, like the reference's PIL resize.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from typing import Callable, Dict, Hashable, Optional, Sequence, Tuple
 
@@ -30,6 +29,7 @@ import torchvision.transforms.functional as TF
 from torchvision.transforms import InterpolationMode
 
 from data.image_folder import load_image
+from data.sampler import derived_seed
 from util.errors import UserError
 from util.registry import Registry
 
@@ -194,8 +194,7 @@ def item_generator(index: int) -> Optional[torch.Generator]:
     seed, epoch = getattr(index, "seed", None), getattr(index, "epoch", None)
     if seed is None or epoch is None:
         return None
-    digest = hashlib.blake2b(f"{seed}/{epoch}/{int(index)}".encode(), digest_size=8).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
+    return torch.Generator().manual_seed(derived_seed(seed, epoch, int(index)))
 
 
 class BaseDataset(data.Dataset):

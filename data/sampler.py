@@ -15,10 +15,21 @@ permutation, the way ``DistributedSampler`` shards.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Iterator, Optional, Sized, Union
 
 import torch
 from torch.utils.data import Sampler
+
+
+def derived_seed(*parts: int) -> int:
+    """A 63-bit seed hashed from ``parts``, e.g. (seed, epoch).
+
+    Unlike ``seed + epoch``, distinct tuples give unrelated streams: seed 1's epoch 1 is not
+    seed 0's epoch 2, so runs with different seeds never share data orders.
+    """
+    digest = hashlib.blake2b("/".join(str(int(p)) for p in parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
 
 
 class SampleIndex(int):
@@ -64,7 +75,7 @@ class ResumableSampler(Sampler):
 
     def _order(self) -> list:
         if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            generator = torch.Generator().manual_seed(derived_seed(self.seed, self.epoch))
             order = torch.randperm(self.num_samples, generator=generator).tolist()
         else:
             order = list(range(self.num_samples))
