@@ -29,7 +29,7 @@ from util.evaluation import METRICS_FILE, Evaluator, format_result, translated_b
 from util.html import Gallery
 from util.metrics import describe_unavailable, parse_metric_names
 from util.progress import Progress
-from util.util import ImageWriter, tensor2im
+from util.util import ImageWriter, seed_everything, tensor2im
 
 
 def results_folder(opt) -> Path:
@@ -64,6 +64,7 @@ def run(opt) -> int:
     progress = Progress(total=total, desc="test")
     done, start = 0, time.time()
     used_names = set()
+    seed_everything(opt.seed)  # here, just before the first image: --seed fixes dropout as validation does
     with ImageWriter() as writer:  # PNGs are encoded while the next batch is translated
         for data, n in translated_batches(model, loader, limit=total):
             visuals = model.get_current_visuals()

@@ -14,7 +14,6 @@ best weights are kept as ``best_net_<name>.pth``, described in ``best.json``.
 
 from __future__ import annotations
 
-import random
 import shlex
 import signal
 import sys
@@ -41,6 +40,7 @@ from util.checkpoint import (
 from util.errors import UserError, report_user_error, user_error_from_os_error
 from util.evaluation import setup_validation
 from util.progress import Progress, summary_block
+from util.util import seed_everything
 from util.visualizer import Visualizer
 
 CHECKPOINT_FORMAT = "pix2cycle-checkpoint-v1"
@@ -48,14 +48,6 @@ CHECKPOINT_FORMAT = "pix2cycle-checkpoint-v1"
 
 class Stop(Exception):
     """Raised inside the loop when SIGINT/SIGTERM asked the run to stop."""
-
-
-def seed_everything(seed: Optional[int]) -> None:
-    if seed is None:
-        return
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def save_checkpoint(model, opt, save_dir: Path, epoch: int, epoch_iter: int, total_iters: int,

@@ -166,6 +166,8 @@ class BaseModel(ABC):
         if not self.isTrain:
             suffix = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
             self.load_networks(suffix)
+            for net in self.networks().values():  # results independent of --batch_size
+                networks.per_image_batch_norm(self.unwrap(net))
             if self.amp_dtype is not None:
                 self.cast_weights_for_inference()
 

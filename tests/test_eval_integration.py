@@ -172,13 +172,42 @@ def test_val_freq_logs_keeps_best_and_does_not_disturb_training(p2p_runs, aligne
     assert "Validation" in (run / "web" / "index.html").read_text()
     assert not (p2p_runs / "plain" / "best.json").exists()
 
-    # test.py --epoch best loads best_net_G.pth and, on the same images at the same size,
-    # reproduces the validation figure (up to dropout, which stays on as in the reference).
+    # test.py --epoch best loads best_net_G.pth and, on the same images at the same size and
+    # with the seed validation used (dropout stays on, as in the reference), reproduces it.
+    assert best["seed"] == 3
     run_test(aligned_dataroot, p2p_runs, tmp_path, "val", "pix2pix", "--epoch", "best", "--phase", "val",
-             "--metrics", "psnr", "--load_size", "128", "--crop_size", "128")
+             "--metrics", "psnr", "--seed", "3")
     report = json.loads((tmp_path / "val" / "val_best" / "metrics.json").read_text())
     assert report["epoch"] == "best" and report["metrics"]["psnr"]["n"] == 4
-    assert report["metrics"]["psnr"]["mean"] == pytest.approx(best["value"], abs=0.05)
+    assert report["metrics"]["psnr"]["mean"] == pytest.approx(best["value"], abs=1e-6)
+
+
+def test_validation_scores_are_what_test_py_gives_after_batched_training(aligned_dataroot, tmp_path):
+    """--batch_size 4 training: validation still scores as test.py does (one image at a time,
+    batch norm in training mode, test.py's preprocessing), so test.py --epoch best reproduces
+    best.json; and test.py --batch_size 4 gives each image the result it gets alone."""
+    ckpt, results = tmp_path / "ckpt", tmp_path / "results"
+    assert train_script.main(p2p_args(aligned_dataroot, ckpt, "b4", "--val_freq", "1", "--batch_size", "4",
+                                      "--max_dataset_size", "8", "--val_metrics", "l1,psnr,ssim")) == 0
+    best = json.loads((ckpt / "b4" / "best.json").read_text())
+    run_test(aligned_dataroot, ckpt, results, "b4", "pix2pix", "--epoch", "best", "--phase", "val",
+             "--metrics", "l1,psnr,ssim", "--seed", "3")
+    report = json.loads((results / "b4" / "val_best" / "metrics.json").read_text())["metrics"]
+    for name in ("l1", "psnr", "ssim"):
+        assert report[name]["mean"] == pytest.approx(best["results"][name]["mean"], abs=1e-6), name
+
+    # Dropout off, so that only batch norm could couple the images of a batch.
+    assert train_script.main(p2p_args(aligned_dataroot, ckpt, "nodrop", "--no_dropout", "--batch_size", "4",
+                                      "--max_dataset_size", "8")) == 0
+    scores = {}
+    for batch in ("1", "4"):
+        run_test(aligned_dataroot, ckpt, results / batch, "nodrop", "pix2pix", "--phase", "val",
+                 "--metrics", "l1,psnr", "--batch_size", batch)
+        scores[batch] = json.loads((results / batch / "nodrop" / "val_latest" / "metrics.json").read_text())
+        assert scores[batch]["images"] == 4
+    for name in ("l1", "psnr"):
+        assert scores["4"]["metrics"][name]["mean"] == pytest.approx(scores["1"]["metrics"][name]["mean"],
+                                                                     rel=1e-5), name
 
 
 def test_held_out_slice_and_continue_train_keeps_best(aligned_dataroot, tmp_path, capsys):

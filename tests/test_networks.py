@@ -281,3 +281,22 @@ def test_batch_norm_weights_from_before_num_batches_tracked_load() -> None:
                       if not k.endswith("num_batches_tracked"))
     load_network_weights(target, old)
     assert torch.equal(target.model[3].running_var, source.model[3].running_var)
+
+
+def test_per_image_batch_norm_gives_each_image_its_batch_of_one_result():
+    from models.networks import define_G, per_image_batch_norm
+
+    torch.manual_seed(0)
+    net = define_G(3, 3, 8, "unet_128", norm="batch", use_dropout=False)
+    x = torch.randn(3, 3, 128, 128)
+    with torch.no_grad():
+        alone = torch.cat([net(x[i:i + 1]) for i in range(3)])
+        mixed = net(x)
+        keys = list(net.state_dict())
+        per_image_batch_norm(net)
+        assert list(net.state_dict()) == keys  # the reference's layout is kept
+        batched = net(x)
+        net.eval()
+        torch.testing.assert_close(net(x[:1]), net(x)[:1], rtol=0, atol=1e-6)  # eval mode: running statistics
+    assert (mixed - alone).abs().max() > 1e-3  # plain batch norm couples the images
+    torch.testing.assert_close(batched, alone, rtol=0, atol=1e-5)

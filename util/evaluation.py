@@ -41,6 +41,7 @@ from data.sampler import ResumableSampler, SampleIndex
 from util.checkpoint import capture_rng_state, restore_rng_state
 from util.errors import UserError
 from util.metrics import METRICS, MetricSuite, describe_unavailable, parse_metric_names, summarize
+from util.util import seed_everything
 
 BEST_FILE = "best.json"
 METRICS_FILE = "metrics.json"
@@ -240,14 +241,23 @@ def write_json_atomic(path: Path, data: dict) -> None:
 
 
 # --------------------------------------------------------------------------- training
+# What test.py does with the images unless told otherwise (options/: the --preprocess default,
+# load_size = crop_size, one image per batch, in order, no flip).
+TEST_PREPROCESS = "resize_and_crop"
+TEST_BATCH_SIZE = 1
+
+
 def eval_options(opt: argparse.Namespace, phase: str) -> argparse.Namespace:
-    """Options for loading evaluation images: in order, no flip, scaled to crop_size as in test.py."""
+    """Options for loading evaluation images as ``test.py`` loads them by default: in order,
+    no flip, ``--preprocess resize_and_crop`` scaled to crop_size, one image per batch."""
     val_opt = argparse.Namespace(**vars(opt))
     val_opt.phase = phase
     val_opt.isTrain = False
     val_opt.serial_batches = True
     val_opt.no_flip = True
+    val_opt.preprocess = TEST_PREPROCESS
     val_opt.load_size = opt.crop_size
+    val_opt.batch_size = TEST_BATCH_SIZE
     val_opt.max_dataset_size = float("inf")  # --val_max limits validation, not the training cap
     return val_opt
 
@@ -356,8 +366,11 @@ class Validator:
         self.source = source
         self.dataset = dataset
         seed = 0 if opt.seed is None else opt.seed
-        # Its own loader: in order, a fixed (seed, epoch), so every evaluation sees the same images.
-        self.loader = DataLoader(dataset, batch_size=opt.batch_size,
+        self.seed = seed
+        # Its own loader, batched as test.py batches (batch norm in training mode, as test.py
+        # runs it, would otherwise mix images): in order, a fixed (seed, epoch), so every
+        # evaluation sees the same images.
+        self.loader = DataLoader(dataset, batch_size=TEST_BATCH_SIZE,
                                  sampler=ResumableSampler(len(dataset), shuffle=False, seed=seed),
                                  num_workers=int(opt.num_threads), collate_fn=collate_skip_unreadable,
                                  generator=torch.Generator().manual_seed(seed))
@@ -395,6 +408,9 @@ class Validator:
         nets = {name: NetworkState(net) for name, net in model.networks().items()}
         rng = capture_rng_state()
         try:
+            # The random stream of test.py --seed S just before its first image: dropout,
+            # which stays on as in the reference's test.py, draws the same masks.
+            seed_everything(self.seed)
             by_target = evaluate(model, self.loader, self.evaluator, self.limit)
         finally:
             for saved in nets.values():
@@ -439,7 +455,7 @@ class Validator:
             return
         model.save_networks("best")
         self.best = {"metric": metric, "value": value, "higher_is_better": higher, "epoch": epoch,
-                     "total_iters": total_iters,
+                     "total_iters": total_iters, "seed": self.seed,
                      "files": [f"best_net_{name}.pth" for name in model.model_names],
                      "results": results}
         write_json_atomic(self.save_dir / BEST_FILE, self.best)

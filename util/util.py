@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import os
+import random
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Deque, Union
+from typing import Deque, Optional, Union
 
 import numpy as np
 import torch
 from PIL import Image
+
+
+def seed_everything(seed: Optional[int]) -> None:
+    """Seed Python's, numpy's and torch's global generators (nothing for ``None``)."""
+    if seed is None:
+        return
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 def tensor2im(image: torch.Tensor, imtype=np.uint8) -> np.ndarray:

@@ -36,6 +36,7 @@ from .layers import (
     get_norm_layer,
     init_weights,
     load_network_weights,
+    per_image_batch_norm,
 )
 
 __all__ = [
@@ -44,5 +45,5 @@ __all__ = [
     "GENERATORS", "GeneratorSpec", "ResnetBlock", "ResnetGenerator", "UnetGenerator",
     "UnetSkipConnectionBlock", "define_G", "generator_min_size", "generator_size_multiple",
     "INIT_TYPES", "NORM_LAYERS", "NormLayer", "clean_state_dict", "conv_bias", "get_norm_layer",
-    "init_weights", "load_network_weights",
+    "init_weights", "load_network_weights", "per_image_batch_norm",
 ]

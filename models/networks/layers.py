@@ -89,6 +89,30 @@ def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0
     return net
 
 
+class PerImageBatchNorm2d(nn.BatchNorm2d):
+    """``nn.BatchNorm2d`` whose training-mode statistics are those of each image alone.
+
+    At test time the reference keeps pix2pix's batch norm in training mode (statistics of
+    the batch, not the running ones). With ``test.py --batch_size N`` an image would then be
+    normalised together with its neighbours and its result depend on them; one image at a
+    time, each result is what batch size 1 gives. Eval mode is untouched. Same parameters
+    and state_dict as ``nn.BatchNorm2d``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or x.dim() != 4 or x.shape[0] == 1:
+            return super().forward(x)
+        return torch.cat([super(PerImageBatchNorm2d, self).forward(x[i:i + 1]) for i in range(x.shape[0])])
+
+
+def per_image_batch_norm(net: nn.Module) -> nn.Module:
+    """Make every ``nn.BatchNorm2d`` of ``net`` a ``PerImageBatchNorm2d`` (in place); returns ``net``."""
+    for module in net.modules():
+        if type(module) is nn.BatchNorm2d:
+            module.__class__ = PerImageBatchNorm2d
+    return net
+
+
 # Wrappers that rename every key: nn.DataParallel / DDP and torch.compile.
 _WRAPPER_PREFIXES = ("module", "_orig_mod")
 _INSTANCE_NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
