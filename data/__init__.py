@@ -35,7 +35,7 @@ from data import template_dataset  # noqa: F401
 # isort: on
 
 __all__ = ["DATASETS", "BaseDataset", "ResumableSampler", "collate_skip_unreadable",
-           "create_dataloader", "create_dataset", "get_dataset_class", "get_option_setter",
+           "create_dataloader", "create_dataset", "first_batch", "get_dataset_class", "get_option_setter",
            "get_params", "get_transform", "preload_images", "validate_sizes"]
 
 
@@ -97,14 +97,18 @@ def collate_skip_unreadable(items: List[Optional[dict]]) -> dict:
     return batch
 
 
-def create_dataloader(opt: argparse.Namespace, dataset: BaseDataset,
-                      shuffle: Optional[bool] = None) -> DataLoader:
+def create_dataloader(opt: argparse.Namespace, dataset: BaseDataset, shuffle: Optional[bool] = None,
+                      rank: int = 0, world_size: int = 1) -> DataLoader:
     """A DataLoader over ``dataset``; shuffles by default when training without
-    ``--serial_batches``. Call ``loader.sampler.set_epoch(epoch)`` every epoch."""
+    ``--serial_batches``. Call ``loader.sampler.set_epoch(epoch)`` every epoch. Under
+    ``torchrun`` each ``rank`` reads its own shard of the same (seed, epoch) order; without
+    ``--seed`` the ranks agree on one drawn seed."""
     if shuffle is None:
         shuffle = bool(opt.isTrain and not opt.serial_batches)
-    seed = getattr(opt, "seed", None)
-    sampler = ResumableSampler(len(dataset), shuffle=shuffle, seed=seed)
+    seed = opt.seed
+    if seed is None and world_size > 1:
+        seed = _shared_random_seed()
+    sampler = ResumableSampler(len(dataset), shuffle=shuffle, seed=seed, rank=rank, world_size=world_size)
     # More loader processes than cores only adds switching (and a PyTorch warning).
     workers = min(int(opt.num_threads), _usable_cpus())
     if getattr(opt, "cache_images", False) and dataset.caches_resized_images and not _uses_cuda(opt):
@@ -118,6 +122,33 @@ def create_dataloader(opt: argparse.Namespace, dataset: BaseDataset,
                       num_workers=workers, collate_fn=collate_skip_unreadable,
                       drop_last=False, persistent_workers=workers > 0,
                       pin_memory=_uses_cuda(opt), generator=generator)
+
+
+def _shared_random_seed() -> int:
+    import torch.distributed as dist
+
+    box = [int(torch.randint(0, 2 ** 31 - 1, (1,)))]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def first_batch(dataset: BaseDataset, batch_size: int) -> dict:
+    """A batch of the first ``batch_size`` readable items, for a model's set-up on data
+    (``BaseModel.data_dependent_initialize``). Reading leaves the random streams as they were."""
+    from util.checkpoint import capture_rng_state, restore_rng_state
+
+    rng = capture_rng_state()
+    try:
+        items = []
+        for index in range(len(dataset)):
+            item = dataset[index]
+            if item is not None and "skipped" not in item:
+                items.append(item)
+            if len(items) == batch_size:
+                break
+    finally:
+        restore_rng_state(rng)
+    return collate_skip_unreadable(items) if items else {}
 
 
 def _usable_cpus() -> int:

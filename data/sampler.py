@@ -10,7 +10,7 @@ Usage in a training loop::
 The indices it yields are ``SampleIndex`` ints that also carry the seed and epoch; datasets
 hash them into per-sample random choices (see ``base_dataset.item_generator``). With
 ``rank``/``world_size`` each process takes every ``world_size``-th sample of the same
-permutation, the way ``DistributedSampler`` shards.
+permutation, the way ``DistributedSampler`` shards (padded so that every rank gets as many).
 """
 
 from __future__ import annotations
@@ -79,6 +79,10 @@ class ResumableSampler(Sampler):
             order = torch.randperm(self.num_samples, generator=generator).tolist()
         else:
             order = list(range(self.num_samples))
+        # Every rank takes the same number of samples, as DistributedSampler does: the order is
+        # padded with its own first samples, so no rank waits for a step the others never take.
+        padding = -len(order) % self.world_size
+        order += (order * (padding // max(len(order), 1) + 1))[:padding]
         return order[self.rank::self.world_size]
 
     def __iter__(self) -> Iterator[SampleIndex]:
@@ -86,7 +90,7 @@ class ResumableSampler(Sampler):
             yield SampleIndex(i, self.seed, self.epoch)
 
     def __len__(self) -> int:
-        shard = len(range(self.rank, self.num_samples, self.world_size))
+        shard = -(-self.num_samples // self.world_size)
         return max(0, shard - self.start)
 
     def state_dict(self) -> dict:

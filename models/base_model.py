@@ -35,8 +35,17 @@ FUSED_ADAM_DEVICES = ("cpu", "cuda", "xpu", "mps")
 CXX_COMPILERS = (os.environ.get("CXX"), "g++", "clang++", "c++")
 
 
+def distributed() -> bool:
+    """Whether this process is one of several launched by ``torchrun`` (engine/distributed.py)."""
+    return torch.distributed.is_available() and torch.distributed.is_initialized() \
+        and torch.distributed.get_world_size() > 1
+
+
 def select_device(gpu_ids: Optional[List[int]]) -> torch.device:
-    """``None`` picks the first GPU when there is one; ``[]`` is the CPU."""
+    """``None`` picks the first GPU when there is one; ``[]`` is the CPU. Under ``torchrun``
+    each process takes the GPU of its ``LOCAL_RANK`` (or the CPU without CUDA)."""
+    if distributed():
+        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
     if gpu_ids is None:
         return torch.device("cuda:0") if torch.cuda.is_available() else torch.device("cpu")
     if not gpu_ids:
@@ -68,13 +77,14 @@ class BaseModel(ABC):
         self.optimizers: List[torch.optim.Optimizer] = []
         self.schedulers: list = []
         self.image_paths: List[str] = []
-        self.metric = 0.0  # the value the plateau scheduler follows
+        self.metric: Optional[float] = None  # --lr_policy plateau's figure, set by validation
         amp = getattr(opt, "amp", "none")
         self.amp_dtype = AMP_DTYPES[amp]
         if self.amp_dtype is torch.float16 and self.device.type != "cuda":
             raise UserError("--amp fp16 needs a GPU; on the CPU use --amp bf16")
         self.channels_last = bool(getattr(opt, "channels_last", False))
         self.scalers: Dict[int, torch.amp.GradScaler] = {}
+        self._stepping: Optional[torch.optim.Optimizer] = None  # the optimizer update() is stepping
 
     @staticmethod
     def modify_commandline_options(parser, is_train: bool):
@@ -106,7 +116,11 @@ class BaseModel(ABC):
                         autocast_pads=self.amp_dtype is not None)
         if self.channels_last:
             net = net.to(memory_format=torch.channels_last)
-        if self.gpu_ids and len(self.gpu_ids) > 1:
+        if self.isTrain and distributed() and any(p.requires_grad for p in net.parameters()):
+            # One process per GPU (or CPU): gradients are averaged over the processes.
+            net = nn.parallel.DistributedDataParallel(
+                net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        elif self.gpu_ids and len(self.gpu_ids) > 1:
             net = nn.DataParallel(net, self.gpu_ids)
         if getattr(self.opt, "compile", False):
             if self.device.type == "cpu" and not any(shutil.which(c) for c in CXX_COMPILERS if c):
@@ -129,23 +143,64 @@ class BaseModel(ABC):
         return tensor
 
     def autocast(self):
-        """Mixed precision for forward passes when ``--amp`` asks for it."""
+        """Mixed precision for forward passes when ``--amp`` asks for it. ``train_step`` and
+        ``test`` enter it; a plugin does not."""
         if self.amp_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def backward(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
-        """``loss.backward()``, scaled for fp16 (one gradient scaler per optimizer)."""
-        scaler = self.scalers.get(id(optimizer))
-        (scaler.scale(loss) if scaler is not None else loss).backward()
+    def train_step(self, data: dict) -> None:
+        """One training step on a batch: ``set_input``, then ``optimize_parameters`` under ``--amp``."""
+        self.set_input(data)
+        with self.autocast():
+            self.optimize_parameters()
 
-    def step(self, optimizer: torch.optim.Optimizer) -> None:
+    def update(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        """The gradient step of ``optimizer`` on ``loss``: zero the gradients, backward, step.
+
+        Mixed precision lives here: the backward pass runs outside autocast, fp16 losses are
+        scaled (one gradient scaler per optimizer) and the step is skipped when the scaled
+        gradients overflowed. Plugins call this instead of ``loss.backward()`` and
+        ``optimizer.step()``; an optimizer of ``make_adam`` refuses a step from elsewhere.
+        """
         scaler = self.scalers.get(id(optimizer))
-        if scaler is None:
-            optimizer.step()
-        else:
-            scaler.step(optimizer)
-            scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(self.device.type, enabled=False):
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+        self._stepping = optimizer
+        try:
+            if scaler is None:
+                optimizer.step()
+            else:
+                scaler.step(optimizer)
+                scaler.update()
+        finally:
+            self._stepping = None
+
+    def _check_step(self, optimizer: torch.optim.Optimizer, args, kwargs) -> None:
+        # Under fp16 a step outside update() would apply scaled (or overflowed) gradients.
+        if id(optimizer) in self.scalers and self._stepping is not optimizer:
+            raise RuntimeError(f"{type(self).__name__}: an optimizer stepped outside BaseModel.update() under "
+                               "--amp fp16; call self.update(optimizer, loss), which scales the gradients")
+
+    @contextlib.contextmanager
+    def plain_networks(self):
+        """The networks without their DistributedDataParallel wrappers, for work that one
+        process does alone (validation on rank 0): no gradient or buffer sync."""
+        wrapped = {name: net for name, net in self.networks().items()
+                   if isinstance(net, nn.parallel.DistributedDataParallel)}
+        for name, net in wrapped.items():
+            setattr(self, "net" + name, net.module)
+        try:
+            yield
+        finally:
+            for name, net in wrapped.items():
+                setattr(self, "net" + name, net)
+
+    def data_dependent_initialize(self, data: dict) -> None:
+        """Set-up that needs a first batch (e.g. layers sized by the generator's features),
+        called once before ``setup``: before schedulers exist and before a resume loads the
+        optimizers. Create optimizers for what is built here. Nothing by default."""
 
     def make_adam(self, params) -> torch.optim.Optimizer:
         # Fused Adam reads and writes each parameter, gradient and moment once per step; on a
@@ -155,6 +210,7 @@ class BaseModel(ABC):
             impl = "foreach"
         kwargs = {"fused": {"fused": True}, "foreach": {"foreach": True}}.get(impl, {"foreach": False})
         optimizer = torch.optim.Adam(params, lr=self.opt.lr, betas=(self.opt.beta1, 0.999), **kwargs)
+        optimizer.register_step_pre_hook(self._check_step)
         if self.amp_dtype is torch.float16:
             self.scalers[id(optimizer)] = torch.amp.GradScaler(self.device.type)
         return optimizer
@@ -227,8 +283,8 @@ class BaseModel(ABC):
             net.train()
 
     def test(self) -> None:
-        """Forward without gradients, for testing and evaluation."""
-        with torch.no_grad():
+        """Forward without gradients (under ``--amp``), for testing and evaluation."""
+        with torch.no_grad(), self.autocast():
             self.forward()
             self.compute_visuals()
 
@@ -241,10 +297,11 @@ class BaseModel(ABC):
     def update_learning_rate(self) -> float:
         """Step every scheduler once (called at the end of each epoch); return the new lr."""
         for scheduler in self.schedulers:
-            if self.opt.lr_policy == "plateau":
-                scheduler.step(self.metric)
-            else:
+            if self.opt.lr_policy != "plateau":
                 scheduler.step()
+            elif self.metric is not None:  # plateau steps on epochs with a validation figure
+                scheduler.step(self.metric)
+        self.metric = None
         return self.optimizers[0].param_groups[0]["lr"] if self.optimizers else 0.0
 
     def get_current_visuals(self) -> OrderedDict[str, torch.Tensor]:

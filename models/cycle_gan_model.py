@@ -88,18 +88,16 @@ class CycleGANModel(BaseModel):
         self.image_paths = input["A_paths"]
 
     def forward(self) -> None:
-        with self.autocast():
-            self.fake_B = self.netG_A(self.real_A)  # G_A(A)
-            self.rec_A = self.netG_B(self.fake_B)  # G_B(G_A(A))
-            self.fake_A = self.netG_B(self.real_B)  # G_B(B)
-            self.rec_B = self.netG_A(self.fake_A)  # G_A(G_B(B))
+        self.fake_B = self.netG_A(self.real_A)  # G_A(A)
+        self.rec_A = self.netG_B(self.fake_B)  # G_B(G_A(A))
+        self.fake_A = self.netG_B(self.real_B)  # G_B(B)
+        self.rec_B = self.netG_A(self.fake_A)  # G_A(G_B(B))
 
     def backward_D_basic(self, netD, real: torch.Tensor, fake: torch.Tensor, gp_name: str) -> torch.Tensor:
         """D's loss on one domain: real as real, (pooled, detached) fake as fake."""
         fake = fake.detach()
-        with self.autocast():
-            pred_real = netD(real)
-            pred_fake = netD(fake)
+        pred_real = netD(real)
+        pred_fake = netD(fake)
         loss_D = (self.criterionGAN(pred_real.float(), True) + self.criterionGAN(pred_fake.float(), False)) * 0.5
         if self.use_gp:
             penalty = gradient_penalty(netD, real, fake, lambda_gp=self.opt.lambda_gp)
@@ -112,17 +110,15 @@ class CycleGANModel(BaseModel):
         fake_A = self.fake_A_pool.query(self.fake_A)
         self.loss_D_A = self.backward_D_basic(self.netD_A, self.real_B, fake_B, "D_A_gp")
         self.loss_D_B = self.backward_D_basic(self.netD_B, self.real_A, fake_A, "D_B_gp")
-        self.backward(self.loss_D_A + self.loss_D_B, self.optimizer_D)
 
     def backward_G(self) -> None:
         lambda_idt = self.opt.lambda_identity
         lambda_A, lambda_B = self.opt.lambda_A, self.opt.lambda_B
-        with self.autocast():
-            if self.use_identity:
-                self.idt_A = self.netG_A(self.real_B)  # G_A should leave B images unchanged
-                self.idt_B = self.netG_B(self.real_A)
-            pred_A = self.netD_A(self.fake_B)
-            pred_B = self.netD_B(self.fake_A)
+        if self.use_identity:
+            self.idt_A = self.netG_A(self.real_B)  # G_A should leave B images unchanged
+            self.idt_B = self.netG_B(self.real_A)
+        pred_A = self.netD_A(self.fake_B)
+        pred_B = self.netD_B(self.fake_A)
         if self.use_identity:
             self.loss_idt_A = self.criterionIdt(self.idt_A.float(), self.real_B) * lambda_B * lambda_idt
             self.loss_idt_B = self.criterionIdt(self.idt_B.float(), self.real_A) * lambda_A * lambda_idt
@@ -134,20 +130,17 @@ class CycleGANModel(BaseModel):
         self.loss_cycle_B = self.criterionCycle(self.rec_B.float(), self.real_B) * lambda_B
         self.loss_G = (self.loss_G_A + self.loss_G_B + self.loss_cycle_A + self.loss_cycle_B
                        + self.loss_idt_A + self.loss_idt_B)
-        self.backward(self.loss_G, self.optimizer_G)
 
     def optimize_parameters(self) -> None:
         self.forward()
         # G_A and G_B step; the discriminators get no gradients here
         self.set_requires_grad([self.netD_A, self.netD_B], False)
-        self.optimizer_G.zero_grad(set_to_none=True)
         self.backward_G()
-        self.step(self.optimizer_G)
+        self.update(self.optimizer_G, self.loss_G)
         # D_A and D_B step
         self.set_requires_grad([self.netD_A, self.netD_B], True)
-        self.optimizer_D.zero_grad(set_to_none=True)
         self.backward_D()
-        self.step(self.optimizer_D)
+        self.update(self.optimizer_D, self.loss_D_A + self.loss_D_B)
 
     def extra_state(self) -> dict:
         return {"fake_A_pool": self.fake_A_pool.state_dict(), "fake_B_pool": self.fake_B_pool.state_dict()}

@@ -58,41 +58,34 @@ class Pix2PixModel(BaseModel):
         self.image_paths = input["A_paths"]
 
     def forward(self) -> None:
-        with self.autocast():
-            self.fake_B = self.netG(self.real_A)
+        self.fake_B = self.netG(self.real_A)
 
     def backward_D(self) -> None:
-        with self.autocast():
-            # Detach the fake pair: this step updates D only.
-            fake_AB = torch.cat((self.real_A, self.fake_B.detach()), 1)
-            real_AB = torch.cat((self.real_A, self.real_B), 1)
-            pred_fake = self.netD(fake_AB)
-            pred_real = self.netD(real_AB)
+        # Detach the fake pair: this step updates D only.
+        fake_AB = torch.cat((self.real_A, self.fake_B.detach()), 1)
+        real_AB = torch.cat((self.real_A, self.real_B), 1)
+        pred_fake = self.netD(fake_AB)
+        pred_real = self.netD(real_AB)
         self.loss_D_fake = self.criterionGAN(pred_fake.float(), False)
         self.loss_D_real = self.criterionGAN(pred_real.float(), True)
         self.loss_D = (self.loss_D_fake + self.loss_D_real) * 0.5
         if self.use_gp:
             self.loss_D_gp = gradient_penalty(self.netD, real_AB, fake_AB, lambda_gp=self.opt.lambda_gp)
             self.loss_D = self.loss_D + self.loss_D_gp
-        self.backward(self.loss_D, self.optimizer_D)
 
     def backward_G(self) -> None:
-        with self.autocast():
-            pred_fake = self.netD(torch.cat((self.real_A, self.fake_B), 1))
+        pred_fake = self.netD(torch.cat((self.real_A, self.fake_B), 1))
         self.loss_G_GAN = self.criterionGAN(pred_fake.float(), True, for_discriminator=False)
         self.loss_G_L1 = self.criterionL1(self.fake_B.float(), self.real_B) * self.opt.lambda_L1
         self.loss_G = self.loss_G_GAN + self.loss_G_L1
-        self.backward(self.loss_G, self.optimizer_G)
 
     def optimize_parameters(self) -> None:
         self.forward()
         # D step
         self.set_requires_grad(self.netD, True)
-        self.optimizer_D.zero_grad(set_to_none=True)
         self.backward_D()
-        self.step(self.optimizer_D)
+        self.update(self.optimizer_D, self.loss_D)
         # G step; D's weights get no gradients here
         self.set_requires_grad(self.netD, False)
-        self.optimizer_G.zero_grad(set_to_none=True)
         self.backward_G()
-        self.step(self.optimizer_G)
+        self.update(self.optimizer_G, self.loss_G)

@@ -53,12 +53,11 @@ class TemplateModel(BaseModel):
         self.image_paths = input["A_paths"]
 
     def forward(self) -> None:
-        with self.autocast():
-            self.output = self.netG(self.data_A)
+        self.output = self.netG(self.data_A)
 
     def optimize_parameters(self) -> None:
+        # Runs under --amp (BaseModel.train_step); update() zeroes, back-propagates (scaled
+        # for fp16) and steps, so the step reads like the algorithm.
         self.forward()
-        self.optimizer.zero_grad(set_to_none=True)
         self.loss_G = self.criterionLoss(self.output.float(), self.data_B) * self.opt.lambda_regression
-        self.backward(self.loss_G, self.optimizer)
-        self.step(self.optimizer)
+        self.update(self.optimizer, self.loss_G)

@@ -41,8 +41,7 @@ class TestModel(BaseModel):
         self.image_paths = input["A_paths"]
 
     def forward(self) -> None:
-        with self.autocast():
-            self.fake = getattr(self, "netG" + self.opt.model_suffix)(self.real)
+        self.fake = getattr(self, "netG" + self.opt.model_suffix)(self.real)
 
     def optimize_parameters(self) -> None:
         raise UserError("--model test cannot be trained")

@@ -201,6 +201,9 @@ def _check_ranges(opt: argparse.Namespace) -> None:
         raise UserError(f"--aspect_ratio must be positive, not {opt.aspect_ratio}")
     if opt.isTrain and opt.n_epochs + opt.n_epochs_decay < 1:
         raise UserError("nothing to train: --n_epochs + --n_epochs_decay must be at least 1")
+    if opt.isTrain and opt.lr_policy == "plateau" and opt.val_freq <= 0:
+        raise UserError("--lr_policy plateau lowers the rate when a validation figure stops improving; "
+                        "turn validation on with --val_freq N (see --best_metric)")
 
 
 def _apply_suffix(opt: argparse.Namespace) -> None:

@@ -25,6 +25,10 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
                    help="learning rate policy")
     g.add_argument("--lr_decay_iters", type=int, default=50, help="multiply by a gamma every lr_decay_iters epochs")
 
+    g = parser.add_argument_group("multi-GPU and multi-node (torchrun; see the README)")
+    g.add_argument("--dist_timeout", type=float, default=1800.0,
+                   help="seconds a process waits for the others at a collective before the job ends with an error")
+
     g = parser.add_argument_group("logging and saving")
     g.add_argument("--display_freq", type=int, default=400, help="frequency of showing training results")
     g.add_argument("--update_html_freq", type=int, default=1000, help="frequency of saving results to the HTML page")

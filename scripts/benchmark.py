@@ -123,8 +123,7 @@ def sync(device: str) -> None:
 
 
 def train_step(model, data: dict, device: str) -> None:
-    model.set_input(data)
-    model.optimize_parameters()
+    model.train_step(data)
     sync(device)
 
 
@@ -259,52 +258,32 @@ def memory_in_subprocess(model_name: str, size: int, batch: int, config: str, ar
 
 # ----------------------------------------------------------------------------- test.py and train.py loops
 class StepClock:
-    """Wraps a model's set_input / step function to record when each iteration starts and
-    how long the model's own work takes. With ``bare_batch``, every real step is followed by
-    one bare step on that synthetic batch, timed apart and left out of the loop's intervals:
-    loop and bare step are then measured in alternation, under the same load."""
+    """Wraps a model's set_input / step function to record when each image starts (test.py)."""
 
-    def __init__(self, model, step_name: str, device: str, bare_batch: Optional[dict] = None) -> None:
+    def __init__(self, model, step_name: str, device: str) -> None:
         self.starts: List[float] = []
-        self.in_loop: List[float] = []
-        self.bare: List[float] = []
-        self.excluded: List[float] = []  # per iteration: time of the bare step run inside it
         set_input, step = model.set_input, getattr(model, step_name)
 
         def timed_set_input(data):
             self.starts.append(time.perf_counter())
-            self.excluded.append(0.0)
             set_input(data)
 
         def timed_step():
             step()
             sync(device)
-            self.in_loop.append(time.perf_counter() - self.starts[-1])
-            if bare_batch is not None:
-                t = time.perf_counter()
-                set_input(bare_batch)
-                step()
-                sync(device)
-                self.bare.append(time.perf_counter() - t)
-                self.excluded[-1] = self.bare[-1]
 
         model.set_input = timed_set_input
         setattr(model, step_name, timed_step)
 
-    def intervals(self, skip: int = 0) -> List[float]:
-        """Loop time of each iteration (start to next start), bare steps left out."""
-        starts, excluded = self.starts[skip:], self.excluded[skip:]
-        return [b - a - x for a, b, x in zip(starts, starts[1:], excluded)]
-
 
 @contextlib.contextmanager
-def clocked(module, step_name: str, device: str, sink: list, bare_batch: Optional[dict] = None):
-    """Patch ``module.create_model`` so that every model it makes gets a StepClock."""
+def clocked(module, step_name: str, device: str, sink: list):
+    """Patch test.py's ``create_model`` so that every model it makes gets a StepClock."""
     original = module.create_model
 
     def create(opt):
         model = original(opt)
-        sink.append((model, StepClock(model, step_name, device, bare_batch)))
+        sink.append((model, StepClock(model, step_name, device)))
         return model
 
     module.create_model = create
@@ -375,6 +354,47 @@ def time_test(model_name: str, size: int, dataroot: str, phase: str, args) -> Di
     return results
 
 
+def loop_clock(device: str, bare_batch: dict):
+    """A training hook that times train.py's loop: when each step starts, how long the step
+    itself takes, and the epoch-end work (validation, schedule, checkpoint). After every
+    real step it runs one bare step on ``bare_batch``, timed apart and left out of the
+    loop's intervals: loop and bare step are then measured in alternation, under the same load."""
+    from engine import Hook
+
+    class LoopClock(Hook):
+        def __init__(self) -> None:
+            self.starts: List[float] = []
+            self.in_loop: List[float] = []
+            self.bare: List[float] = []
+            self.excluded: List[float] = []  # per iteration: time of the bare step run inside it
+            self.epoch_end: List[float] = []
+            self._last_step = 0.0
+
+        def before_step(self, trainer) -> None:
+            self.starts.append(time.perf_counter())
+            self.excluded.append(0.0)
+
+        def after_step(self, trainer) -> None:
+            sync(device)
+            self.in_loop.append(time.perf_counter() - self.starts[-1])
+            t = time.perf_counter()
+            trainer.model.train_step(bare_batch)
+            sync(device)
+            self.bare.append(time.perf_counter() - t)
+            self.excluded[-1] = self.bare[-1]
+            self._last_step = time.perf_counter()
+
+        def after_epoch(self, trainer) -> None:  # the hooks before this one did the epoch's end
+            self.epoch_end.append(time.perf_counter() - self._last_step)
+
+        def intervals(self, skip: int = 0) -> List[float]:
+            """Loop time of each iteration (start to next start), bare steps left out."""
+            starts, excluded = self.starts[skip:], self.excluded[skip:]
+            return [b - a - x for a, b, x in zip(starts, starts[1:], excluded)]
+
+    return LoopClock()
+
+
 def time_overhead(dataroot: str, size: int, configs: List[str], iters: int, args) -> Dict[str, dict]:
     """train.py's loop per iteration vs. the bare step of the same model (pix2pix), taking
     turns: after every real step of the loop, one bare step on a synthetic batch."""
@@ -387,28 +407,15 @@ def time_overhead(dataroot: str, size: int, configs: List[str], iters: int, args
     epoch_size = len([f for f in train_dir.iterdir() if f.is_file()]) if train_dir.is_dir() else iters
     for c in configs:
         work = Path(tempfile.mkdtemp(prefix="bench_train_"))
-        models = []
         argv = model_args("pix2pix", size, c.replace("+cache", ""), args.ngf, args.ndf, args.device)[2:] + [
             "--dataroot", dataroot, "--name", "bench", "--checkpoints_dir", str(work), "--load_size",
             str(size + size // 8), "--n_epochs", "1", "--n_epochs_decay", "0", "--max_dataset_size", str(iters),
             "--seed", "0"] + (["--cache_images"] if c.endswith("+cache") else [])
-        saves = []
-        save_checkpoint = train_script.save_checkpoint
-
-        def timed_save(*a, save_checkpoint=save_checkpoint, saves=saves, **k):
-            t = time.perf_counter()
-            save_checkpoint(*a, **k)
-            saves.append(time.perf_counter() - t)
-
-        train_script.save_checkpoint = timed_save
-        try:
-            with clocked(train_script, "optimize_parameters", args.device, models, synthetic_batch(size, 1)):
-                code = train_script.main(argv)
-        finally:
-            train_script.save_checkpoint = save_checkpoint
-        if code != 0 or not models:
+        clock = loop_clock(args.device, synthetic_batch(size, 1))
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            code = train_script.main(argv, hooks=[clock])
+        if code != 0 or not clock.starts:
             raise RuntimeError(f"train.py {' '.join(argv)} failed with exit code {code}")
-        clock = models[-1][1]
         skip = min(3, len(clock.starts) // 4)  # warm-up: oneDNN primitives, worker start
         loop, in_loop, bare = clock.intervals(skip), clock.in_loop[skip:-1], clock.bare[skip:]
         loop_mean, bare_mean = statistics.mean(loop), statistics.mean(bare)
@@ -417,8 +424,8 @@ def time_overhead(dataroot: str, size: int, configs: List[str], iters: int, args
                       "overhead_in_loop_pct": 100 * (loop_mean / statistics.mean(in_loop) - 1),
                       "iterations": len(loop), "loop": loop, "bare": bare,
                       # The end-of-epoch checkpoint, spread over an epoch of the whole training set.
-                      "epoch_save_s": sum(saves), "epoch_iterations": epoch_size,
-                      "epoch_save_pct": 100 * sum(saves) / (epoch_size * loop_mean)}
+                      "epoch_save_s": sum(clock.epoch_end), "epoch_iterations": epoch_size,
+                      "epoch_save_pct": 100 * sum(clock.epoch_end) / (epoch_size * loop_mean)}
     return results
 
 

@@ -16,6 +16,7 @@ from PIL import Image
 
 import test as test_script
 import train as train_script
+from engine import Hook
 from models.networks import (
     DISCRIMINATORS,
     GENERATORS,
@@ -285,24 +286,16 @@ def odd_images(tmp_path_factory):
 def test_odd_images_are_converted_and_unreadable_ones_skipped(odd_images, tmp_path, monkeypatch, capsys):
     root, expected, bad = odd_images
     seen = {}
-    real_create = train_script.create_model
 
-    def create(opt):
-        model = real_create(opt)
-        real_set_input = model.set_input
-
-        def set_input(data):
+    class Record(Hook):
+        def before_step(self, trainer):
+            data = trainer.state.batch
             for i, path in enumerate(data["A_paths"]):
                 seen.setdefault(Path(path).name, (data["A"][i].clone(), data["B"][i].clone()))
-            real_set_input(data)
 
-        model.set_input = set_input
-        return model
-
-    monkeypatch.setattr(train_script, "create_model", create)
     args = train_args("pix2pix", root, tmp_path, "odd", "--preprocess", "none", "--no_flip", "--n_epochs", "2",
                       "--max_dataset_size", "100", "--serial_batches")
-    assert train_script.main(args) == 0
+    assert train_script.main(args, hooks=[Record()]) == 0
     out, err = capsys.readouterr()
     assert "Traceback" not in err
     # Every readable file was used, exactly as the 8-bit RGB it represents (16-bit: no clipping).

@@ -20,6 +20,7 @@ import torch
 
 import test as test_script
 import train as train_script
+from engine import Hook
 from tests.helpers import TINY_NETS_32, tiny_args
 from util.checkpoint import PAUSE_BEFORE_REPLACE_ENV
 
@@ -127,24 +128,16 @@ def test_sigterm_saves_prints_the_resume_command_and_exits_nonzero(aligned_datar
 
 def test_nan_loss_stops_naming_loss_and_iteration(aligned_dataroot, tmp_path, monkeypatch, capsys):
     """A NaN input at iteration 3 makes every loss NaN; the checkpoint of iteration 2 stays."""
-    real_create = train_script.create_model
+    class NanAtStep3(Hook):
+        steps = 0
 
-    def create(opt):
-        model = real_create(opt)
-        real_set_input, calls = model.set_input, [0]
+        def before_step(self, trainer):
+            self.steps += 1
+            if self.steps == 3:
+                trainer.state.batch = dict(trainer.state.batch, A=torch.full_like(trainer.state.batch["A"], float("nan")))
 
-        def set_input(data):
-            calls[0] += 1
-            if calls[0] == 3:
-                data = dict(data, A=torch.full_like(data["A"], float("nan")))
-            real_set_input(data)
-
-        model.set_input = set_input
-        return model
-
-    monkeypatch.setattr(train_script, "create_model", create)
     args = train_args(aligned_dataroot, tmp_path, "run", "--max_dataset_size", "4", "--save_latest_freq", "2")
-    assert train_script.main(args) == 2
+    assert train_script.main(args, hooks=[NanAtStep3()]) == 2
     line = one_line_error(capsys)
     assert "loss_G_GAN" in line and "loss_G_L1" in line and "not finite at iteration 3" in line
     assert "the last saved checkpoint is intact" in line

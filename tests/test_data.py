@@ -294,6 +294,12 @@ def test_corrupt_images_are_skipped_and_loading_goes_on(tmp_path, capfd, workers
     assert any("5.png: width 1 cannot hold an A|B pair" in line for line in warnings)
 
 
+def order_of(seed: int, n: int, epoch: int) -> list:
+    sampler = ResumableSampler(n, seed=seed)
+    sampler.set_epoch(epoch)
+    return [int(i) for i in sampler]
+
+
 def test_sampler_order_start_and_state():
     a, b = ResumableSampler(10, seed=7), ResumableSampler(10, seed=7)
     a.set_epoch(3)
@@ -312,7 +318,9 @@ def test_sampler_order_start_and_state():
     assert list(c) == order  # set_epoch clears the start offset
     assert list(ResumableSampler(4, shuffle=False)) == [0, 1, 2, 3]
     shards = [list(ResumableSampler(10, seed=7, rank=r, world_size=3)) for r in range(3)]
-    assert sorted(sum(shards, [])) == list(range(10))
+    # Every rank takes 4: the order is padded with its own first two samples.
+    assert [len(s) for s in shards] == [4, 4, 4] and len(ResumableSampler(10, rank=2, world_size=3)) == 4
+    assert sorted(sum(shards, [])) == sorted(list(range(10)) + order_of(7, 10, 0)[:2])
     torch.manual_seed(0)
     base = ResumableSampler(5).seed
     torch.manual_seed(0)

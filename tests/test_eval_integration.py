@@ -16,9 +16,10 @@ from PIL import Image
 
 import test as test_script
 import train as train_script
+from engine import validation
+from util import evaluation
 from options import parse_options
 from tests.helpers import tiny_args
-from util import evaluation
 from util.metrics import MetricSuite
 
 
@@ -90,11 +91,11 @@ def test_pairs_are_the_same_file_or_stems_with_A_and_B():
 
 
 def test_held_out_split_is_deterministic_and_disjoint():
-    kept, held = evaluation.split_indices(10, 0.2, seed=5)
-    assert (kept, held) == evaluation.split_indices(10, 0.2, seed=5)
+    kept, held = validation.split_indices(10, 0.2, seed=5)
+    assert (kept, held) == validation.split_indices(10, 0.2, seed=5)
     assert len(held) == 2 and sorted(kept + held) == list(range(10))
-    assert evaluation.split_indices(10, 0.2, seed=6) != (kept, held)
-    assert len(evaluation.split_indices(3, 0.01, seed=0)[1]) == 1  # at least one image
+    assert validation.split_indices(10, 0.2, seed=6) != (kept, held)
+    assert len(validation.split_indices(3, 0.01, seed=0)[1]) == 1  # at least one image
 
     class Unaligned:  # the attributes hold_out splits per domain
         def __init__(self):
@@ -102,7 +103,7 @@ def test_held_out_split_is_deterministic_and_disjoint():
             self.B_paths = [f"{i}_B.png" for i in range(6)]
             self.A_size = self.B_size = 6
 
-    train, val, what = evaluation.hold_out(Unaligned(), Unaligned(), 0.34, seed=1)
+    train, val, what = validation.hold_out(Unaligned(), Unaligned(), 0.34, seed=1)
     assert (train.A_size, val.A_size, val.B_size) == (4, 2, 2) and "2 of 6 A" in what
     assert not set(train.A_paths) & set(val.A_paths)
     assert all(evaluation.is_pair(a, b) for a, b in zip(val.A_paths, val.B_paths))  # pairs stay together

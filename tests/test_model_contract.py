@@ -34,8 +34,7 @@ def test_one_step_then_save_and_load(model_name, aligned_dataroot, unaligned_dat
     assert model.loss_names and model.visual_names and model.model_names and model.optimizers
     batch = first_batch(opt)
     before = {n: [p.detach().clone() for p in net.parameters()] for n, net in model.networks().items()}
-    model.set_input(batch)
-    model.optimize_parameters()
+    model.train_step(batch)
 
     losses = model.get_current_losses()
     assert set(losses) == set(model.loss_names)
@@ -92,8 +91,7 @@ def test_wgangp_applies_the_gradient_penalty(aligned_dataroot, tmp_path):
     opt = parse_options(tiny_args("pix2pix", aligned_dataroot, tmp_path, "run", "--gan_mode", "wgangp"), is_train=True)
     model = create_model(opt)
     model.setup(opt)
-    model.set_input(first_batch(opt))
-    model.optimize_parameters()
+    model.train_step(first_batch(opt))
     assert "D_gp" in model.loss_names
     assert model.get_current_losses()["D_gp"] > 0.0
 

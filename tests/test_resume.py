@@ -7,28 +7,20 @@ import pytest
 import torch
 
 import train as train_script
+from engine import Hook
 from tests.helpers import PAIRED, tiny_args
 
 
-def stop_after(k: int, monkeypatch):
-    """Make the k-th training step send SIGINT to this process, as Ctrl-C would."""
-    real_create = train_script.create_model
+class SignalDuringStep(Hook):
+    """Sends ``signum`` to this process while step ``k`` runs, as Ctrl-C would."""
 
-    def create(opt):
-        model = real_create(opt)
-        real_step = model.optimize_parameters
-        calls = [0]
+    def __init__(self, k: int, signum: int = signal.SIGINT) -> None:
+        self.k, self.signum, self.steps = k, signum, 0
 
-        def step():
-            real_step()
-            calls[0] += 1
-            if calls[0] == k:
-                os.kill(os.getpid(), signal.SIGINT)
-
-        model.optimize_parameters = step
-        return model
-
-    monkeypatch.setattr(train_script, "create_model", create)
+    def before_step(self, trainer) -> None:
+        self.steps += 1
+        if self.steps == self.k:
+            os.kill(os.getpid(), self.signum)
 
 
 @pytest.mark.parametrize("model_name", ["pix2pix", "cycle_gan"])
@@ -42,9 +34,7 @@ def test_stop_and_resume_equals_one_run(model_name, aligned_dataroot, unaligned_
     assert train_script.main(one_go) == 0
 
     interrupted = tiny_args(model_name, root, tmp_path, "two", *extra)
-    with monkeypatch.context() as m:
-        stop_after(5, m)  # mid-way through epoch 2
-        assert train_script.main(interrupted) == 128 + signal.SIGINT
+    assert train_script.main(interrupted, hooks=[SignalDuringStep(5)]) == 128 + signal.SIGINT  # in epoch 2
     err = capsys.readouterr().err
     assert "resume with: python" in err and "--continue_train" in err
     state = torch.load(tmp_path / "two" / "latest_checkpoint.pth", weights_only=True)

@@ -62,8 +62,7 @@ def roots(aligned_dataroot, unaligned_dataroot):
 @pytest.mark.parametrize("model_name", ["pix2pix", "cycle_gan"])
 def test_fast_path_trains_to_finite_losses(model_name, path, roots, tmp_path):
     model, batch = make_model(model_name, roots[model_name], tmp_path, *FAST_PATHS[path])
-    model.set_input(batch)
-    model.optimize_parameters()
+    model.train_step(batch)
     losses = model.get_current_losses()
     assert losses and all(torch.isfinite(torch.tensor(v)) for v in losses.values()), losses
     if "--amp" in FAST_PATHS[path]:
@@ -77,8 +76,7 @@ def test_bf16_step_is_close_to_fp32(model_name, roots, tmp_path):
     results = {}
     for amp in ("none", "bf16"):
         model, batch = make_model(model_name, roots[model_name], tmp_path, "--amp", amp)
-        model.set_input(batch)
-        model.optimize_parameters()
+        model.train_step(batch)
         results[amp] = (model.get_current_losses(), model.fake_B.float().detach())
     (losses32, fake32), (losses16, fake16) = results["none"], results["bf16"]
     assert (fake16 - fake32).abs().mean() < 0.02  # images in [-1, 1]; bf16 keeps 8 mantissa bits
@@ -91,8 +89,7 @@ def test_channels_last_matches_contiguous(model_name, roots, tmp_path):
     results = {}
     for extra in ((), ("--channels_last",)):
         model, batch = make_model(model_name, roots[model_name], tmp_path, *extra)
-        model.set_input(batch)
-        model.optimize_parameters()
+        model.train_step(batch)
         if extra:
             assert model.real_A.is_contiguous(memory_format=torch.channels_last)
         model.set_input(batch)
@@ -314,14 +311,12 @@ def test_adam_implementations_give_the_same_update(impl, flag, aligned_dataroot,
 
 def test_resume_keeps_this_runs_adam_implementation(aligned_dataroot, tmp_path):
     saved, batch = make_model("pix2pix", aligned_dataroot, tmp_path, "--adam_impl", "foreach")
-    saved.set_input(batch)
-    saved.optimize_parameters()
+    saved.train_step(batch)
     state = saved.training_state()
     fresh, _ = make_model("pix2pix", aligned_dataroot, tmp_path)
     fresh.load_training_state(state)
     assert fresh.optimizer_G.param_groups[0]["fused"]
-    fresh.set_input(batch)
-    fresh.optimize_parameters()
+    fresh.train_step(batch)
 
 
 # ----------------------------------------------------------------------------- data

@@ -1,0 +1,105 @@
+"""The process group of a ``torchrun`` launch, and the few collectives the engine needs.
+
+``torchrun --nproc_per_node=N train.py ...`` (and multi-node launches) set ``WORLD_SIZE``,
+``RANK`` and ``LOCAL_RANK``; ``Distributed.from_environment`` then joins the group: NCCL
+with one GPU per process (``cuda:LOCAL_RANK``) when CUDA is there, gloo on CPUs. Without
+those variables it is a single process and every collective is the identity, so the
+engine's code reads the same either way.
+
+Collectives carry a timeout (``--dist_timeout``): a rank that died or hangs ends the job
+with an error instead of leaving the others waiting.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from typing import Any, Dict, List, Optional
+
+import torch
+import torch.distributed as dist
+
+from util.errors import UserError
+
+
+class Distributed:
+    """Rank, world size and collectives; a single process when ``world_size`` is 1."""
+
+    def __init__(self, rank: int = 0, world_size: int = 1, local_rank: int = 0,
+                 device: Optional[torch.device] = None) -> None:
+        self.rank, self.world_size, self.local_rank = rank, world_size, local_rank
+        self.device = device  # where collectives run (the process's GPU under NCCL)
+
+    @classmethod
+    def from_environment(cls, timeout_s: float = 1800.0) -> Distributed:
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        if world_size <= 1:
+            return cls()
+        rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+        if torch.cuda.is_available():
+            if local_rank >= torch.cuda.device_count():
+                raise UserError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPU(s) on this "
+                                f"node; start at most that many processes per node (--nproc_per_node)")
+            device, backend = torch.device("cuda", local_rank), "nccl"
+            torch.cuda.set_device(device)
+        else:
+            device, backend = torch.device("cpu"), "gloo"
+        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s),
+                                **({"device_id": device} if backend == "nccl" else {}))
+        return cls(rank, world_size, local_rank, device)
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the process that writes checkpoints, pages, logs and displays."""
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+    def _reduce(self, values: List[float], op) -> List[float]:
+        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor, op=op)
+        return tensor.tolist()
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` is true on at least one."""
+        return bool(flag) if not self.enabled else self._reduce([float(flag)], dist.ReduceOp.MAX)[0] > 0
+
+    def all_have(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` is true on all of them."""
+        return bool(flag) if not self.enabled else self._reduce([float(flag)], dist.ReduceOp.MIN)[0] > 0
+
+    def sum_int(self, value: int) -> int:
+        return int(value) if not self.enabled else int(self._reduce([float(value)], dist.ReduceOp.SUM)[0])
+
+    def mean(self, values: Dict[str, float]) -> Dict[str, float]:
+        """The mean over ranks of each value (the same keys on every rank)."""
+        if not self.enabled or not values:
+            return dict(values)
+        sums = self._reduce([float(v) for v in values.values()], dist.ReduceOp.SUM)
+        return {k: s / self.world_size for k, s in zip(values, sums)}
+
+    def gather(self, obj: Any) -> Optional[List[Any]]:
+        """Every rank's ``obj`` on rank 0 (in rank order); None on the others."""
+        if not self.enabled:
+            return [obj]
+        out = [None] * self.world_size if self.is_main else None
+        dist.gather_object(obj, out, dst=0)
+        return out
+
+    def broadcast(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` on every rank."""
+        if not self.enabled:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def close(self) -> None:
+        if self.enabled and dist.is_initialized():
+            dist.destroy_process_group()

@@ -1,0 +1,303 @@
+"""Validation during training (``--val_freq``): the ``Validator`` and the hook that runs it.
+
+The images are loaded and translated as ``test.py`` does by default (``eval_options``), and
+scored by ``util.evaluation``'s ``Evaluator``, so ``test.py --epoch best --seed S``
+reproduces the figures in ``best.json``. Evaluating never disturbs training: the random
+streams, the networks' modes and buffers (batch-norm statistics) are restored after it.
+Under ``torchrun`` rank 0 evaluates, with the plain networks, while the others wait.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from data import collate_skip_unreadable, create_dataset
+from data.sampler import ResumableSampler, SampleIndex
+from engine.hooks import Hook
+from util.checkpoint import capture_rng_state, restore_rng_state
+from util.errors import UserError
+from util.evaluation import Evaluator, base_name, evaluate, headline, write_json_atomic
+from util.metrics import METRICS, describe_unavailable, parse_metric_names
+from util.util import seed_everything
+
+BEST_FILE = "best.json"
+
+# What test.py does with the images unless told otherwise (options/: the --preprocess default,
+# load_size = crop_size, one image per batch, in order, no flip).
+TEST_PREPROCESS = "resize_and_crop"
+TEST_BATCH_SIZE = 1
+
+
+def eval_options(opt: argparse.Namespace, phase: str) -> argparse.Namespace:
+    """Options for loading evaluation images as ``test.py`` loads them by default: in order,
+    no flip, ``--preprocess resize_and_crop`` scaled to crop_size, one image per batch."""
+    val_opt = argparse.Namespace(**vars(opt))
+    val_opt.phase = phase
+    val_opt.isTrain = False
+    val_opt.serial_batches = True
+    val_opt.no_flip = True
+    val_opt.preprocess = TEST_PREPROCESS
+    val_opt.load_size = opt.crop_size
+    val_opt.batch_size = TEST_BATCH_SIZE
+    val_opt.max_dataset_size = float("inf")  # --val_max limits validation, not the training cap
+    return val_opt
+
+
+def split_indices(n: int, fraction: float, seed: int) -> Tuple[List[int], List[int]]:
+    """(kept, held out) indices, both sorted: ``round(fraction * n)`` held out, at least 1."""
+    if n < 2:
+        raise UserError(f"cannot hold out validation images from {n} training image(s); "
+                        "add a validation folder (--val_phase) or more training images")
+    k = min(n - 1, max(1, round(fraction * n)))
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    return sorted(order[k:]), sorted(order[:k])
+
+
+class HeldOut(Dataset):
+    """The items ``indices`` of ``dataset``; sampler indices keep their seed and epoch."""
+
+    def __init__(self, dataset: Dataset, indices: Sequence[int], what: str) -> None:
+        self.dataset, self.indices, self.what = dataset, list(indices), what
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> dict:
+        inner = self.indices[int(index)]
+        if isinstance(index, SampleIndex):  # the per-sample random choices stay reproducible
+            inner = SampleIndex(inner, index.seed, index.epoch)
+        return self.dataset[inner]
+
+    def describe(self) -> str:
+        inner = self.dataset.describe() if hasattr(self.dataset, "describe") else type(self.dataset).__name__
+        return f"{inner}; {self.what}"
+
+
+def hold_out(train_set: Dataset, eval_set: Dataset, fraction: float, seed: int) -> Tuple[Dataset, Dataset, str]:
+    """Split the training images: (training set, validation set, what was done).
+
+    Unpaired data (``A_paths``/``B_paths``) is split per domain with the same permutation,
+    so file pairs stay together; other datasets are split by item.
+    """
+    if all(hasattr(d, attr) for d in (train_set, eval_set) for attr in ("A_paths", "B_paths", "A_size", "B_size")):
+        held = []
+        for side in ("A", "B"):
+            paths = getattr(train_set, f"{side}_paths")
+            kept, taken = split_indices(len(paths), fraction, seed)
+            for dataset, chosen in ((train_set, kept), (eval_set, taken)):
+                setattr(dataset, f"{side}_paths", [paths[i] for i in chosen])
+                setattr(dataset, f"{side}_size", len(chosen))
+            held.append(f"{len(taken)} of {len(paths)} {side}")
+        return train_set, eval_set, f"held out {' and '.join(held)} images for validation"
+    if len(eval_set) != len(train_set):
+        raise ValueError(f"the evaluation copy of the training set has {len(eval_set)} items, not {len(train_set)}")
+    kept, taken = split_indices(len(train_set), fraction, seed)
+    what = f"{len(taken)} of {len(train_set)} held out for validation"
+    return HeldOut(train_set, kept, what), HeldOut(eval_set, taken, what), what
+
+
+def setup_validation(opt: argparse.Namespace, train_set: Dataset,
+                     save_dir: Path) -> Tuple[Dataset, Optional[Validator]]:
+    """The training set to use and the ``Validator`` (None without ``--val_freq``).
+
+    The validation images are ``<dataroot>/<val_phase>`` (``<val_phase>A/B`` for unpaired
+    data); when there are none, ``--val_fraction`` of the training images are held out.
+    """
+    if opt.val_freq <= 0:
+        return train_set, None
+    names = parse_metric_names(opt.metrics)
+    if not names:
+        raise UserError("--val_freq needs metrics to compute; pass --val_metrics, e.g. psnr,ssim")
+    if opt.best_metric and base_name(opt.best_metric) not in METRICS:
+        raise UserError(f"unknown --best_metric '{opt.best_metric}'; choose from: {', '.join(METRICS)} "
+                        "(with _A or _B for one direction of a two-way model)")
+    if not 0.0 < opt.val_fraction < 1.0:
+        raise UserError(f"--val_fraction must be between 0 and 1, got {opt.val_fraction}")
+    rng = capture_rng_state()  # nothing here may shift the training run's random stream
+    try:
+        try:
+            val_set = create_dataset(eval_options(opt, opt.val_phase))
+            source = val_set.describe() if hasattr(val_set, "describe") else opt.val_phase
+        except UserError as missing:
+            seed = 0 if opt.seed is None else opt.seed
+            same_images = eval_options(opt, opt.phase)
+            same_images.max_dataset_size = opt.max_dataset_size  # item i is the training set's item i
+            train_set, val_set, what = hold_out(train_set, create_dataset(same_images), opt.val_fraction, seed)
+            source = f"no validation set ({missing}); {what} (--val_fraction {opt.val_fraction}, seed {seed})"
+    finally:
+        restore_rng_state(rng)
+    return train_set, Validator(opt, val_set, names, source, save_dir)
+
+
+class Validator:
+    """Evaluates the model every ``--val_freq`` epochs and keeps the best weights.
+
+    The best networks are saved as ``best_net_<name>.pth`` (``test.py --epoch best`` loads
+    them) and described in ``best.json``, which ``--continue_train`` reads back.
+    """
+
+    def __init__(self, opt: argparse.Namespace, dataset: Dataset, names: List[str], source: str,
+                 save_dir: Path) -> None:
+        self.freq = opt.val_freq
+        self.names = names
+        self.limit = opt.val_max
+        self.best_metric = opt.best_metric or names[0]
+        self.weights_dir = opt.metrics_weights
+        self.save_dir = Path(save_dir)
+        self.source = source
+        self.dataset = dataset
+        seed = 0 if opt.seed is None else opt.seed
+        self.seed = seed
+        # Its own loader, batched as test.py batches (batch norm in training mode, as test.py
+        # runs it, would otherwise mix images): in order, a fixed (seed, epoch), so every
+        # evaluation sees the same images.
+        self.loader = DataLoader(dataset, batch_size=TEST_BATCH_SIZE,
+                                 sampler=ResumableSampler(len(dataset), shuffle=False, seed=seed),
+                                 num_workers=int(opt.num_threads), collate_fn=collate_skip_unreadable,
+                                 generator=torch.Generator().manual_seed(seed))
+        self.evaluator: Optional[Evaluator] = None
+        self.judged: Optional[Tuple[str, float, bool]] = None
+        self.best: Optional[dict] = None
+        self._noted: set = set()
+        if opt.continue_train and (self.save_dir / BEST_FILE).is_file():
+            try:
+                self.best = json.loads((self.save_dir / BEST_FILE).read_text())
+            except (OSError, ValueError):
+                self.best = None
+
+    def describe(self) -> str:
+        count = len(self.dataset) if self.limit is None else min(self.limit, len(self.dataset))
+        return (f"every {self.freq} epoch(s) on {count} image(s): {', '.join(self.names)}; best by "
+                f"{self.best_metric} ({self.source})")
+
+    def start(self, model) -> List[str]:
+        """Build the metric networks for ``model``; returns the lines about unavailable metrics."""
+        rng = capture_rng_state()
+        try:
+            self.evaluator = Evaluator(model, self.names, self.weights_dir)
+        finally:
+            restore_rng_state(rng)
+        return [f"validation: {line} (skipped)" for line in describe_unavailable(self.evaluator.unavailable)]
+
+    def due(self, epoch: int, last_epoch: int) -> bool:
+        return epoch % self.freq == 0 or epoch == last_epoch
+
+    def run(self, model, epoch: int, total_iters: int, visualizer) -> Dict[str, dict]:
+        """Evaluate, log the figures with the losses and keep the best weights."""
+        if self.evaluator is None:
+            self.start(model)
+        assert self.evaluator is not None
+        nets = {name: NetworkState(net) for name, net in model.networks().items()}
+        rng = capture_rng_state()
+        try:
+            # The random stream of test.py --seed S just before its first image: dropout,
+            # which stays on as in the reference's test.py, draws the same masks.
+            seed_everything(self.seed)
+            by_target = evaluate(model, self.loader, self.evaluator, self.limit)
+        finally:
+            for saved in nets.values():
+                saved.restore()
+            restore_rng_state(rng)
+        results = self.evaluator.flatten(by_target)
+        figures = {name: headline(r) for name, r in results.items() if headline(r) is not None}
+        for line in describe_unavailable(self.evaluator.later_unavailable(results)):
+            self._note(f"validation: {line}")
+        if figures and visualizer is not None:
+            visualizer.log_metrics(epoch, total_iters, figures)
+        self.judged = self._keep_best(model, results, epoch, total_iters)
+        return results
+
+    def loss(self) -> Optional[float]:
+        """The last judged figure as a loss (lower is better), for ``--lr_policy plateau``."""
+        if self.judged is None:
+            return None
+        _, value, higher = self.judged
+        return -value if higher else value
+
+    def _note(self, line: str) -> None:
+        if line not in self._noted:
+            self._noted.add(line)
+            print(line)
+
+    def value_of(self, results: Dict[str, dict], name: str) -> Optional[float]:
+        """``name``'s figure; a plain name on a two-way model is the mean of both directions."""
+        if name in results:
+            return headline(results[name])
+        values = [headline(r) for n, r in results.items() if base_name(n) == name and n != name]
+        values = [v for v in values if v is not None]
+        return math.fsum(values) / len(values) if values else None
+
+    def _keep_best(self, model, results: Dict[str, dict], epoch: int,
+                   total_iters: int) -> Optional[Tuple[str, float, bool]]:
+        """Save the best weights when ``results`` beat them; returns (metric, value, higher is
+        better) of the figure judged, or None when no metric could be computed."""
+        metric = self.best_metric
+        value = self.value_of(results, metric)
+        if value is None:
+            fallback = next((n for n in results if headline(results[n]) is not None), None)
+            if fallback is None:
+                self._note("validation: no metric could be computed; best weights are not tracked")
+                return None
+            self._note(f"validation: --best_metric {metric} is not available; best weights are chosen "
+                       f"by {fallback}")
+            metric, value = fallback, headline(results[fallback])
+        higher = METRICS[base_name(metric)].higher_is_better
+        judged = (metric, value, higher)
+        best = self.best if self.best is not None and self.best.get("metric") == metric else None
+        if best is not None and not (value > best["value"] if higher else value < best["value"]):
+            return judged
+        model.save_networks("best")
+        self.best = {"metric": metric, "value": value, "higher_is_better": higher, "epoch": epoch,
+                     "total_iters": total_iters, "seed": self.seed,
+                     "files": [f"best_net_{name}.pth" for name in model.model_names],
+                     "results": results}
+        write_json_atomic(self.save_dir / BEST_FILE, self.best)
+        print(f"validation: best {metric} so far ({value:.4g}) at epoch {epoch}; saved best_net_*.pth")
+        return judged
+
+
+class NetworkState:
+    """A network's mode and buffers (batch-norm statistics), to put back after evaluating."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        self.net = net
+        self.modes = [(m, m.training) for m in net.modules()]
+        self.buffers = [(b, b.detach().clone()) for b in net.buffers()]
+
+    def restore(self) -> None:
+        with torch.no_grad():
+            for buffer, saved in self.buffers:
+                buffer.copy_(saved)
+        for module, training in self.modes:
+            module.training = training
+
+
+class ValidationHook(Hook):
+    """Runs the ``Validator`` at the end of the epochs it is due (rank 0), before the
+    schedule steps: ``--lr_policy plateau`` follows the judged figure."""
+
+    def __init__(self, validator: Validator, reporter) -> None:
+        self.validator, self.reporter = validator, reporter
+
+    def before_train(self, trainer) -> None:
+        if trainer.dist.is_main:
+            for line in self.validator.start(trainer.model):
+                print(line)
+
+    def after_epoch(self, trainer) -> None:
+        state, model = trainer.state, trainer.model
+        if not self.validator.due(state.epoch, state.last_epoch):
+            return
+        loss = None
+        if trainer.dist.is_main:
+            with model.plain_networks():  # one rank alone: no gradient or buffer sync
+                self.validator.run(model, state.epoch, state.total_iters, self.reporter.visualizer)
+            loss = self.validator.loss()
+        model.metric = trainer.dist.broadcast(loss)
