@@ -347,9 +347,14 @@ def test_cache_images_preloads_and_changes_no_sample(aligned_dataroot, tmp_path)
     for extra in ((), ("--cache_images",)):
         opt = parse_options(tiny_args("pix2pix", aligned_dataroot, tmp_path, "run", "--seed", "3", *extra),
                             is_train=True)
-        loader = create_dataloader(opt, create_dataset(opt))
+        dataset = create_dataset(opt)
+        loader = create_dataloader(opt, dataset)
         items[extra] = next(iter(loader))
     set_image_cache(False)
+    cached = [img for pair in dataset._prepared.values() for img in pair]
+    # 8-bit images are kept as resized bytes: a quarter of the float size
+    assert cached and all(img.dtype == torch.uint8 and img.shape[1:] == (opt.load_size,) * 2
+                          for img in cached)
     for key in ("A", "B"):
         assert torch.equal(items[()][key], items[("--cache_images",)][key])
 
