@@ -1,8 +1,11 @@
-"""Faster execution of the same layers on CPUs: same weights, same state_dict, same math.
+"""Faster execution of the same layers on CPUs: same weights, same state_dict, same function.
 
 ``use_fast_layers(net)`` swaps, in place, the class of some layers for a subclass that
 computes the same function faster; parameters, buffers and ``state_dict`` keys are untouched,
-so checkpoints and the reference's weight files are unaffected.
+so checkpoints and the reference's weight files are unaffected. The GEMM convolutions sum in
+another order than oneDNN, so results agree up to floating-point rounding, not bit for bit
+(``--conv_impl native`` gives the reference's arithmetic; tests/test_golden_step.py measures
+what the rounding does to one training step).
 
 * ``GemmConv2d`` / ``GemmConvTranspose2d``: a convolution whose matrix multiply has few
   columns (the U-Net's inner layers: a 512x512 or 1024x512 4x4 kernel applied to a 1x1 to
