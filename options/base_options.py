@@ -90,8 +90,8 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--cache_images", action="store_true",
                    help="decode and resize every image once, at start, and keep it in memory: a sample is then "
                         "only its random crop and flip, the same sample as without the cache (small datasets; "
-                        "8-bit images cost channels x load_size^2 bytes each, e.g. 0.12 GB for 400 maps pairs "
-                        "at load_size 143, 0.5 GB at 286; 16-bit images 4 times that)")
+                        "8-bit images cost channels x load_size^2 bytes each, e.g. 50 MB for 400 maps pairs "
+                        "at load_size 143, 0.2 GB at 286; 16-bit images 4 times that)")
 
     g = parser.add_argument_group("loading")
     g.add_argument("--epoch", default="latest", help="which epoch to load: latest, best, or a number")

@@ -192,6 +192,28 @@ def test_8bit_transform_is_the_references_bit_for_bit(tmp_path, preprocess, load
         assert ours.dtype == torch.float32 and torch.equal(ours, reference)
 
 
+@pytest.mark.parametrize("preprocess, size", [("scale_width", (64, 40)), ("none", (96, 60))])
+def test_rounded_sizes_take_one_resize(preprocess, size):
+    """scale_width gives 64 x 38 here, rounded to 40; none rounds 98 x 61 to 96 x 60 (Python's
+    round, as the reference: 24.5 -> 24): one PIL resize from the original each, never a
+    resize of a resized image."""
+    array = noise_image(61 if preprocess == "none" else 60, 98 if preprocess == "none" else 100, seed=2)
+    img = torch.from_numpy(array.transpose(2, 0, 1).copy())
+    out = get_transform(preprocess, 64, 32, {"crop_pos": (0, 0), "flip": False})(img)
+    once = np.asarray(Image.fromarray(array).resize(size, Image.BICUBIC)).transpose(2, 0, 1)
+    assert torch.equal(out, torch.from_numpy(once.copy()).float() / 255.0 * 2 - 1)
+
+
+def test_alpha_channels_are_resized_without_premultiplying(tmp_path):
+    rgba = np.concatenate([noise_image(30, 30, seed=8), np.zeros((30, 30, 1), np.uint8)], axis=2)
+    rgba[:15, :, 3] = 255  # half transparent: PIL's RGBA resize would darken colours there
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    out = get_transform("resize_and_crop", 20, 20, {"crop_pos": (0, 0), "flip": False})(load_image(tmp_path / "a.png", 4))
+    for c in range(4):
+        channel = np.asarray(Image.fromarray(rgba[:, :, c]).resize((20, 20), Image.BICUBIC))
+        assert torch.equal(out[c], torch.from_numpy(channel.copy()).float() / 255.0 * 2 - 1)
+
+
 def test_aligned_pair_is_the_references_bit_for_bit(tmp_path):
     """Each half is cut from the 8-bit image, then resized on its own (load = crop: no random crop)."""
     (tmp_path / "train").mkdir()
