@@ -217,11 +217,12 @@ def test_alpha_channels_are_resized_without_premultiplying(tmp_path):
 def test_aligned_pair_is_the_references_bit_for_bit(tmp_path):
     """Each half is cut from the 8-bit image, then resized on its own (load = crop: no random crop)."""
     (tmp_path / "train").mkdir()
-    Image.fromarray(noise_image(50, 120, seed=6)).save(tmp_path / "train" / "p.jpg")
+    Image.fromarray(noise_image(50, 121, seed=6)).save(tmp_path / "train" / "p.jpg")
     item = create_dataset(tiny(tmp_path, dataset_mode="aligned", load_size=32, crop_size=32, no_flip=True))[0]
     with Image.open(tmp_path / "train" / "p.jpg") as pil:
         AB = pil.convert("RGB")
-    for key, box in (("A", (0, 0, 60, 50)), ("B", (60, 0, 120, 50))):
+    # an odd width: B is AB.crop((w // 2, 0, w, h)), one column wider than A, as in the reference
+    for key, box in (("A", (0, 0, 60, 50)), ("B", (60, 0, 121, 50))):
         expected = reference_pipeline(AB.crop(box), "resize_and_crop", 32, 32, (0, 0), False, False)
         assert torch.equal(item[key], expected)
 
