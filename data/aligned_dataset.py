@@ -1,8 +1,11 @@
 """Paired images stored side by side: ``<dataroot>/<phase>/*.jpg``, each file A|B.
 
 The left half is A and the right half B (``--direction BtoA`` swaps them, channel counts
-included). Both halves get the same crop and flip, so the pair stays aligned. An odd width
-loses its last column; a file narrower than 2 pixels is skipped as unreadable.
+included). Both halves get the same crop and flip, so the pair stays aligned. With an odd
+width the right half is one column wider, as in the reference, where a crop follows (it
+gives both halves the same size); with ``scale_width`` or ``none`` it loses that column
+instead, so that A and B keep the same size. A file narrower than 2 pixels is skipped as
+unreadable.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from data.base_dataset import DATASETS, BaseDataset, item_generator
+from data.base_dataset import DATASETS, PREPROCESS_MODES, BaseDataset, item_generator
 from data.image_folder import UnreadableImageError, convert_channels, image_size, make_dataset, read_image
 from util.errors import UserError
 
@@ -60,7 +63,8 @@ class AlignedDataset(BaseDataset):
         if w < 2:
             raise UnreadableImageError(path, f"width {w} cannot hold an A|B pair")
         half = w // 2
-        left, right = AB[:, :, :half], AB[:, :, half:2 * half]
+        _, crop = PREPROCESS_MODES[self.opt.preprocess]
+        left, right = AB[:, :, :half], AB[:, :, half:] if crop else AB[:, :, half:2 * half]
         if self.opt.direction == "BtoA":
             left, right = right, left
         input_nc, output_nc = self.input_output_nc()

@@ -4,17 +4,25 @@ A dataset mode subclasses ``BaseDataset`` and implements ``__len__`` and ``__get
 it may add its own flags in ``modify_commandline_options``. Only dataset classes read the
 options object; the transforms here take plain arguments.
 
-Preprocessing (``--preprocess``), applied to ``C x H x W`` tensors in [0, 1]:
+Preprocessing (``--preprocess``), applied to ``C x H x W`` images as ``load_image`` gives
+them (uint8, or float32 in [0, 1]):
 
 * ``resize_and_crop``: resize to ``load_size x load_size``, then crop ``crop_size``.
 * ``crop``: crop ``crop_size`` only (an image smaller than that is an error).
 * ``scale_width``: width to ``load_size`` keeping the aspect ratio, height at least
-  ``crop_size``; the height is then rounded to the generator's size multiple.
-* ``scale_width_and_crop``: as ``scale_width``, then crop ``crop_size``.
+  ``crop_size`` (kept as is when the width already is ``load_size``); then both sides are
+  rounded to the generator's size multiple.
+* ``scale_width_and_crop``: as ``scale_width`` without the rounding, then crop ``crop_size``.
 * ``none``: sides rounded to the nearest multiple of the generator's size multiple.
 
-Then an optional horizontal flip and the mapping to [-1, 1]. Resizing is bicubic with
-antialiasing, like the reference's PIL resize.
+Each image is resized at most once, straight to its final size. Then an optional
+horizontal flip, and the mapping to [-1, 1] (``x / 255 * 2 - 1`` for uint8, the same bits
+as the reference's ToTensor and Normalize(0.5, 0.5)).
+
+8-bit images are resized as the reference does it: PIL's bicubic filter on the 8-bit image
+(rounded and clipped to bytes), so a training step sees the reference's exact input. Float
+images (16-bit files) are resized as floats with torch's antialiased bicubic, the same
+filter, without the rounding to 8 bits.
 """
 
 from __future__ import annotations
@@ -23,12 +31,14 @@ import argparse
 import sys
 from typing import Callable, Dict, Hashable, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.utils.data as data
 import torchvision.transforms.functional as TF
+from PIL import Image
 from torchvision.transforms import InterpolationMode
 
-from data.image_folder import load_image
+from data.image_folder import load_image, to_unit_float
 from data.sampler import derived_seed
 from util.errors import UserError
 from util.registry import Registry
@@ -49,6 +59,8 @@ def _square_size(w: int, h: int, load_size: int, crop_size: int) -> Size:
 
 def _scale_width_size(w: int, h: int, load_size: int, crop_size: int) -> Size:
     # As the reference: the height never drops below crop_size so a crop always fits.
+    if w == load_size and h >= crop_size:
+        return w, h
     return load_size, int(max(load_size * h / w, crop_size))
 
 
@@ -68,11 +80,18 @@ def check_preprocess(preprocess: str) -> None:
                         f"available: {', '.join(PREPROCESS_MODES)}")
 
 
-def resized_size(preprocess: str, load_size: int, crop_size: int, size: Size) -> Size:
-    """(width, height) of an image of ``size`` after the resize step of ``preprocess``."""
+def resized_size(preprocess: str, load_size: int, crop_size: int, size: Size, multiple: int = 4) -> Size:
+    """(width, height) of an image of ``size`` after the resize step of ``preprocess``: the
+    mode's rule, then, when no crop follows, each side rounded to ``multiple``.
+
+    Applied to its own result it gives that result again, so an image resized once (and
+    kept by ``--cache_images``) is not resized again."""
     check_preprocess(preprocess)
-    rule, _ = PREPROCESS_MODES[preprocess]
-    return rule(size[0], size[1], load_size, crop_size)
+    rule, crop = PREPROCESS_MODES[preprocess]
+    w, h = rule(size[0], size[1], load_size, crop_size)
+    if crop:
+        return w, h
+    return round_to_multiple(w, multiple), round_to_multiple(h, multiple)
 
 
 def round_to_multiple(value: int, multiple: int) -> int:
@@ -95,9 +114,31 @@ def get_params(preprocess: str, load_size: int, crop_size: int, size: Size, no_f
     return {"crop_pos": (x, y), "flip": flip}
 
 
+# channels -> the PIL mode that resizes them in one call. Others (gray + alpha, RGBA, more
+# channels) go channel by channel: PIL would premultiply LA and RGBA by their alpha.
+_PIL_RESIZE_MODES = {1: "L", 3: "RGB"}
+
+
+def _resize_uint8(img: torch.Tensor, size: Size) -> torch.Tensor:
+    """PIL's bicubic resize of an 8-bit image: the reference's ``Resize`` on a PIL image."""
+    array = img.permute(1, 2, 0).numpy()
+    mode = _PIL_RESIZE_MODES.get(img.shape[0])
+    if mode is not None:
+        out = np.asarray(Image.fromarray(array.squeeze(2) if mode == "L" else array, mode)
+                         .resize(size, Image.BICUBIC))
+    else:  # the same filter, one channel at a time
+        out = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(array[:, :, c]), "L")
+                                   .resize(size, Image.BICUBIC)) for c in range(array.shape[2])], axis=2)
+    if out.ndim == 2:
+        out = out[:, :, None]
+    return torch.from_numpy(out.transpose(2, 0, 1).copy())
+
+
 def _resize(img: torch.Tensor, size: Size) -> torch.Tensor:
     if (img.shape[2], img.shape[1]) == size:
         return img
+    if img.dtype == torch.uint8:
+        return _resize_uint8(img, size)
     out = TF.resize(img, [size[1], size[0]], interpolation=InterpolationMode.BICUBIC,
                     antialias=True)
     # Bicubic overshoots at edges; clamp like PIL does on 8-bit images.
@@ -105,7 +146,7 @@ def _resize(img: torch.Tensor, size: Size) -> torch.Tensor:
 
 
 class Transform:
-    """Callable ``C x H x W`` tensor in [0, 1] -> preprocessed tensor in [-1, 1]."""
+    """Callable ``C x H x W`` image (uint8, or float in [0, 1]) -> float32 tensor in [-1, 1]."""
 
     def __init__(self, preprocess: str, load_size: int, crop_size: int,
                  params: Optional[dict] = None, no_flip: bool = False, multiple: int = 4) -> None:
@@ -116,25 +157,22 @@ class Transform:
     def resize(self, img: torch.Tensor) -> torch.Tensor:
         """The resize step alone: the same for every sample, so ``--cache_images`` keeps its
         result. Idempotent: ``__call__`` leaves an image already at this size as it is."""
-        rule, _ = PREPROCESS_MODES[self.preprocess]
-        h, w = img.shape[1:]
-        return _resize(img, rule(w, h, self.load_size, self.crop_size))
+        size = resized_size(self.preprocess, self.load_size, self.crop_size,
+                            (img.shape[2], img.shape[1]), self.multiple)
+        return _resize(img, size)
 
     def __call__(self, img: torch.Tensor) -> torch.Tensor:
         _, crop = PREPROCESS_MODES[self.preprocess]
         img = self.resize(img)
-        size = (img.shape[2], img.shape[1])
         params = self.params
         if params is None:  # unpaired use: draw fresh params from the global RNG
-            params = get_params(self.preprocess, self.load_size, self.crop_size, size, self.no_flip)
+            params = get_params(self.preprocess, self.load_size, self.crop_size,
+                                (img.shape[2], img.shape[1]), self.no_flip)
         if crop:
             img = crop_image(img, params["crop_pos"], self.crop_size)
-        else:
-            img = _resize(img, (round_to_multiple(size[0], self.multiple),
-                                round_to_multiple(size[1], self.multiple)))
         if params["flip"] and not self.no_flip:
             img = img.flip(-1)
-        return img * 2.0 - 1.0
+        return to_unit_float(img) * 2.0 - 1.0
 
 
 def crop_image(img: torch.Tensor, pos: Tuple[int, int], crop_size: int) -> torch.Tensor:
@@ -240,8 +278,9 @@ class BaseDataset(data.Dataset):
         """The images ``read()`` returns, kept in memory after the resize step of
         ``--preprocess`` when ``--cache_images`` is on (``key`` names them, e.g. the path).
 
-        Decoding and resizing are most of a sample's cost (20 ms of 21 for a 1200x600 maps
-        JPEG at load_size 143); the random crop and flip stay per sample. ``transform`` leaves
+        Decoding and resizing are nearly all of a sample's cost (about 16 ms of CPU for a
+        1200x600 maps JPEG at load_size 143); the random crop and flip stay per sample. 8-bit
+        images are kept as bytes, a quarter of their float size. ``transform`` leaves
         an image already at its resized size unchanged and draws the same crop from it, so a
         sample is identical with or without the cache. Errors of ``read`` pass through and
         nothing is kept for them.

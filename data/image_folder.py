@@ -1,10 +1,13 @@
-"""Finding image files and reading them into float tensors.
+"""Finding image files and reading them into tensors.
 
 ``make_dataset`` lists images under a folder (recursively, sorted); ``load_image`` reads one
-into a float32 ``C x H x W`` tensor in ``[0, 1]`` with the requested number of channels.
-High bit depths are kept: a 16-bit PNG or TIFF is divided by its real maximum (65535, or
-``2**bits - 1`` for TIFFs that declare fewer bits), never squeezed through 8 bits. Files that
-cannot be decoded raise ``UnreadableImageError`` so a dataset can skip them.
+into a ``C x H x W`` tensor with the requested number of channels. 8-bit files (JPEG, 8-bit
+PNG, BMP, ...) give ``uint8`` tensors holding the bytes PIL decodes, so that the transforms
+can resize them with PIL as the reference does (see ``data.base_dataset``). High bit depths
+give float32 in ``[0, 1]`` and are kept: a 16-bit PNG or TIFF is divided by its real maximum
+(65535, or ``2**bits - 1`` for TIFFs that declare fewer bits), never squeezed through 8 bits.
+``to_unit_float`` turns either kind into float32 in ``[0, 1]``. Files that cannot be decoded
+raise ``UnreadableImageError`` so a dataset can skip them.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ PathLike = Union[str, Path]
 IMG_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 TIFF_EXTENSIONS = (".tif", ".tiff")
 
-# ITU-R 601-2 luma, the weights PIL uses for convert("L"), so gray inputs match the reference.
+# ITU-R 601-2 luma, the weights PIL uses for convert("L"): float images get the same gray
+# as 8-bit ones, which PIL converts itself (in fixed point, as the reference does).
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
 # Errors a decoder raises on a broken, truncated or foreign file.
@@ -138,7 +142,14 @@ def _read_pil(path: PathLike) -> torch.Tensor:
         array = np.asarray(img)
     if array.ndim == 2:
         array = array[:, :, None]
+    if array.dtype == np.uint8:
+        return torch.from_numpy(array.transpose(2, 0, 1).copy())
     return torch.from_numpy(array.astype(np.float32).transpose(2, 0, 1).copy()) / white
+
+
+def to_unit_float(image: torch.Tensor) -> torch.Tensor:
+    """float32 in [0, 1]: ``uint8`` divided by 255 (as torchvision's ToTensor), float as is."""
+    return image.float() / 255.0 if image.dtype == torch.uint8 else image
 
 
 # path -> decoded image, filled by read_image while --cache_images is on (set_image_cache).
@@ -149,8 +160,7 @@ def set_image_cache(enabled: bool) -> None:
     """Keep every image ``read_image`` decodes in memory (``--cache_images``; what is cached
     already stays), or stop and forget them all.
 
-    8-bit images are kept as uint8 (a quarter of the float size) and give back exactly the
-    tensor a fresh read gives. Fill the cache before DataLoader workers start (see
+    Each read gives a copy of what a fresh read gives (8-bit images stay uint8). Fill the cache before DataLoader workers start (see
     ``data.preload_images``): forked workers then share it instead of each decoding again.
     """
     global _image_cache
@@ -160,21 +170,17 @@ def set_image_cache(enabled: bool) -> None:
         _image_cache = {}
 
 
-def _compact(image: torch.Tensor) -> torch.Tensor:
-    as_bytes = (image * 255.0).round_().clamp_(0, 255).to(torch.uint8)
-    return as_bytes if torch.equal(as_bytes.float() / 255.0, image) else image
-
-
 def read_image(path: PathLike) -> torch.Tensor:
-    """Read ``path`` with its own channels (alpha included) as float32 in [0, 1].
+    """Read ``path`` with its own channels (alpha included): uint8 for 8-bit files, float32
+    in [0, 1] for higher bit depths and float data.
 
     Raises ``UnreadableImageError`` when the file cannot be decoded.
     """
     if _image_cache is not None:
         cached = _image_cache.get(str(path))
         if cached is None:
-            cached = _image_cache[str(path)] = _compact(_read_uncached(path))
-        return cached.float() / 255.0 if cached.dtype == torch.uint8 else cached.clone()
+            cached = _image_cache[str(path)] = _read_uncached(path)
+        return cached.clone()
     return _read_uncached(path)
 
 
@@ -199,15 +205,19 @@ def _read_uncached(path: PathLike) -> torch.Tensor:
 def convert_channels(image: torch.Tensor, nc: int, path: PathLike = "image") -> torch.Tensor:
     """Give a ``C x H x W`` image ``nc`` channels.
 
-    1 channel: luminance of the first three channels (or the gray channel). 3 channels:
-    RGB, gray repeated, alpha dropped. Other counts: the first ``nc`` channels, or gray
-    repeated. Gray images are those with one channel, or two (gray + alpha).
+    1 channel: luminance of the first three channels (or the gray channel); for uint8
+    images PIL's own ``convert("L")``, the reference's ``Grayscale(1)``. 3 channels: RGB, gray
+    repeated, alpha dropped. Other counts: the first ``nc`` channels, or gray repeated. Gray
+    images are those with one channel, or two (gray + alpha). The dtype is kept.
     """
     channels = image.shape[0]
     gray = channels <= 2
     if nc == 1:
         if gray:
             return image[:1]
+        if image.dtype == torch.uint8:
+            rgb = Image.fromarray(image[:3].permute(1, 2, 0).numpy(), "RGB")
+            return torch.from_numpy(np.asarray(rgb.convert("L")).copy())[None]
         weights = torch.tensor(LUMA_WEIGHTS, dtype=image.dtype).view(3, 1, 1)
         return (image[:3] * weights).sum(dim=0, keepdim=True)
     if gray:
@@ -219,7 +229,8 @@ def convert_channels(image: torch.Tensor, nc: int, path: PathLike = "image") -> 
 
 
 def load_image(path: PathLike, nc: int) -> torch.Tensor:
-    """Read ``path`` as a float32 ``nc x H x W`` tensor in [0, 1] (see ``convert_channels``)."""
+    """Read ``path`` as an ``nc x H x W`` tensor, uint8 or float32 as ``read_image`` (see
+    ``convert_channels``)."""
     return convert_channels(read_image(path), nc, path)
 
 

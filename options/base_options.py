@@ -85,11 +85,13 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--compile", action="store_true", help="torch.compile the networks (slow first steps)")
     g.add_argument("--conv_impl", default="auto", choices=["auto", "native"],
                    help="auto: on the CPU, convolutions over few pixels (the U-Net's inner layers) run as one "
-                        "matrix multiply, which is faster there; same weights and results. native: always torch's")
+                        "matrix multiply, which is faster there; the same function up to floating-point rounding. "
+                        "native: always torch's (with --adam_impl for_loop, the reference's step bit for bit)")
     g.add_argument("--cache_images", action="store_true",
                    help="decode and resize every image once, at start, and keep it in memory: a sample is then "
-                        "only its random crop and flip (small datasets; costs 4 x channels x load_size^2 bytes "
-                        "per image, e.g. 0.5 GB for 400 maps pairs at load_size 143, 2 GB at 286)")
+                        "only its random crop and flip, the same sample as without the cache (small datasets; "
+                        "8-bit images cost channels x load_size^2 bytes each, e.g. 50 MB for 400 maps pairs "
+                        "at load_size 143, 0.2 GB at 286; 16-bit images 4 times that)")
 
     g = parser.add_argument_group("loading")
     g.add_argument("--epoch", default="latest", help="which epoch to load: latest, best, or a number")

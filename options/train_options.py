@@ -19,7 +19,8 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--lambda_gp", type=float, default=10.0, help="weight of the gradient penalty (wgangp)")
     g.add_argument("--adam_impl", default="fused", choices=["fused", "foreach", "for_loop"],
                    help="Adam implementation: fused (one kernel per step; falls back to foreach where unsupported), "
-                        "foreach, or for_loop (the reference's default on the CPU); same update rule")
+                        "foreach, or for_loop (the reference's default on the CPU): the same update rule, rounded "
+                        "differently by fused; for_loop with --conv_impl native is the reference's step bit for bit")
     g.add_argument("--pool_size", type=int, default=50, help="size of the buffer of previously generated images")
     g.add_argument("--lr_policy", default="linear", choices=["linear", "step", "plateau", "cosine"],
                    help="learning rate policy")

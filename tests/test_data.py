@@ -63,11 +63,10 @@ def test_load_8bit_modes(tmp_path, mode):
     img.save(tmp_path / "x.png")
     three, one = load_image(tmp_path / "x.png", 3), load_image(tmp_path / "x.png", 1)
     assert three.shape == (3, 8, 12) and one.shape == (1, 8, 12)
-    assert three.dtype == torch.float32 and 0.0 <= float(three.min()) and float(three.max()) <= 1.0
-    expected = np.asarray(img.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255.0
-    assert np.allclose(three.numpy(), expected, atol=1e-6)
-    # luminance as PIL computes it, to rounding
-    assert np.allclose(one[0].numpy(), np.asarray(img.convert("L")) / 255.0, atol=1.5 / 255)
+    assert three.dtype == one.dtype == torch.uint8  # the bytes PIL decodes, as the reference reads them
+    assert np.array_equal(three.numpy(), np.asarray(img.convert("RGB")).transpose(2, 0, 1))
+    # the reference's convert("RGB") then Grayscale(1), byte for byte
+    assert np.array_equal(one[0].numpy(), np.asarray(img.convert("RGB").convert("L")))
 
 
 def test_load_channel_counts(tmp_path):
@@ -146,6 +145,97 @@ def test_params_are_seeded_and_flip_respects_no_flip():
     assert torch.allclose(flipped, img.flip(-1) * 2 - 1)
 
 
+def reference_pipeline(img: Image.Image, preprocess: str, load: int, crop: int, pos, flip: bool,
+                       gray: bool) -> torch.Tensor:
+    """The reference's get_transform, written out with torchvision on a PIL image: the spec."""
+    from torchvision import transforms as T
+
+    def scale_width(im):
+        ow, oh = im.size
+        if ow == load and oh >= crop:
+            return im
+        return im.resize((load, int(max(load * oh / ow, crop))), Image.BICUBIC)
+
+    def to_multiple_of_4(im):
+        ow, oh = im.size
+        w, h = int(round(ow / 4) * 4), int(round(oh / 4) * 4)
+        return im if (w, h) == (ow, oh) else im.resize((w, h), Image.BICUBIC)
+
+    steps = [T.Grayscale(1)] if gray else []
+    if "resize" in preprocess:
+        steps.append(T.Resize([load, load], T.InterpolationMode.BICUBIC))
+    elif "scale_width" in preprocess:
+        steps.append(T.Lambda(scale_width))
+    if "crop" in preprocess:
+        steps.append(T.Lambda(lambda im: im.crop((pos[0], pos[1], pos[0] + crop, pos[1] + crop))))
+    if preprocess == "none":
+        steps.append(T.Lambda(to_multiple_of_4))
+    if flip:
+        steps.append(T.Lambda(lambda im: im.transpose(Image.FLIP_LEFT_RIGHT)))
+    half = (0.5,) * (1 if gray else 3)
+    return T.Compose(steps + [T.ToTensor(), T.Normalize(half, half)])(img)
+
+
+@pytest.mark.parametrize("preprocess, load, crop", [
+    ("resize_and_crop", 72, 64), ("crop", 0, 32), ("scale_width", 64, 32),
+    ("scale_width_and_crop", 64, 48), ("none", 0, 0)])
+@pytest.mark.parametrize("gray", [False, True])
+def test_8bit_transform_is_the_references_bit_for_bit(tmp_path, preprocess, load, crop, gray):
+    # 62 x 93: scale_width gives 64 x 96 (a multiple of 4, so no rounding beyond the
+    # reference's); none rounds 62 to 64 and 93 to 92, in one resize.
+    Image.fromarray(noise_image(93, 62, seed=4)).save(tmp_path / "x.jpg", quality=90)
+    img = load_image(tmp_path / "x.jpg", 1 if gray else 3)
+    for pos, flip in (((3, 5), False), ((0, 7), True)):
+        ours = get_transform(preprocess, load, crop, {"crop_pos": pos, "flip": flip})(img)
+        with Image.open(tmp_path / "x.jpg") as pil:
+            reference = reference_pipeline(pil.convert("RGB"), preprocess, load, crop, pos, flip, gray)
+        assert ours.dtype == torch.float32 and torch.equal(ours, reference)
+
+
+@pytest.mark.parametrize("preprocess, size", [("scale_width", (64, 40)), ("none", (96, 60))])
+def test_rounded_sizes_take_one_resize(preprocess, size):
+    """scale_width gives 64 x 38 here, rounded to 40; none rounds 98 x 61 to 96 x 60 (Python's
+    round, as the reference: 24.5 -> 24): one PIL resize from the original each, never a
+    resize of a resized image."""
+    array = noise_image(61 if preprocess == "none" else 60, 98 if preprocess == "none" else 100, seed=2)
+    img = torch.from_numpy(array.transpose(2, 0, 1).copy())
+    out = get_transform(preprocess, 64, 32, {"crop_pos": (0, 0), "flip": False})(img)
+    once = np.asarray(Image.fromarray(array).resize(size, Image.BICUBIC)).transpose(2, 0, 1)
+    assert torch.equal(out, torch.from_numpy(once.copy()).float() / 255.0 * 2 - 1)
+
+
+def test_alpha_channels_are_resized_without_premultiplying(tmp_path):
+    rgba = np.concatenate([noise_image(30, 30, seed=8), np.zeros((30, 30, 1), np.uint8)], axis=2)
+    rgba[:15, :, 3] = 255  # half transparent: PIL's RGBA resize would darken colours there
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    out = get_transform("resize_and_crop", 20, 20, {"crop_pos": (0, 0), "flip": False})(load_image(tmp_path / "a.png", 4))
+    for c in range(4):
+        channel = np.asarray(Image.fromarray(rgba[:, :, c]).resize((20, 20), Image.BICUBIC))
+        assert torch.equal(out[c], torch.from_numpy(channel.copy()).float() / 255.0 * 2 - 1)
+
+
+def test_aligned_pair_is_the_references_bit_for_bit(tmp_path):
+    """Each half is cut from the 8-bit image, then resized on its own (load = crop: no random crop)."""
+    (tmp_path / "train").mkdir()
+    Image.fromarray(noise_image(50, 121, seed=6)).save(tmp_path / "train" / "p.jpg")
+    item = create_dataset(tiny(tmp_path, dataset_mode="aligned", load_size=32, crop_size=32, no_flip=True))[0]
+    with Image.open(tmp_path / "train" / "p.jpg") as pil:
+        AB = pil.convert("RGB")
+    # an odd width: B is AB.crop((w // 2, 0, w, h)), one column wider than A, as in the reference
+    for key, box in (("A", (0, 0, 60, 50)), ("B", (60, 0, 121, 50))):
+        expected = reference_pipeline(AB.crop(box), "resize_and_crop", 32, 32, (0, 0), False, False)
+        assert torch.equal(item[key], expected)
+
+
+def test_16bit_images_are_resized_as_floats(tmp_path):
+    dark = (gradient16(32, 256) // 64).astype(np.uint16)  # 0 .. 1023: four 8-bit levels
+    save_png16_rgb(tmp_path / "rgb16.png", np.stack([dark] * 3, axis=-1))
+    img = load_image(tmp_path / "rgb16.png", 3)
+    out = get_transform("resize_and_crop", 200, 200, {"crop_pos": (0, 0), "flip": False})(img)
+    assert img.dtype == torch.float32 and out.shape == (3, 200, 200)
+    assert len(torch.unique(out[0, 0])) > 150  # through 8 bits it would have 5 values at most
+
+
 @pytest.mark.parametrize("overrides, message", [
     (dict(load_size=200, crop_size=256), "load_size 200 is smaller than crop_size 256"),
     (dict(crop_size=100, size_multiple=128, netG="unet_128"),
@@ -198,7 +288,8 @@ def test_aligned_odd_width_direction_and_channels(tmp_path):
     swapped = create_dataset(tiny(tmp_path, direction="BtoA", input_nc=1, **kw))[0]
     assert swapped["A"].shape[0] == 1 and swapped["B"].shape[0] == 3
     assert swapped["B"][0].max() == 1  # B is now the red (left) half
-    assert torch.allclose(swapped["A"], torch.full_like(swapped["A"], 0.114 * 2 - 1), atol=1e-5)
+    blue_gray = int(np.asarray(Image.fromarray(blue).convert("L"))[0, 0])  # PIL's fixed-point luma, 29
+    assert torch.equal(swapped["A"], torch.full_like(swapped["A"], blue_gray / 255.0 * 2 - 1))
 
 
 def test_unaligned_serial_and_random_b(unaligned_dataroot):

@@ -17,9 +17,9 @@ from PIL import Image
 import test as test_script
 import train as train_script
 from engine import validation
-from util import evaluation
 from options import parse_options
 from tests.helpers import tiny_args
+from util import evaluation
 from util.metrics import MetricSuite
 
 

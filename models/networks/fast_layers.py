@@ -1,15 +1,19 @@
-"""Faster execution of the same layers on CPUs: same weights, same state_dict, same math.
+"""Faster execution of the same layers on CPUs: same weights, same state_dict, same function.
 
 ``use_fast_layers(net)`` swaps, in place, the class of some layers for a subclass that
 computes the same function faster; parameters, buffers and ``state_dict`` keys are untouched,
-so checkpoints and the reference's weight files are unaffected.
+so checkpoints and the reference's weight files are unaffected. The GEMM convolutions sum in
+another order than oneDNN, so results agree up to floating-point rounding, not bit for bit
+(``--conv_impl native`` gives the reference's arithmetic; tests/test_golden_step.py measures
+what the rounding does to one training step).
 
 * ``GemmConv2d`` / ``GemmConvTranspose2d``: a convolution whose matrix multiply has few
   columns (the U-Net's inner layers: a 512x512 or 1024x512 4x4 kernel applied to a 1x1 to
   16x16 image) runs as one GEMM plus ``unfold``/``fold``. oneDNN's kernels spend most of their
   time re-laying out the large weight for such shapes (a 2x2-input transposed conv with 8.4 M
   weights: ~50 ms forward + backward in fp32 on one core, ~20 ms as a GEMM); larger images
-  keep the framework's convolution, which is faster there.
+  keep the framework's convolution, which is faster there. Under autocast the transposed
+  one sums its overlapping patches and adds its bias in fp32, rounding once, as oneDNN does.
 * ``BatchStatsInstanceNorm2d``: instance norm of one image computed by the batch-norm kernel
   it calls anyway, minus a reshape that turns channels-last activations back into NCHW.
 * ``AutocastPad``: reflection/replication padding keep the input's dtype under autocast.
@@ -38,6 +42,22 @@ GEMM_MAX_TRANSPOSED_OUTPUTS = 64
 
 def _plain(module: nn.Module) -> bool:
     return module.groups == 1 and module.padding_mode == "zeros" and not isinstance(module.padding, str)
+
+
+def _fold_in_fp32(cols: torch.Tensor, bias, fold) -> torch.Tensor:
+    """``fold(cols) + bias`` summed in (at least) fp32 and rounded once to ``cols``' dtype.
+
+    Under autocast the GEMM gives bf16/fp16 columns. oneDNN's transposed convolution adds
+    the overlapping patches and the bias in fp32 and rounds once; ``F.fold`` in bf16 would
+    round at every addition: 25 % more error (tests/test_speed_paths.py,
+    test_gemm_conv_transpose_sums_bf16_in_fp32).
+    """
+    wide = torch.promote_types(cols.dtype, torch.float32)
+    with torch.autocast(cols.device.type, enabled=False):
+        out = fold(cols.to(wide))
+        if bias is not None:
+            out = out + bias.to(wide).view(1, -1, 1, 1)
+    return out.to(cols.dtype)
 
 
 class _StandardLayoutWeight:
@@ -85,8 +105,8 @@ class GemmConvTranspose2d(_StandardLayoutWeight, nn.ConvTranspose2d):
         ho = (h - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1
         wo = (w - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1
         cols = self.weight.reshape(c, -1).t() @ x.reshape(n, c, h * w)  # N x (C_out*kh*kw) x HW
-        out = F.fold(cols, (ho, wo), (kh, kw), dilation=(dh, dw), padding=(ph, pw), stride=(sh, sw))
-        return out if self.bias is None else out + self.bias.to(out.dtype).view(1, -1, 1, 1)
+        return _fold_in_fp32(cols, self.bias, lambda t: F.fold(
+            t, (ho, wo), (kh, kw), dilation=(dh, dw), padding=(ph, pw), stride=(sh, sw)))
 
 
 class BatchStatsInstanceNorm2d(nn.InstanceNorm2d):
