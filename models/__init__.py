@@ -14,7 +14,7 @@ used as ``--model package.module.ClassName``.
 
 from util.registry import Registry
 
-MODELS = Registry("model")
+MODELS = Registry("model", dotted=True)
 
 # One import line per model plugin: importing registers it.
 # ruff: noqa: I001

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from util.errors import UserError
+from util.registry import Registry
 
 # (prediction, target label tensor, target_is_real, for_discriminator) -> scalar loss
 GanObjective = Callable[[torch.Tensor, torch.Tensor, bool, bool], torch.Tensor]
@@ -39,12 +40,11 @@ def _hinge(pred: torch.Tensor, target: torch.Tensor, is_real: bool, for_d: bool)
     return -pred.mean() if is_real else pred.mean()
 
 
-GAN_MODES: dict[str, GanObjective] = {
-    "vanilla": _vanilla,
-    "lsgan": _lsgan,
-    "wgangp": _wgangp,
-    "hinge": _hinge,
-}
+GAN_MODES = Registry("gan_mode")
+GAN_MODES.add("vanilla", _vanilla)
+GAN_MODES.add("lsgan", _lsgan)
+GAN_MODES.add("wgangp", _wgangp)
+GAN_MODES.add("hinge", _hinge)
 
 
 class GANLoss(nn.Module):
@@ -57,11 +57,8 @@ class GANLoss(nn.Module):
     def __init__(self, gan_mode: str, target_real_label: float = 1.0,
                  target_fake_label: float = 0.0) -> None:
         super().__init__()
-        if gan_mode not in GAN_MODES:
-            raise UserError(f"unknown gan_mode '{gan_mode}'; "
-                            f"available: {', '.join(sorted(GAN_MODES))}")
         self.gan_mode = gan_mode
-        self.objective = GAN_MODES[gan_mode]
+        self.objective = GAN_MODES.get(gan_mode)
         # Buffers follow .to(device); not persistent, they are options, not learned state.
         self.register_buffer("real_label", torch.tensor(target_real_label), persistent=False)
         self.register_buffer("fake_label", torch.tensor(target_fake_label), persistent=False)

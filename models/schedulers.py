@@ -18,7 +18,7 @@ from typing import Callable, Tuple
 import torch
 from torch.optim import Optimizer, lr_scheduler
 
-from util.errors import UserError
+from util.registry import Registry
 
 SchedulerBuilder = Callable[[Optimizer, int, int, int, int], object]
 
@@ -50,20 +50,17 @@ def _cosine(optimizer: Optimizer, n_epochs: int, n_epochs_decay: int, epoch_coun
     return lr_scheduler.CosineAnnealingLR(optimizer, T_max=n_epochs, eta_min=0)
 
 
-SCHEDULERS: dict[str, SchedulerBuilder] = {
-    "linear": _linear,
-    "step": _step,
-    "plateau": _plateau,
-    "cosine": _cosine,
-}
+SCHEDULERS = Registry("lr policy")
+SCHEDULERS.add("linear", _linear)
+SCHEDULERS.add("step", _step)
+SCHEDULERS.add("plateau", _plateau)
+SCHEDULERS.add("cosine", _cosine)
 
 
 def get_scheduler(optimizer: Optimizer, policy: str, n_epochs: int, n_epochs_decay: int,
                   epoch_count: int = 1, lr_decay_iters: int = 50):
     """Return the learning-rate scheduler for ``policy``, stepped once per epoch."""
-    if policy not in SCHEDULERS:
-        raise UserError(f"unknown lr policy '{policy}'; available: {', '.join(sorted(SCHEDULERS))}")
-    return SCHEDULERS[policy](optimizer, n_epochs, n_epochs_decay, epoch_count, lr_decay_iters)
+    return SCHEDULERS.get(policy)(optimizer, n_epochs, n_epochs_decay, epoch_count, lr_decay_iters)
 
 
 def schedule_at(policy: str, lr: float, n_epochs: int, n_epochs_decay: int, epoch_count: int,

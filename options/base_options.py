@@ -23,6 +23,7 @@ ARCHITECTURE_KEYS = ("input_nc", "output_nc", "ngf", "ndf", "netG", "netD", "n_l
 
 def add_base_options(parser: argparse.ArgumentParser) -> None:
     from data import DATASETS
+    from data.base_dataset import PREPROCESS_MODES
     from models import MODELS
     from models.networks import DISCRIMINATORS, GENERATORS, INIT_TYPES, NORM_LAYERS
 
@@ -43,11 +44,14 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--output_nc", type=int, default=3, help="# of output image channels: 3 for RGB, 1 for grayscale")
     g.add_argument("--ngf", type=int, default=64, help="# of gen filters in the last conv layer")
     g.add_argument("--ndf", type=int, default=64, help="# of discrim filters in the first conv layer")
-    g.add_argument("--netD", default="basic", choices=sorted(DISCRIMINATORS), help="discriminator architecture")
-    g.add_argument("--netG", default="resnet_9blocks", choices=sorted(GENERATORS), help="generator architecture")
+    # Not argparse choices: a dotted path package.module.Class selects a network outside the tree.
+    g.add_argument("--netD", default="basic",
+                   help=f"discriminator: {', '.join(DISCRIMINATORS.names())}, or a dotted path package.module.Class")
+    g.add_argument("--netG", default="resnet_9blocks",
+                   help=f"generator: {', '.join(GENERATORS.names())}, or a dotted path package.module.Class")
     g.add_argument("--n_layers_D", type=int, default=3, help="only used if netD==n_layers")
-    g.add_argument("--norm", default="instance", choices=sorted(NORM_LAYERS), help="normalization layer")
-    g.add_argument("--init_type", default="normal", choices=sorted(INIT_TYPES), help="network initialization")
+    g.add_argument("--norm", default="instance", choices=NORM_LAYERS.names(), help="normalization layer")
+    g.add_argument("--init_type", default="normal", choices=INIT_TYPES.names(), help="network initialization")
     g.add_argument("--init_gain", type=float, default=0.02, help="scaling factor for normal, xavier and orthogonal")
     g.add_argument("--no_dropout", action="store_true", help="no dropout for the generator")
 
@@ -63,7 +67,7 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--max_dataset_size", type=float, default=float("inf"),
                    help="maximum number of samples allowed per dataset")
     g.add_argument("--preprocess", default="resize_and_crop",
-                   choices=["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"],
+                   choices=list(PREPROCESS_MODES),
                    help="scaling and cropping of images at load time")
     g.add_argument("--no_flip", action="store_true", help="do not flip the images for data augmentation")
 
@@ -218,7 +222,13 @@ def _apply_suffix(opt: argparse.Namespace) -> None:
 
 def finalize(opt: argparse.Namespace) -> argparse.Namespace:
     """Derived values and checks that do not touch the file system."""
-    from models.networks import discriminator_min_size, generator_min_size, generator_size_multiple
+    from models.networks import (
+        DISCRIMINATORS,
+        GENERATORS,
+        discriminator_min_size,
+        generator_min_size,
+        generator_size_multiple,
+    )
 
     if opt.suffix:
         _apply_suffix(opt)
@@ -226,6 +236,11 @@ def finalize(opt: argparse.Namespace) -> argparse.Namespace:
     if not opt.name or opt.name == "." or ".." in opt.name or any(c in opt.name for c in ("/", "\\", os.sep)):
         raise UserError(f"--name '{opt.name}' must be a plain folder name (no '/', '\\\\' or '..')")
     _check_ranges(opt)
+    for flag, table in (("netG", GENERATORS), ("netD", DISCRIMINATORS)):
+        try:
+            table.get(getattr(opt, flag))
+        except UserError as e:
+            raise UserError(f"--{flag}: {e}") from None
     opt.gpu_ids = _parse_gpu_ids(opt.gpu_ids)
     opt.size_multiple = generator_size_multiple(opt.netG)
     # The smallest image side the networks accept (the discriminator only matters in training).

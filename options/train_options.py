@@ -6,6 +6,9 @@ import argparse
 
 
 def add_train_options(parser: argparse.ArgumentParser) -> None:
+    from models.losses import GAN_MODES
+    from models.schedulers import SCHEDULERS
+
     g = parser.add_argument_group("training")
     g.add_argument("--phase", default="train", help="train, val, test, etc")
     g.add_argument("--n_epochs", type=int, default=100, help="# of epochs with the initial learning rate")
@@ -14,7 +17,7 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--continue_train", action="store_true", help="continue training: load the latest checkpoint")
     g.add_argument("--beta1", type=float, default=0.5, help="momentum term of adam")
     g.add_argument("--lr", type=float, default=0.0002, help="initial learning rate for adam")
-    g.add_argument("--gan_mode", default="lsgan", choices=["vanilla", "lsgan", "wgangp", "hinge"],
+    g.add_argument("--gan_mode", default="lsgan", choices=list(GAN_MODES),
                    help="the type of GAN objective")
     g.add_argument("--lambda_gp", type=float, default=10.0, help="weight of the gradient penalty (wgangp)")
     g.add_argument("--adam_impl", default="fused", choices=["fused", "foreach", "for_loop"],
@@ -22,7 +25,7 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
                         "foreach, or for_loop (the reference's default on the CPU): the same update rule, rounded "
                         "differently by fused; for_loop with --conv_impl native is the reference's step bit for bit")
     g.add_argument("--pool_size", type=int, default=50, help="size of the buffer of previously generated images")
-    g.add_argument("--lr_policy", default="linear", choices=["linear", "step", "plateau", "cosine"],
+    g.add_argument("--lr_policy", default="linear", choices=list(SCHEDULERS),
                    help="learning rate policy")
     g.add_argument("--lr_decay_iters", type=int, default=50, help="multiply by a gamma every lr_decay_iters epochs")
 

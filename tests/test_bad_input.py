@@ -103,7 +103,7 @@ def test_missing_or_empty_data_is_a_clear_error(model, where, extra, needles, al
     (["--name", "."], ["plain folder name"]),
     (["--name", "a\\b"], ["plain folder name"]),
     (["--suffix", "{no_such_option}"], ["--suffix", "no_such_option"]),
-    (["--netG", "unet_512"], ["--netG", "resnet_6blocks", "resnet_9blocks", "unet_128", "unet_256"]),
+    (["--netG", "resnet_7blocks"], ["--netG", "resnet_6blocks", "resnet_9blocks", "unet_128", "unet_256"]),
     (["--netD", "huge"], ["--netD", "basic", "n_layers", "pixel"]),
     (["--norm", "group"], ["--norm", "batch", "instance", "none"]),
     (["--gan_mode", "bce"], ["--gan_mode", "vanilla", "lsgan", "wgangp", "hinge"]),

@@ -98,7 +98,7 @@ def test_size_multiples() -> None:
 
 
 @pytest.mark.parametrize("call", [
-    lambda: define_G(3, 3, 8, "unet_512"),
+    lambda: define_G(3, 3, 8, "resnet_7blocks"),
     lambda: define_D(3, 8, "patch"),
     lambda: get_norm_layer("layer"),
     lambda: define_G(3, 3, 8, "unet_128", init_type="uniform"),

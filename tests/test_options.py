@@ -53,7 +53,7 @@ def test_test_options_defaults():
 @pytest.mark.parametrize("args, needle", [
     (["--model", "nope"], "available: cycle_gan, pix2pix, template, test"),
     (["--dataset_mode", "nope"], "available: aligned"),
-    (["--netG", "unet_512"], "resnet_9blocks"),
+    (["--netG", "resnet_7blocks"], "resnet_9blocks"),
     (["--norm", "group"], "instance"),
     (["--gan_mode", "bce"], "lsgan"),
     (["--name", "../escape"], "plain folder name"),

@@ -1,6 +1,7 @@
 """The plugin registry."""
 
 import pytest
+import torch
 
 from data import DATASETS
 from models import MODELS, create_model
@@ -42,3 +43,36 @@ def test_builtin_plugins_are_registered():
     assert {"pix2pix", "cycle_gan", "test", "template"} <= set(MODELS.names())
     assert {"aligned", "unaligned", "single", "template"} <= set(DATASETS.names())
     assert callable(create_model)
+
+
+def test_every_table_is_a_registry():
+    from models.losses import GAN_MODES
+    from models.networks import DISCRIMINATORS, GENERATORS, INIT_TYPES, NORM_LAYERS
+    from models.schedulers import SCHEDULERS
+
+    for table in (MODELS, DATASETS, GENERATORS, DISCRIMINATORS, NORM_LAYERS, INIT_TYPES, GAN_MODES, SCHEDULERS):
+        assert isinstance(table, Registry) and len(table) > 0
+        with pytest.raises(UserError, match=f"unknown {table.kind} 'nope'; available: "):
+            table.get("nope")
+
+
+def test_outside_networks_by_dotted_path_train_and_test(aligned_dataroot, tmp_path):
+    import test as test_script
+    import train as train_script
+    from tests.helpers import tiny_args
+
+    nets = ["--netG", "tests.outside_plugins.TinyGenerator", "--netD", "tests.outside_plugins.TinyDiscriminator"]
+    args = tiny_args("pix2pix", aligned_dataroot, tmp_path, "outside", *nets, "--n_epochs", "1",
+                     "--n_epochs_decay", "0", "--max_dataset_size", "2", "--load_size", "36", "--crop_size", "32")
+    assert train_script.main(args) == 0
+    weights = torch.load(tmp_path / "outside" / "latest_net_G.pth", weights_only=True)
+    assert list(weights) == ["net.0.weight", "net.0.bias", "net.1.weight", "net.1.bias", "net.1.running_mean",
+                             "net.1.running_var", "net.1.num_batches_tracked", "net.3.weight", "net.3.bias"]
+    assert test_script.main(["--dataroot", str(aligned_dataroot), "--name", "outside", "--model", "pix2pix",
+                             "--checkpoints_dir", str(tmp_path), "--results_dir", str(tmp_path / "r"),
+                             "--gpu_ids", "-1", "--num_threads", "0", "--metrics", "none"]) == 0
+    assert (tmp_path / "r" / "outside" / "test_latest" / "index.html").is_file()
+    with pytest.raises(UserError, match="cannot load generator 'tests.outside_plugins.Nope'"):
+        from models.networks import define_G
+
+        define_G(3, 3, 8, "tests.outside_plugins.Nope")

@@ -1,6 +1,8 @@
-"""A small name -> class registry used for models and dataset modes.
+"""One small name -> object registry for every table of choices.
 
-Register a plugin with a decorator::
+Models, dataset modes, generators, discriminators, norms, GAN objectives, learning-rate
+policies, display back ends and metrics are each a ``Registry``. A plugin registers with a
+decorator, a table entry with ``add``::
 
     from models import MODELS
 
@@ -8,53 +10,80 @@ Register a plugin with a decorator::
     class MyModel(BaseModel):
         ...
 
-A name that is not registered can still be used when it is a dotted path
-(``my_package.my_module.MyModel``): the module is imported and the class returned.
+    NORM_LAYERS.add("group", group_norm_factory)
+
+Command-line choices and help texts come from ``names()``; an unknown name is a
+``UserError`` listing them. Where the table allows it (``dotted=True``), a name that is not
+registered can be a dotted path (``my_package.my_module.MyThing``): the module is imported
+and the object returned, passed through ``adapt`` to become an entry of the table (e.g. a
+generator class into the spec ``define_G`` reads).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Dict, Iterator, Type
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from util.errors import UserError
 
 
 class Registry:
-    """Maps names to classes; unknown names raise a ``UserError`` listing the valid ones."""
+    """Maps names to objects (classes, factories, specs), in registration order."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, dotted: bool = False,
+                 adapt: Optional[Callable[[Any], Any]] = None) -> None:
         self.kind = kind  # "model", "dataset mode", ...: used in error messages
-        self._items: Dict[str, Type] = {}
+        self.dotted = dotted
+        self.adapt = adapt
+        self._items: Dict[str, Any] = {}
 
-    def register(self, name: str) -> Callable[[Type], Type]:
-        def decorator(cls: Type) -> Type:
-            if name in self._items and self._items[name] is not cls:
-                raise ValueError(f"{self.kind} '{name}' is already registered "
-                                 f"by {self._items[name].__module__}")
-            self._items[name] = cls
-            cls.registered_name = name
-            return cls
-        return decorator
+    def add(self, name: str, obj: Any) -> Any:
+        """Register ``obj`` as ``name``; a second, different object under one name is refused."""
+        if name in self._items and self._items[name] is not obj:
+            owner = getattr(self._items[name], "__module__", type(self._items[name]).__name__)
+            raise ValueError(f"{self.kind} '{name}' is already registered by {owner}")
+        self._items[name] = obj
+        if isinstance(obj, type):
+            obj.registered_name = name
+        return obj
 
-    def get(self, name: str) -> Type:
+    def register(self, name: str) -> Callable[[Any], Any]:
+        """Decorator form of ``add``."""
+        return lambda obj: self.add(name, obj)
+
+    def get(self, name: str) -> Any:
         if name in self._items:
             return self._items[name]
-        if "." in name:  # a plugin outside the tree: "package.module.ClassName"
+        if self.dotted and "." in name:  # a plugin outside the tree: "package.module.Name"
             module_name, _, attr = name.rpartition(".")
             try:
-                module = importlib.import_module(module_name)
-                return getattr(module, attr)
+                obj = getattr(importlib.import_module(module_name), attr)
             except (ImportError, AttributeError) as e:
                 raise UserError(f"cannot load {self.kind} '{name}': {e}") from e
-        raise UserError(f"unknown {self.kind} '{name}'; available: {', '.join(self.names())} "
-                        f"(or a dotted path package.module.Class)")
+            return self.adapt(obj) if self.adapt is not None else obj
+        hint = " (or a dotted path package.module.Name)" if self.dotted else ""
+        raise UserError(f"unknown {self.kind} '{name}'; available: {', '.join(self.names())}{hint}")
+
+    __getitem__ = get
 
     def names(self) -> list:
+        """The registered names, sorted (for help texts, choices and errors)."""
         return sorted(self._items)
 
-    def __contains__(self, name: str) -> bool:
+    def items(self) -> Iterator[Tuple[str, Any]]:
+        return iter(self._items.items())
+
+    def values(self) -> Iterator[Any]:
+        return iter(self._items.values())
+
+    def __contains__(self, name: object) -> bool:
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.names())
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}: {', '.join(self._items)})"

@@ -2,8 +2,8 @@
 PixelGAN.
 
 Module structure follows the reference implementation layer for layer, so published
-weights load unchanged. To add one, write an ``nn.Module`` and add a ``DiscriminatorSpec``
-to ``DISCRIMINATORS``.
+weights load unchanged. To add one, write an ``nn.Module`` and ``DISCRIMINATORS.add`` a
+``DiscriminatorSpec``; ``--netD package.module.Class`` uses a class outside the tree.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from util.errors import UserError
+from util.registry import Registry
 
 from .layers import NormLayer, conv_bias, get_norm_layer, init_weights
 
@@ -106,26 +106,28 @@ def _patch_min_size(n_layers: int) -> int:
     return 3 * 2 ** n_layers
 
 
-DISCRIMINATORS: dict[str, DiscriminatorSpec] = {
-    "basic": DiscriminatorSpec(_basic, min_size=lambda n_layers_D: _patch_min_size(3)),
-    "n_layers": DiscriminatorSpec(_n_layers, min_size=_patch_min_size),
-    "pixel": DiscriminatorSpec(_pixel, min_size=lambda n_layers_D: 2),  # its norm layer needs 2+ pixels
-}
+def _outside_discriminator(cls) -> DiscriminatorSpec:
+    """``--netD package.module.Class``: built as ``Class(input_nc, ndf, n_layers=n_layers_D,
+    norm_layer=...)``; a ``min_size`` class attribute (default 1) is the smallest side it takes."""
+    def build(input_nc: int, ndf: int, n_layers_D: int, norm_layer: NormLayer) -> nn.Module:
+        return cls(input_nc, ndf, n_layers=n_layers_D, norm_layer=norm_layer)
+    smallest = getattr(cls, "min_size", 1)
+    return DiscriminatorSpec(build, min_size=lambda n_layers_D: smallest)
+
+
+DISCRIMINATORS = Registry("discriminator", dotted=True, adapt=_outside_discriminator)
+DISCRIMINATORS.add("basic", DiscriminatorSpec(_basic, min_size=lambda n_layers_D: _patch_min_size(3)))
+DISCRIMINATORS.add("n_layers", DiscriminatorSpec(_n_layers, min_size=_patch_min_size))
+DISCRIMINATORS.add("pixel", DiscriminatorSpec(_pixel, min_size=lambda n_layers_D: 2))  # its norm needs 2+ pixels
 
 
 def discriminator_min_size(netD: str, n_layers_D: int = 3) -> int:
     """The smallest input side ``netD`` accepts."""
-    if netD not in DISCRIMINATORS:
-        raise UserError(f"unknown discriminator '{netD}'; "
-                        f"available: {', '.join(sorted(DISCRIMINATORS))}")
-    return DISCRIMINATORS[netD].min_size(n_layers_D)
+    return DISCRIMINATORS.get(netD).min_size(n_layers_D)
 
 
 def define_D(input_nc: int, ndf: int, netD: str, n_layers_D: int = 3, norm: str = "batch",
              init_type: str = "normal", init_gain: float = 0.02) -> nn.Module:
     """Build and initialize discriminator ``netD`` on the CPU (moving it is the caller's job)."""
-    if netD not in DISCRIMINATORS:
-        raise UserError(f"unknown discriminator '{netD}'; "
-                        f"available: {', '.join(sorted(DISCRIMINATORS))}")
-    net = DISCRIMINATORS[netD].builder(input_nc, ndf, n_layers_D, get_norm_layer(norm))
+    net = DISCRIMINATORS.get(netD).builder(input_nc, ndf, n_layers_D, get_norm_layer(norm))
     return init_weights(net, init_type, init_gain)

@@ -3,8 +3,9 @@
 Module structure follows the reference implementation layer for layer, so its
 ``state_dict`` keys and shapes are identical and published weights load unchanged.
 
-To add a generator, write an ``nn.Module`` and add a ``GeneratorSpec`` to ``GENERATORS``;
-``define_G`` and the parametrized tests pick it up.
+To add a generator, write an ``nn.Module`` and ``GENERATORS.add`` a ``GeneratorSpec``;
+``define_G`` and the parametrized tests pick it up. ``--netG package.module.Class`` uses a
+class outside the tree (see ``_outside_generator``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from util.errors import UserError
+from util.registry import Registry
 
 from .layers import NormLayer, conv_bias, get_norm_layer, init_weights
 
@@ -202,29 +204,31 @@ def _unet(num_downs: int) -> GeneratorBuilder:
     return build
 
 
-GENERATORS: dict[str, GeneratorSpec] = {
-    # Two stride-2 convolutions must leave more than one pixel for the norm layers after them.
-    "resnet_9blocks": GeneratorSpec(_resnet(9), size_multiple=4, min_size=8),
-    "resnet_6blocks": GeneratorSpec(_resnet(6), size_multiple=4, min_size=8),
-    "unet_256": GeneratorSpec(_unet(8), size_multiple=2 ** 8),
-    "unet_128": GeneratorSpec(_unet(7), size_multiple=2 ** 7),
-}
+def _outside_generator(cls) -> GeneratorSpec:
+    """``--netG package.module.Class``: built as ``Class(input_nc, output_nc, ngf,
+    norm_layer=..., use_dropout=...)``; its ``size_multiple`` / ``min_size`` class attributes
+    (default 4 and 0) say which image sizes it takes."""
+    def build(input_nc: int, output_nc: int, ngf: int, norm_layer: NormLayer, use_dropout: bool) -> nn.Module:
+        return cls(input_nc, output_nc, ngf, norm_layer=norm_layer, use_dropout=use_dropout)
+    return GeneratorSpec(build, size_multiple=getattr(cls, "size_multiple", 4), min_size=getattr(cls, "min_size", 0))
 
 
-def _generator_spec(netG: str) -> GeneratorSpec:
-    if netG not in GENERATORS:
-        raise UserError(f"unknown generator '{netG}'; available: {', '.join(sorted(GENERATORS))}")
-    return GENERATORS[netG]
+GENERATORS = Registry("generator", dotted=True, adapt=_outside_generator)
+# Two stride-2 convolutions must leave more than one pixel for the norm layers after them.
+GENERATORS.add("resnet_9blocks", GeneratorSpec(_resnet(9), size_multiple=4, min_size=8))
+GENERATORS.add("resnet_6blocks", GeneratorSpec(_resnet(6), size_multiple=4, min_size=8))
+GENERATORS.add("unet_256", GeneratorSpec(_unet(8), size_multiple=2 ** 8))
+GENERATORS.add("unet_128", GeneratorSpec(_unet(7), size_multiple=2 ** 7))
 
 
 def generator_size_multiple(netG: str) -> int:
     """The input side of ``netG`` must be a multiple of this."""
-    return _generator_spec(netG).size_multiple
+    return GENERATORS.get(netG).size_multiple
 
 
 def generator_min_size(netG: str) -> int:
     """The smallest input side ``netG`` accepts (a multiple of its size multiple)."""
-    spec = _generator_spec(netG)
+    spec = GENERATORS.get(netG)
     return max(spec.min_size, spec.size_multiple)
 
 
@@ -232,6 +236,6 @@ def define_G(input_nc: int, output_nc: int, ngf: int, netG: str, norm: str = "ba
              use_dropout: bool = False, init_type: str = "normal",
              init_gain: float = 0.02) -> nn.Module:
     """Build and initialize generator ``netG`` on the CPU (moving it is the caller's job)."""
-    spec = _generator_spec(netG)
+    spec = GENERATORS.get(netG)
     net = spec.builder(input_nc, output_nc, ngf, get_norm_layer(norm), use_dropout)
     return init_weights(net, init_type, init_gain)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import init
 
-from util.errors import UserError
+from util.registry import Registry
 
 NormLayer = Callable[[int], nn.Module]
 
@@ -29,19 +29,16 @@ def _no_norm(num_features: int) -> nn.Module:
 
 # Instance norm without affine/running stats is the reference's (and CycleGAN paper's) choice;
 # batch norm keeps its running statistics so that eval mode is usable.
-NORM_LAYERS: dict[str, NormLayer] = {
-    "batch": functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True),
-    "instance": functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False),
-    "syncbatch": functools.partial(nn.SyncBatchNorm, affine=True, track_running_stats=True),
-    "none": _no_norm,
-}
+NORM_LAYERS = Registry("norm")
+NORM_LAYERS.add("batch", functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True))
+NORM_LAYERS.add("instance", functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False))
+NORM_LAYERS.add("syncbatch", functools.partial(nn.SyncBatchNorm, affine=True, track_running_stats=True))
+NORM_LAYERS.add("none", _no_norm)
 
 
 def get_norm_layer(norm: str) -> NormLayer:
     """Return a factory ``num_features -> nn.Module`` for the normalization called ``norm``."""
-    if norm not in NORM_LAYERS:
-        raise UserError(f"unknown norm '{norm}'; available: {', '.join(sorted(NORM_LAYERS))}")
-    return NORM_LAYERS[norm]
+    return NORM_LAYERS.get(norm)
 
 
 def conv_bias(norm_layer: NormLayer | type) -> bool:
@@ -56,12 +53,11 @@ def conv_bias(norm_layer: NormLayer | type) -> bool:
 
 
 # Each takes a conv/linear weight and the gain; the gain is unused by kaiming, as in the reference.
-INIT_TYPES: dict[str, Callable[[torch.Tensor, float], None]] = {
-    "normal": lambda w, gain: init.normal_(w, 0.0, gain),
-    "xavier": lambda w, gain: init.xavier_normal_(w, gain=gain),
-    "kaiming": lambda w, gain: init.kaiming_normal_(w, a=0, mode="fan_in"),
-    "orthogonal": lambda w, gain: init.orthogonal_(w, gain=gain),
-}
+INIT_TYPES = Registry("init type")
+INIT_TYPES.add("normal", lambda w, gain: init.normal_(w, 0.0, gain))
+INIT_TYPES.add("xavier", lambda w, gain: init.xavier_normal_(w, gain=gain))
+INIT_TYPES.add("kaiming", lambda w, gain: init.kaiming_normal_(w, a=0, mode="fan_in"))
+INIT_TYPES.add("orthogonal", lambda w, gain: init.orthogonal_(w, gain=gain))
 
 _WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
              nn.ConvTranspose3d, nn.Linear)
@@ -73,10 +69,7 @@ def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0
     Affine BatchNorm weights are drawn from N(1, init_gain) with zero bias, as in the
     pix2pix paper. Returns ``net`` for chaining.
     """
-    if init_type not in INIT_TYPES:
-        raise UserError(f"unknown init type '{init_type}'; "
-                        f"available: {', '.join(sorted(INIT_TYPES))}")
-    init_fn = INIT_TYPES[init_type]
+    init_fn = INIT_TYPES.get(init_type)
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, _WEIGHTED):
