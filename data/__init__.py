@@ -54,7 +54,7 @@ def create_dataset(opt: argparse.Namespace) -> BaseDataset:
     dataset_class = get_dataset_class(opt.dataset_mode)
     validate_sizes(opt)
     dataset = dataset_class(opt)
-    if getattr(opt, "cache_images", False):
+    if opt.cache_images:
         if dataset.caches_resized_images:  # images kept after the resize step: no decoding, no resizing
             dataset.preload()
         else:  # other modes: decoded images
@@ -111,7 +111,7 @@ def create_dataloader(opt: argparse.Namespace, dataset: BaseDataset, shuffle: Op
     sampler = ResumableSampler(len(dataset), shuffle=shuffle, seed=seed, rank=rank, world_size=world_size)
     # More loader processes than cores only adds switching (and a PyTorch warning).
     workers = min(int(opt.num_threads), _usable_cpus())
-    if getattr(opt, "cache_images", False) and dataset.caches_resized_images and not _uses_cuda(opt):
+    if opt.cache_images and dataset.caches_resized_images and not _uses_cuda(opt):
         # A cached sample is a crop and a flip (well under a millisecond): in this process it
         # costs less than a worker's hand-over, and no worker takes a core from the CPU step.
         workers = 0
@@ -160,5 +160,5 @@ def _usable_cpus() -> int:
 
 def _uses_cuda(opt: argparse.Namespace) -> bool:
     """Pinned batches copy to a GPU asynchronously; for CPU training they are only overhead."""
-    gpu_ids = getattr(opt, "gpu_ids", None)
+    gpu_ids = opt.gpu_ids
     return torch.cuda.is_available() and (gpu_ids is None or len(gpu_ids) > 0)

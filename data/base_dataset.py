@@ -44,7 +44,7 @@ from util.errors import UserError
 from util.registry import Registry
 
 # dataset mode name -> BaseDataset subclass; modules register with @DATASETS.register(name).
-DATASETS = Registry("dataset mode")
+DATASETS = Registry("dataset mode", dotted=True)
 
 Size = Tuple[int, int]  # (width, height), as in PIL
 
@@ -198,8 +198,8 @@ def _valid_multiples(value: int, multiple: int, smallest: int = 1) -> str:
 def validate_sizes(opt: argparse.Namespace) -> None:
     """Reject size options that cannot work, before any image is read."""
     check_preprocess(opt.preprocess)
-    multiple = getattr(opt, "size_multiple", 4)
-    needed_by = f" needed by {opt.netG}" if getattr(opt, "netG", None) else ""
+    multiple = opt.size_multiple
+    needed_by = f" needed by {opt.netG}"
     _, crop = PREPROCESS_MODES[opt.preprocess]
     if crop and opt.preprocess != "crop" and opt.load_size < opt.crop_size:
         raise UserError(f"load_size {opt.load_size} is smaller than crop_size {opt.crop_size} "
@@ -209,7 +209,7 @@ def validate_sizes(opt: argparse.Namespace) -> None:
     checked = [("crop_size", opt.crop_size)] if crop else []
     if opt.preprocess == "scale_width":
         checked.append(("load_size", opt.load_size))
-    smallest = getattr(opt, "min_input_size", 1)
+    smallest = opt.min_input_size
     for name, value in checked:
         if value < 1 or value % multiple:
             raise UserError(f"{name} {value} is not a multiple of {multiple}{needed_by}; "
@@ -251,7 +251,7 @@ class BaseDataset(data.Dataset):
         self.opt = opt
         self.root = opt.dataroot
         self._warned: set = set()
-        cache = getattr(opt, "cache_images", False) and self.caches_resized_images
+        cache = opt.cache_images and self.caches_resized_images
         self._prepared: Optional[Dict[Hashable, Tuple[torch.Tensor, ...]]] = {} if cache else None
 
     @staticmethod
@@ -310,7 +310,7 @@ class BaseDataset(data.Dataset):
         """This run's preprocessing, with the given crop/flip."""
         opt = self.opt
         return get_transform(opt.preprocess, opt.load_size, opt.crop_size, params,
-                             opt.no_flip, getattr(opt, "size_multiple", 4))
+                             opt.no_flip, opt.size_multiple)
 
     def params_for(self, img: torch.Tensor, generator: Optional[torch.Generator]) -> dict:
         opt = self.opt

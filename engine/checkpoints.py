@@ -21,7 +21,6 @@ from typing import Optional
 
 from engine.hooks import Hook
 from models.base_model import checkpoint_path
-from options import save_options
 from util.checkpoint import (
     atomic_link,
     atomic_save,
@@ -32,6 +31,7 @@ from util.checkpoint import (
     safe_load,
 )
 from util.errors import UserError
+from util.saved_options import save_options
 
 CHECKPOINT_FORMAT = "pix2cycle-checkpoint-v1"
 SCHEDULE_KEYS = ("n_epochs", "n_epochs_decay", "lr", "lr_policy", "lr_decay_iters")

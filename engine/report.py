@@ -48,7 +48,7 @@ class ReportHook(Hook):
         }
         print(summary_block(lines))
         if opt.verbose:
-            from options import format_options
+            from util.saved_options import format_options
 
             print(format_options(opt))
 

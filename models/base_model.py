@@ -27,6 +27,7 @@ from models.networks.fast_layers import use_fast_layers
 from models.schedulers import get_scheduler, schedule_at
 from util.checkpoint import atomic_save, safe_load
 from util.errors import UserError
+from util.saved_options import ARCHITECTURE_KEYS, load_saved_options
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 # Devices with a fused Adam kernel (CPU since torch 2.4); elsewhere --adam_impl fused uses foreach.
@@ -64,6 +65,9 @@ class BaseModel(ABC):
     # What test.py --metrics and train.py --val_freq score (util/evaluation.py): target
     # domain ("A"/"B") -> (translated visual, real visual of that domain). Empty: nothing.
     metric_visuals: Dict[str, tuple] = {}
+    # Options that define this model's networks: saved in train_opt.json, and taken from there
+    # by test.py unless given on its command line. A plugin with flags of its own adds them.
+    architecture_keys: tuple = ARCHITECTURE_KEYS
 
     def __init__(self, opt) -> None:
         self.opt = opt
@@ -437,11 +441,11 @@ def architecture_mismatch_message(name: str, source, save_dir: Path, opt, error:
                                   saved: Optional[dict] = None) -> str:
     """Name the options that differ from the run that wrote the weights, when that is known:
     from ``saved`` (the options stored in a full checkpoint), else the run's ``train_opt.json``."""
-    from options import load_saved_options
-    from options.base_options import ARCHITECTURE_KEYS
+    from models import MODELS
 
     saved = saved or load_saved_options(save_dir) or {}
-    differ = [f"--{k} {saved[k]} (saved) vs {getattr(opt, k)} (now)" for k in ARCHITECTURE_KEYS
+    keys = MODELS.get(opt.model).architecture_keys
+    differ = [f"--{k} {saved[k]} (saved) vs {getattr(opt, k)} (now)" for k in keys
               if k in saved and hasattr(opt, k) and saved[k] != getattr(opt, k)]
     if differ:
         return f"weights {source} do not fit net{name}: options differ from the saved run: " + "; ".join(differ)

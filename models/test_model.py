@@ -14,6 +14,9 @@ from util.errors import UserError
 
 @MODELS.register("test")
 class TestModel(BaseModel):
+    # A run's saved suffix (a pretrained model's train_opt.json) names the file to load.
+    architecture_keys = BaseModel.architecture_keys + ("model_suffix",)
+
     @staticmethod
     def modify_commandline_options(parser, is_train: bool = True):
         if is_train:

@@ -9,6 +9,7 @@ To add a flag that every model needs, add it to ``base_options.py``; a flag that
 model needs belongs in that model's ``modify_commandline_options``.
 """
 
-from options.base_options import format_options, load_saved_options, parse_options, save_options
+from options.base_options import parse_options
+from util.saved_options import format_options, load_saved_options, save_options
 
 __all__ = ["parse_options", "format_options", "save_options", "load_saved_options"]

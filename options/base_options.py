@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -12,13 +11,10 @@ from typing import Optional, Sequence
 from options.test_options import add_test_options
 from options.train_options import add_train_options
 from util.errors import UserError
+from util.saved_options import load_saved_options
 
 # Flags of older reference versions that scripts still pass, mapped to today's names.
 ALIASES = {"--niter": "--n_epochs", "--niter_decay": "--n_epochs_decay", "--how_many": "--num_test"}
-
-# Options that define a network's architecture: test.py takes them from the saved run.
-ARCHITECTURE_KEYS = ("input_nc", "output_nc", "ngf", "ndf", "netG", "netD", "n_layers_D", "norm",
-                     "no_dropout", "init_type", "init_gain", "direction", "model_suffix")
 
 
 def add_base_options(parser: argparse.ArgumentParser) -> None:
@@ -169,13 +165,24 @@ def _given_on_command_line(parser: argparse.ArgumentParser, argv: Sequence[str])
     return given
 
 
+def _architecture_keys(*model_names: Optional[str]) -> list:
+    """The options that define the networks of these models (each plugin declares its own)."""
+    from models import MODELS
+
+    keys = []
+    for name in model_names:
+        if name in MODELS or (name and "." in name):
+            keys += [k for k in MODELS.get(name).architecture_keys if k not in keys]
+    return keys
+
+
 def _apply_saved_architecture(opt: argparse.Namespace, parser, argv: Sequence[str]) -> None:
     given = _given_on_command_line(parser, argv)
     saved = load_saved_options(Path(opt.checkpoints_dir) / opt.name)
     # Another model's run (say pix2pix weights tested as cycle_gan) shares nothing with this
     # one; --model test reads a generator of any run.
     if saved is not None and saved.get("model") in (opt.model, None) or saved is not None and opt.model == "test":
-        for key in ARCHITECTURE_KEYS:
+        for key in _architecture_keys(opt.model, saved.get("model")):
             if key in saved and key not in given and hasattr(opt, key):
                 setattr(opt, key, saved[key])
         # Test at the size the networks were trained at, unless told otherwise.
@@ -263,33 +270,3 @@ def _parse_gpu_ids(value: Optional[str]):
     except ValueError:
         raise UserError(f"--gpu_ids '{value}' must be comma-separated integers, e.g. 0 or 0,1; -1 for CPU") from None
     return [i for i in ids if i >= 0]
-
-
-def format_options(opt: argparse.Namespace, parser: Optional[argparse.ArgumentParser] = None) -> str:
-    lines = ["----------------- Options ---------------"]
-    for key, value in sorted(vars(opt).items()):
-        lines.append(f"{key:>25}: {value!s:<30}")
-    lines.append("----------------- End -------------------")
-    return "\n".join(lines)
-
-
-def save_options(opt: argparse.Namespace, folder: Path, phase: str = "train") -> None:
-    """Write ``<phase>_opt.txt`` (for people) and ``<phase>_opt.json`` (for programs)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{phase}_opt.txt").write_text(format_options(opt) + "\n")
-    data = {k: (v if v != float("inf") else None) for k, v in vars(opt).items()
-            if isinstance(v, (str, int, float, bool, list, type(None)))}
-    tmp = folder / f".{phase}_opt.json.tmp"
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    os.replace(tmp, folder / f"{phase}_opt.json")
-
-
-def load_saved_options(folder: Path) -> Optional[dict]:
-    path = Path(folder) / "train_opt.json"
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None

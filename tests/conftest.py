@@ -38,13 +38,17 @@ REFERENCE_DEFAULTS = dict(
     num_threads=4, batch_size=1, load_size=286, crop_size=256, max_dataset_size=float("inf"),
     preprocess="resize_and_crop", no_flip=False, display_winsize=256, epoch="latest",
     load_iter=0, verbose=False, suffix="", phase="train", isTrain=True, seed=None,
-    size_multiple=4,
+    size_multiple=4, min_input_size=1,
 )
 
 
 def make_opt(**overrides) -> argparse.Namespace:
-    """An options Namespace with the reference defaults, changed by ``overrides``."""
-    values = dict(REFERENCE_DEFAULTS)
+    """An options Namespace with the reference defaults, changed by ``overrides``; every
+    other option has the value the parser gives it, so code can read any option."""
+    from options import parse_options
+
+    values = vars(parse_options(["--dataroot", "unused", "--gpu_ids", "-1"], is_train=True))
+    values.update(REFERENCE_DEFAULTS)
     values.update(overrides)
     return argparse.Namespace(**values)
 

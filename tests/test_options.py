@@ -119,3 +119,33 @@ def test_test_time_size_follows_training_unless_given(tmp_path):
     # Another model's saved run is not applied.
     other = parse("--model", "cycle_gan", "--name", "run", "--checkpoints_dir", str(tmp_path), is_train=False)
     assert (other.netG, other.crop_size) == ("resnet_9blocks", 256)
+
+
+def test_no_import_circle_between_options_and_models():
+    """options/ reads the plugins (their flags and choices); models/, data/, engine/ and util/
+    never import options/: what both need (saved options, architecture keys) lives below."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for package in ("models", "data", "engine", "util"):
+        for path in (root / package).rglob("*.py"):
+            assert not re.search(r"^\s*(from options\b|import options\b)", path.read_text(), re.M), path
+    code = "import sys, models, data, engine; sys.exit('options' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
+
+
+def test_each_plugin_declares_its_architecture_keys(tmp_path):
+    from models import MODELS
+    from util.saved_options import ARCHITECTURE_KEYS
+
+    assert MODELS.get("pix2pix").architecture_keys == ARCHITECTURE_KEYS
+    assert "model_suffix" in MODELS.get("test").architecture_keys
+    # test.py of --model test takes the suffix a saved run (e.g. a pretrained model) recorded
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "train_opt.json").write_text('{"model": "test", "model_suffix": "_A", "netG": "unet_128"}')
+    opt = parse_options(["--dataroot", "x", "--model", "test", "--name", "run", "--checkpoints_dir", str(tmp_path)],
+                        is_train=False)
+    assert (opt.model_suffix, opt.netG) == ("_A", "unet_128")

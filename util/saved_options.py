@@ -1,0 +1,49 @@
+"""The options a run saves, and the ones that define its networks.
+
+Below both ``options/`` (which fills a test run's architecture from the saved run) and
+``models/`` (which names the options that differ when weights do not fit), so neither
+imports the other for them. Plain values only: no torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+# Options that define the networks of every model: test.py takes them from the saved run. A
+# model adds its own in ``BaseModel.architecture_keys`` (e.g. ``--model test``'s suffix).
+ARCHITECTURE_KEYS = ("input_nc", "output_nc", "ngf", "ndf", "netG", "netD", "n_layers_D", "norm",
+                     "no_dropout", "init_type", "init_gain", "direction")
+
+
+def format_options(opt: argparse.Namespace, parser: Optional[argparse.ArgumentParser] = None) -> str:
+    lines = ["----------------- Options ---------------"]
+    for key, value in sorted(vars(opt).items()):
+        lines.append(f"{key:>25}: {value!s:<30}")
+    lines.append("----------------- End -------------------")
+    return "\n".join(lines)
+
+
+def save_options(opt: argparse.Namespace, folder: Path, phase: str = "train") -> None:
+    """Write ``<phase>_opt.txt`` (for people) and ``<phase>_opt.json`` (for programs)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{phase}_opt.txt").write_text(format_options(opt) + "\n")
+    data = {k: (v if v != float("inf") else None) for k, v in vars(opt).items()
+            if isinstance(v, (str, int, float, bool, list, type(None)))}
+    tmp = folder / f".{phase}_opt.json.tmp"
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    os.replace(tmp, folder / f"{phase}_opt.json")
+
+
+def load_saved_options(folder: Path) -> Optional[dict]:
+    path = Path(folder) / "train_opt.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
