@@ -24,25 +24,17 @@ from typing import List, Optional, Sequence, Tuple
 
 from data.image_folder import UnreadableImageError, is_image_file, load_image, make_dataset
 from models.base_model import AMP_DTYPES
-from options.base_options import _Parser
-from pix2cycle import Translator
+from pix2cycle.cli import load_translator, make_parser, run_main
 from pix2cycle.io import output_path, source_bit_depth, write_result
 from pix2cycle.tiling import RAMPS
-from util.errors import UserError, report_user_error, user_error_from_os_error
+from util.errors import UserError
 from util.progress import Progress, echo
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(description="Translate images with a trained pix2cycle model.",
-                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = make_parser("Translate images with a trained pix2cycle model.")
     parser.add_argument("inputs", nargs="+", help="image files, folders (recursive) and glob patterns")
-    parser.add_argument("--name", required=True, help="the run: weights in <checkpoints_dir>/<name>/")
-    parser.add_argument("--checkpoints_dir", default="./checkpoints", help="where runs are stored")
-    parser.add_argument("--epoch", default="latest", help="which weights: latest, best, or an epoch number")
     parser.add_argument("--out", default=None, help="output folder (default: results/<name>/translated)")
-    parser.add_argument("--direction", choices=["AtoB", "BtoA"], default=None,
-                        help="CycleGAN runs: AtoB uses G_A (default), BtoA uses G_B")
-    parser.add_argument("--model_suffix", default=None, help="use <epoch>_net_G<suffix>.pth")
     parser.add_argument("--gpu_ids", default=None, help="GPU to use, e.g. 0; -1 for the CPU (default: auto)")
     parser.add_argument("--amp", default="none", choices=sorted(AMP_DTYPES), help="mixed precision, as test.py")
     parser.add_argument("--compile", action="store_true", help="torch.compile the generator")
@@ -52,12 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tile", type=int, default=None, help="translate in tiles of this many pixels")
     parser.add_argument("--tile_overlap", type=int, default=32, help="overlap of neighbouring tiles, pixels")
     parser.add_argument("--ramp", default="cosine", choices=sorted(RAMPS), help="blending across tile overlaps")
-    parser.add_argument("--verbose", action="store_true", help="tracebacks of errors")
-    g = parser.add_argument_group("architecture, for weights without train_opt.json")
-    for flag, kind in (("--netG", str), ("--norm", str), ("--ngf", int), ("--input_nc", int),
-                       ("--output_nc", int)):
-        g.add_argument(flag, type=kind, default=None)
-    g.add_argument("--no_dropout", action="store_true", default=None)
     return parser
 
 
@@ -98,19 +84,12 @@ def _unique(found: List[Tuple[Path, Path]]) -> List[Tuple[Path, Path]]:
     return result
 
 
-def architecture_args(args: argparse.Namespace) -> dict:
-    keys = ("netG", "norm", "ngf", "input_nc", "output_nc", "no_dropout")
-    return {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
-
-
 def run(args: argparse.Namespace) -> int:
     inputs = collect_inputs(args.inputs)
     first_gpu = None if args.gpu_ids is None else args.gpu_ids.split(",")[0].strip()
     device = "auto" if first_gpu is None else "cpu" if first_gpu.startswith("-") else f"cuda:{first_gpu}"
-    translator = Translator.from_checkpoint(
-        Path(args.checkpoints_dir) / args.name, epoch=args.epoch, device=device, direction=args.direction,
-        eval=args.eval, dropout=args.dropout, amp=args.amp, compile=args.compile,
-        model_suffix=args.model_suffix, **architecture_args(args))
+    translator = load_translator(args, device=device, eval=args.eval, dropout=args.dropout, amp=args.amp,
+                                 compile=args.compile)
     out = Path(args.out) if args.out else Path("results") / args.name / "translated"
     progress = Progress(total=len(inputs), desc="translate", stream=sys.stderr)
     done, skipped, start = 0, [], time.time()
@@ -139,14 +118,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    verbose = "--verbose" in argv
-    try:
-        return run(build_parser().parse_args(argv))
-    except UserError as e:
-        return report_user_error(e, verbose)
-    except OSError as e:
-        return report_user_error(user_error_from_os_error(e), verbose)
+    return run_main(run, build_parser(), argv)
 
 
 if __name__ == "__main__":
