@@ -13,6 +13,7 @@ generator's input channels) and a writer that gives the result back as the same 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Callable, Tuple
 
@@ -51,6 +52,13 @@ def _unit_to_model(image: torch.Tensor, nc: int, what: str) -> torch.Tensor:
     return convert_channels(image.float(), nc, what) * 2.0 - 1.0
 
 
+def _write_pil(result: torch.Tensor, sixteen_bit: bool = False) -> Image.Image:
+    if sixteen_bit and result.shape[1] == 1:
+        return Image.fromarray(to_uint16_hwc(result)[:, :, 0])
+    array = to_unit_hwc(result, np.uint8)
+    return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+
+
 def _read_pil(image: Image.Image, nc: int) -> Tuple[torch.Tensor, Writer]:
     sixteen_bit = image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I")
     if image.mode not in _PIL_WHITE:
@@ -58,14 +66,7 @@ def _read_pil(image: Image.Image, nc: int) -> Tuple[torch.Tensor, Writer]:
         image = image.convert("L" if image.mode == "1" else "RGBA" if has_alpha else "RGB")
     array = np.asarray(image).astype(np.float32) / _PIL_WHITE[image.mode]
     tensor = torch.from_numpy(array[:, :, None] if array.ndim == 2 else array).permute(2, 0, 1)
-
-    def write(result: torch.Tensor) -> Image.Image:
-        if sixteen_bit and result.shape[1] == 1:
-            return Image.fromarray(to_uint16_hwc(result)[:, :, 0])
-        array = to_unit_hwc(result, np.uint8)
-        return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
-
-    return _unit_to_model(tensor, nc, "image"), write
+    return _unit_to_model(tensor, nc, "image"), functools.partial(_write_pil, sixteen_bit=sixteen_bit)
 
 
 def _read_numpy(array: np.ndarray, nc: int) -> Tuple[torch.Tensor, Writer]:
@@ -107,8 +108,7 @@ def _read_path(path, nc: int) -> Tuple[torch.Tensor, Writer]:
         image = load_image(path, nc)
     except UnreadableImageError as e:
         raise UserError(f"cannot read image {e.path}: {e.reason}") from e
-    _, write = _read_pil(Image.new("RGB", (1, 1)), nc)
-    return image * 2.0 - 1.0, write
+    return image * 2.0 - 1.0, _write_pil
 
 
 def read_input(image: Any, nc: int) -> Tuple[torch.Tensor, Writer]:
