@@ -13,6 +13,7 @@ appended to it). Only the standard library is needed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -22,7 +23,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Callable, Dict, Iterator, Tuple
 
 PIX2PIX_DATASETS = ("facades", "cityscapes", "night2day", "edges2handbags", "edges2shoes", "maps")
 CYCLEGAN_DATASETS = ("apple2orange", "summer2winter_yosemite", "horse2zebra", "monet2photo",
@@ -97,6 +98,48 @@ def _unpack(archive: Path, dest: Path) -> None:
             tf.extractall(dest)
 
 
+def fetch(url: str, dest: Path, hint: str = "") -> None:
+    """Download ``url`` to ``dest``; any failure (offline, HTTP error, cut short) is a
+    ``DownloadError`` of one line, ending with ``hint``."""
+    print(f"downloading {url}", file=sys.stderr)
+    try:
+        _fetch(url, dest)
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = f"HTTP {e.code} {e.reason}" if isinstance(e, urllib.error.HTTPError) else \
+            getattr(e, "reason", None) or e
+        raise DownloadError(f"cannot download {url}: {reason}{hint}") from e
+
+
+@contextlib.contextmanager
+def staging_folder(root: Path, name: str) -> Iterator[Path]:
+    """A temporary folder inside ``root`` for one download, removed afterwards; when the
+    download fails, ``root`` goes too if this created it. Nothing partial is left behind."""
+    new_root = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{name}-download-", dir=root))
+    ok = False
+    try:
+        yield work
+        ok = True
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if new_root and not ok:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def report(download_and_describe: Callable[[], str]) -> int:
+    """Run a download; print what it returns, or its error as one line (exit code 1)."""
+    try:
+        print(download_and_describe())
+    except DownloadError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: download interrupted; nothing was kept", file=sys.stderr)
+        return 1
+    return 0
+
+
 def download(name: str, root: Path, kind: str = "auto") -> Path:
     """Download and unpack ``name`` into ``root``; returns ``root / name``.
 
@@ -106,19 +149,9 @@ def download(name: str, root: Path, kind: str = "auto") -> Path:
     kind = resolve_kind(name, kind)
     url = dataset_url(name, kind)
     target = root / name
-    new_root = not root.exists()
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{name}-download-", dir=root))
-    ok = False
-    try:
+    with staging_folder(root, name) as work:
         archive = work / url.rsplit("/", 1)[-1]
-        print(f"downloading {url}", file=sys.stderr)
-        try:
-            _fetch(url, archive)
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            reason = getattr(e, "reason", None) or e
-            raise DownloadError(f"cannot download {url}: {reason}; download it by hand from "
-                                f"{url} and unpack it into {root}/") from e
+        fetch(url, archive, f"; download it by hand from {url} and unpack it into {root}/")
         unpacked = work / "unpacked"
         try:
             _unpack(archive, unpacked)
@@ -130,11 +163,6 @@ def download(name: str, root: Path, kind: str = "auto") -> Path:
         for item in source.iterdir():
             if not (target / item.name).exists():
                 shutil.move(str(item), str(target / item.name))
-        ok = True
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        if new_root and not ok:
-            shutil.rmtree(root, ignore_errors=True)
     return target
 
 
@@ -146,17 +174,7 @@ def main(argv=None) -> int:
     parser.add_argument("--kind", choices=("auto", *KINDS), default="auto",
                         help="pix2pix (aligned .tar.gz) or cyclegan (unaligned .zip)")
     args = parser.parse_args(argv)
-    try:
-        target = download(args.name, Path(args.root), args.kind)
-    except DownloadError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("error: download interrupted; nothing was kept", file=sys.stderr)
-        return 1
-    print(f"dataset '{args.name}' is in {target}")
-    return 0
-
+    return report(lambda: f"dataset '{args.name}' is in {download(args.name, Path(args.root), args.kind)}")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,164 @@
+"""Export a trained generator to ONNX or a ``torch.export`` program, and check it.
+
+    python export.py --name horse2zebra --format onnx --out horse2zebra.onnx
+    python export.py --name facades_pix2pix --format exported_program --out facades.pt2
+
+Height and width stay dynamic (any multiple of the generator's size multiple: 4 for the
+ResNets, 256 for unet_256). After exporting, the exported model is run (onnxruntime, or
+``torch.export.load(...).module()``) on a random input of another size than the training
+size and compared with PyTorch; the largest difference is printed, and one above 1e-4 is
+an error (the file is then not kept). ONNX needs the optional packages of
+``requirements-export.txt``.
+
+Batch norm (pix2pix): ``--bn_stats running`` (default) freezes it to its running
+statistics, as test.py ``--eval``; ``--bn_stats image`` exports what test.py does by
+default, each image normalized by its own statistics (the layer becomes an instance norm
+with the batch norm's scale and shift: the same numbers at batch size 1, and per image in
+a batch). Dropout is always off in the export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Dict, Optional, Sequence
+
+import torch
+from torch import nn
+
+from models.networks import define_G
+from pix2cycle import Translator
+from pix2cycle.cli import load_translator, make_parser, run_main
+from util.errors import UserError
+
+TOLERANCE = 1e-4
+EXPORT_EXTRAS = ("onnx", "onnxscript", "onnxruntime")
+PIP_HINT = "pip install -r requirements-export.txt"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser("Export a trained pix2cycle generator.")
+    parser.add_argument("--format", required=True, choices=sorted(EXPORTERS), help="what to write")
+    parser.add_argument("--out", required=True, help="the file to write (.onnx, .pt2)")
+    parser.add_argument("--bn_stats", choices=["running", "image"], default="running",
+                        help="batch norm: running statistics (test.py --eval) or each image's own (test.py)")
+    return parser
+
+
+class ImageStatsNorm(nn.InstanceNorm2d):
+    """A batch norm layer that uses each image's own statistics (test.py without --eval)."""
+
+    @classmethod
+    def from_batch_norm(cls, bn: nn.BatchNorm2d) -> ImageStatsNorm:
+        norm = cls(bn.num_features, eps=bn.eps, affine=True, track_running_stats=False)
+        with torch.no_grad():
+            norm.weight.copy_(bn.weight)
+            norm.bias.copy_(bn.bias)
+        return norm
+
+
+def _replace_batch_norms(net: nn.Module) -> int:
+    count = 0
+    for parent in list(net.modules()):
+        for key, child in parent.named_children():
+            if isinstance(child, nn.BatchNorm2d):
+                setattr(parent, key, ImageStatsNorm.from_batch_norm(child))
+                count += 1
+    return count
+
+
+def plain_generator(translator: Translator, bn_stats: str) -> nn.Module:
+    """The translator's generator as the plain layers of ``define_G`` (no CPU fast paths,
+    whose Python shape tests would be baked into the graph), on the CPU in eval mode."""
+    opt = translator.opt
+    net = define_G(opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, not opt.no_dropout)
+    source = translator.model.unwrap(translator.net)
+    net.load_state_dict({k: v.float().cpu() for k, v in source.state_dict().items()})
+    n_bn = _replace_batch_norms(net) if bn_stats == "image" else sum(
+        isinstance(m, nn.BatchNorm2d) for m in net.modules())
+    if n_bn:
+        how = "each image's own statistics (test.py's default)" if bn_stats == "image" else \
+            "its running statistics (test.py --eval); --bn_stats image keeps each image's own, as test.py"
+        print(f"note: {n_bn} batch norm layer(s) exported with {how}")
+    return net.eval()
+
+
+def _dynamic_shapes(translator: Translator) -> dict:
+    m = translator.size_multiple
+    low = max(1, translator.min_size // m)
+    # Height and width are multiples of the size multiple; the U-Net's skips need exactly that.
+    rows, cols = torch.export.Dim("rows", min=low, max=4096), torch.export.Dim("cols", min=low, max=4096)
+    return {"x": {2: m * rows, 3: m * cols}}
+
+
+def _example(translator: Translator, height: int, width: int, seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(1, translator.input_nc, height, width, generator=generator) * 2 - 1
+
+
+def export_program(net: nn.Module, example: torch.Tensor, dynamic: dict, out: Path) -> Callable:
+    program = torch.export.export(net, (example,), dynamic_shapes=dynamic)
+    torch.export.save(program, out)
+    loaded = torch.export.load(out).module()
+    return lambda x: loaded(x)
+
+
+def export_onnx(net: nn.Module, example: torch.Tensor, dynamic: dict, out: Path) -> Callable:
+    missing = [name for name in EXPORT_EXTRAS if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserError(f"ONNX export needs {', '.join(missing)}, not installed here: {PIP_HINT}")
+    import onnxruntime
+
+    torch.onnx.export(net, (example,), str(out), dynamo=True, dynamic_shapes=dynamic,
+                      input_names=["x"], output_names=["y"], external_data=False)
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    return lambda x: torch.from_numpy(session.run(None, {"x": x.numpy()})[0])
+
+
+EXPORTERS: Dict[str, Callable] = {"onnx": export_onnx, "exported_program": export_program}
+SUFFIXES = {"onnx": ".onnx", "exported_program": ".pt2"}
+
+
+def check_size(translator: Translator) -> tuple:
+    """A (height, width) other than the training size: one and two size multiples more."""
+    m = translator.size_multiple
+    base = max(translator.min_size, getattr(translator.opt, "crop_size", m) // m * m)
+    return base + m, base + 2 * m
+
+
+def run(args: argparse.Namespace) -> int:
+    translator = load_translator(args, device="cpu")
+    net = plain_generator(translator, args.bn_stats)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp{SUFFIXES[args.format]}")  # torch.export.load wants .pt2
+    try:
+        with torch.no_grad():
+            exported = EXPORTERS[args.format](net, _example(translator, *check_size(translator)[::-1], seed=0),
+                                              _dynamic_shapes(translator), tmp)
+            height, width = check_size(translator)
+            x = _example(translator, height, width, seed=1)
+            diff = (exported(x).float() - net(x)).abs().max().item()
+        print(f"parity at {height}x{width} (training size {translator.opt.crop_size}): "
+              f"largest difference to PyTorch {diff:.3g}")
+        if not diff <= TOLERANCE:
+            print(f"error: the exported model differs from PyTorch by {diff:.3g} (> {TOLERANCE:g}); "
+                  f"{out} was not written", file=sys.stderr)
+            return 1
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(f"wrote {out} ({args.format}, {out.stat().st_size / 1e6:.1f} MB; input x: 1 x {translator.input_nc} "
+          f"x H x W in [-1, 1], H and W multiples of {translator.size_multiple})")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return run_main(run, build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

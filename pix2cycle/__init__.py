@@ -1,0 +1,16 @@
+"""Use a trained generator anywhere: any image, any size, no dataset layout.
+
+    from pix2cycle import Translator
+
+    t = Translator.from_checkpoint("checkpoints/horse2zebra")   # reads train_opt.json there
+    zebra = t(Image.open("horse.jpg"))                          # PIL in, PIL out, same size
+
+``Translator`` is a facade over ``models`` (the generator and its weights, built exactly
+as ``test.py`` builds them), ``data`` (image reading) and ``util``. ``translate.py`` and
+``export.py`` at the top of the repository are its command-line front ends.
+"""
+
+from pix2cycle.tiling import tile_starts, translate_tiled
+from pix2cycle.translator import Translator
+
+__all__ = ["Translator", "translate_tiled", "tile_starts"]

@@ -1,0 +1,51 @@
+"""What translate.py and export.py share: the flags that pick a run's generator, and main()."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from options.base_options import _Parser
+from pix2cycle.translator import ARCHITECTURE_ARGS, Translator
+from util.errors import UserError, report_user_error, user_error_from_os_error
+
+
+def make_parser(description: str) -> argparse.ArgumentParser:
+    """A parser (errors are one ``error:`` line, exit 2) with the flags that choose the generator."""
+    parser = _Parser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--name", required=True, help="the run: weights in <checkpoints_dir>/<name>/")
+    parser.add_argument("--checkpoints_dir", default="./checkpoints", help="where runs are stored")
+    parser.add_argument("--epoch", default="latest", help="which weights: latest, best, or an epoch number")
+    parser.add_argument("--direction", choices=["AtoB", "BtoA"], default=None,
+                        help="CycleGAN runs: AtoB uses G_A (default), BtoA uses G_B")
+    parser.add_argument("--model_suffix", default=None, help="use <epoch>_net_G<suffix>.pth")
+    parser.add_argument("--verbose", action="store_true", help="tracebacks of errors")
+    g = parser.add_argument_group("architecture, for weights without train_opt.json")
+    for flag, kind in (("--netG", str), ("--norm", str), ("--ngf", int), ("--input_nc", int),
+                       ("--output_nc", int)):
+        g.add_argument(flag, type=kind, default=None)
+    g.add_argument("--no_dropout", action="store_true", default=None)
+    return parser
+
+
+def load_translator(args: argparse.Namespace, **kwargs) -> Translator:
+    """The generator chosen by ``make_parser``'s flags; ``kwargs`` go to ``from_checkpoint``."""
+    architecture = {k: getattr(args, k) for k in ARCHITECTURE_ARGS if getattr(args, k) is not None}
+    return Translator.from_checkpoint(Path(args.checkpoints_dir) / args.name, epoch=args.epoch,
+                                      direction=args.direction, model_suffix=args.model_suffix,
+                                      **kwargs, **architecture)
+
+
+def run_main(run: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser,
+             argv: Optional[Sequence[str]]) -> int:
+    """Parse ``argv`` and ``run``; user mistakes and file-system failures are one line, exit 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in argv
+    try:
+        return run(parser.parse_args(argv))
+    except UserError as e:
+        return report_user_error(e, verbose)
+    except OSError as e:
+        return report_user_error(user_error_from_os_error(e), verbose)
