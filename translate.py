@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from data.image_folder import UnreadableImageError, is_image_file, load_image, make_dataset
+from data.image_folder import UnreadableImageError, is_image_file, load_image, make_dataset, to_unit_float
 from models.base_model import AMP_DTYPES
 from pix2cycle.cli import load_translator, make_parser, run_main
 from pix2cycle.io import output_path, source_bit_depth, write_result
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             progress.update(1)
             continue
         depth = source_bit_depth(source)
-        result = translator.translate_tensor(image[None] * 2.0 - 1.0, args.tile, args.tile_overlap, args.ramp)
+        result = translator.translate_tensor(to_unit_float(image)[None] * 2.0 - 1.0, args.tile, args.tile_overlap, args.ramp)
         write_result(result, output_path(out / relative, depth, source), depth)
         done += 1
         progress.update(1)

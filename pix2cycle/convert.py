@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from data.image_folder import UnreadableImageError, convert_channels, load_image
+from data.image_folder import UnreadableImageError, convert_channels, load_image, to_unit_float
 from util.errors import UserError
 from util.util import tensor2im
 
@@ -108,7 +108,7 @@ def _read_path(path, nc: int) -> Tuple[torch.Tensor, Writer]:
         image = load_image(path, nc)
     except UnreadableImageError as e:
         raise UserError(f"cannot read image {e.path}: {e.reason}") from e
-    return image * 2.0 - 1.0, _write_pil
+    return to_unit_float(image) * 2.0 - 1.0, _write_pil
 
 
 def read_input(image: Any, nc: int) -> Tuple[torch.Tensor, Writer]:

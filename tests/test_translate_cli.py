@@ -43,6 +43,9 @@ def test_folder_keeps_names_sizes_and_subfolders(checkpoints, tmp_path, capsys):
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*.png")) == ["a.png", "sub/b.png"]
     assert Image.open(out / "a.png").size == (300, 217)
     assert Image.open(out / "sub" / "b.png").size == (40, 52)
+    # The same pixels as the Python API gives for that file.
+    api = Translator.from_checkpoint(checkpoints / "cyc", device="cpu")(str(src / "a.jpg"))
+    assert np.array_equal(np.asarray(Image.open(out / "a.png")), np.asarray(api))
     err = capsys.readouterr().err
     assert "warning: skipping" in err and "broken.png" in err
 
