@@ -31,7 +31,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -40,6 +40,7 @@ from data import collate_skip_unreadable, create_dataset
 from data.sampler import ResumableSampler, SampleIndex
 from util.checkpoint import capture_rng_state, restore_rng_state
 from util.errors import UserError
+from util.html import Note
 from util.metrics import METRICS, MetricSuite, describe_unavailable, parse_metric_names, summarize
 
 BEST_FILE = "best.json"
@@ -81,11 +82,11 @@ def headline(result: dict) -> Optional[float]:
     return None
 
 
-def format_result(name: str, result: dict) -> str:
-    """``"23.41 ± 1.20"``, ``"84.2"`` or ``"n/a: <reason>"``."""
+def format_result(name: str, result: dict) -> Union[str, Note]:
+    """A gallery cell: ``"23.41 ± 1.20"``, ``"84.2"`` or ``"n/a"`` with the reason on hover."""
     fmt = METRICS[base_name(name)].fmt if base_name(name) in METRICS else ".4g"
     if "unavailable" in result:
-        return f"n/a: {result['unavailable']}"
+        return Note("n/a", result["unavailable"])
     if "value" in result:
         return f"{result['value']:{fmt}}"
     return f"{result['mean']:{fmt}} ± {result['std']:{fmt}}"
