@@ -47,8 +47,7 @@ BEST_FILE = "best.json"
 METRICS_FILE = "metrics.json"
 _SIDE = re.compile(r"^(.*)_([AB])$")
 NO_TARGET = "this model has no real images of the target domain to compare with"
-NO_PAIRS = ("no ground-truth pairs in the data (a pair is one A|B file, or files named <x>_A / <x>_B; "
-            "see docs/metrics.md)")
+NO_PAIRS = "no ground-truth pairs (<x>_A ~ <x>_B files) in the data; see docs/metrics.md"
 
 
 def make_suite(names: List[str], device: torch.device, weights_dir: Optional[str]) -> MetricSuite:
