@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# Quick start: install the requirements, make the built-in demo data, train pix2pix and
-# CycleGAN briefly on the CPU, test both and print where the HTML galleries are.
-#   bash scripts/quickstart.sh            # everything
-#   SKIP_INSTALL=1 bash scripts/quickstart.sh
+# Quick start: make a virtual environment .venv with the tested versions of the requirements,
+# make the built-in demo data, train pix2pix and CycleGAN briefly on the CPU, test both and
+# print where the HTML galleries are.
+#   bash scripts/quickstart.sh                       # everything, in .venv
+#   PYTHON=python3 bash scripts/quickstart.sh        # install into that Python instead (conda, ...)
+#   SKIP_INSTALL=1 bash scripts/quickstart.sh        # no pip install
+#   PIX2CYCLE_UNLOCKED=1 bash scripts/quickstart.sh  # newest versions, not requirements-lock.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-python3}
+
+if [ -z "${PYTHON:-}" ]; then
+  if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv || { echo "error: python3 -m venv failed (Debian/Ubuntu: apt install python3-venv)" >&2; exit 2; }
+  fi
+  PYTHON=.venv/bin/python
+fi
 
 if [ -z "${SKIP_INSTALL:-}" ]; then
-  # visdom is a source package whose build needs pkg_resources (setuptools < 81).
-  constraints="$(mktemp)"
-  echo 'setuptools<81' > "$constraints"
-  PIP_CONSTRAINT="$constraints" "$PYTHON" -m pip install --disable-pip-version-check -q -r requirements.txt
+  bash scripts/install_requirements.sh "$PYTHON"
 fi
 
 DEMO=datasets/demo
@@ -35,3 +41,6 @@ echo "Galleries:"
 echo "  results/demo_pix2pix/test_latest/index.html"
 echo "  results/demo_cyclegan/test_latest/index.html"
 echo "Training pages: checkpoints/demo_pix2pix/web/index.html, checkpoints/demo_cyclegan/web/index.html"
+if [ "$PYTHON" = .venv/bin/python ]; then
+  echo "Next: . .venv/bin/activate, then python -m pytest -q (and python train.py ... as in README.md)"
+fi

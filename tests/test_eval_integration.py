@@ -142,14 +142,16 @@ def test_test_py_psnr_ssim_l1_match_the_saved_images(p2p_runs, aligned_dataroot,
 def test_unavailable_metrics_reported_once_others_computed(p2p_runs, aligned_dataroot, tmp_path, capsys):
     run_test(aligned_dataroot, p2p_runs, tmp_path, "plain", "pix2pix", "--metrics", "psnr,fid,kid,lpips")
     out = capsys.readouterr().out
-    assert out.count("fid, kid unavailable: needs the weights file") == 1
-    assert out.count("lpips unavailable: needs the weights file") == 1
-    assert "--metrics_weights" in out
+    assert out.count("fid, kid unavailable: weights file") == 1
+    assert out.count("lpips unavailable: weights file") == 1
+    assert "--metrics_weights" not in out and "docs/metrics.md" in out  # short lines, the story is in the docs
     report = json.loads((tmp_path / "plain" / "test_latest" / "metrics.json").read_text())["metrics"]
     assert report["psnr"]["n"] == 4
     for name in ("fid", "kid", "lpips"):
-        assert "weights file" in report[name]["unavailable"]
+        assert "weights file" in report[name]["unavailable"] and "--metrics_weights" in report[name]["detail"]
     assert "fid n/a" in out and "psnr " in out
+    html = (tmp_path / "plain" / "test_latest" / "index.html").read_text()
+    assert f'<td title="{report["fid"]["unavailable"]}">n/a</td>' in html  # the reason on hover
 
 
 def test_val_freq_logs_keeps_best_and_does_not_disturb_training(p2p_runs, aligned_dataroot, tmp_path):

@@ -12,14 +12,14 @@ from urllib.parse import unquote
 import pytest
 from PIL import Image
 
-from util.html import Gallery, TrainingPage, href, page_file
+from util.html import Gallery, Note, TrainingPage, href, page_file
 from util.plots import loss_series, plot_losses
 
 ODD_NAME = "a <b> & c #1.png"
 
 
 class _Links(HTMLParser):
-    """Collects img src, a href, text and row classes of a page."""
+    """Collects img src, a href, title attributes, text and row classes of a page."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -27,6 +27,7 @@ class _Links(HTMLParser):
         self.hrefs: list[str] = []
         self.rows = 0
         self.text: list[str] = []
+        self.titles: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         attrs = dict(attrs)
@@ -36,6 +37,8 @@ class _Links(HTMLParser):
             self.hrefs.append(attrs["href"])
         if tag == "tr" and attrs.get("class") == "row":
             self.rows += 1
+        if "title" in attrs:
+            self.titles.append(attrs["title"])
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
@@ -76,6 +79,18 @@ def test_rows_labels_scores_and_summary(tmp_path):
     for expected in ("one.png", "real_A", "fake_B", "L1: 2.5", "L1 mean", "horse2zebra, latest"):
         assert expected in text
     assert not (tmp_path / "index_2.html").exists()
+
+
+def test_summary_note_shows_its_short_text_and_the_reason_on_hover(tmp_path):
+    gallery = make_gallery(tmp_path, ["one.png"])
+    reason = "weights file 'x.pth' not found & <offline>; see docs/metrics.md"
+    gallery.set_summary({"psnr": "23.41 ± 1.20", "lpips": Note("n/a", reason)})
+    gallery.save()
+    page = parse(tmp_path / "index.html")
+    cells = [t for t in page.text if t.strip()]
+    assert cells[cells.index("lpips") + 1] == "n/a" and "23.41 ± 1.20" in cells
+    assert not any("not found" in t for t in page.text)  # the reason is not in the page's text...
+    assert page.titles == [reason]  # ...but on the cell, escaped and read back intact
 
 
 def test_odd_file_names_are_escaped_and_quoted(tmp_path):

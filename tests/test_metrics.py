@@ -280,16 +280,18 @@ def test_missing_weights_make_only_those_metrics_unavailable(tmp_path):
     assert set(suite.unavailable) == {"lpips", "fid", "kid"}
     assert suite.unavailable["fid"] == suite.unavailable["kid"]
     for name, filename in [("fid", INCEPTION_FILE), ("lpips", ALEXNET_FILE)]:
-        reason = suite.unavailable[name]
-        assert filename in reason and str(empty) in reason and ENV_VAR in reason
-        assert os.path.join(str(tmp_path / "torch_home"), "hub", "checkpoints") in reason
+        reason, detail = suite.unavailable[name], suite.unavailable_detail[name]
+        assert filename in reason and "docs/metrics.md" in reason and str(empty) not in reason  # one short line
+        assert str(empty) in detail and ENV_VAR in detail and "--metrics_weights" in detail
+        assert os.path.join(str(tmp_path / "torch_home"), "hub", "checkpoints") in detail
     lines = describe_unavailable(suite.unavailable)
     assert len(lines) == 2 and any(line.startswith("fid, kid unavailable:") for line in lines)
+    assert all(len(line) < 140 for line in lines)
     real = images(2)
     assert all(set(r) == {"psnr"} for r in suite.update(noisy(real, 0.1), real))
     results = suite.compute()
     assert results["psnr"]["n"] == 2
-    assert results["fid"] == {"unavailable": suite.unavailable["fid"]}
+    assert results["fid"] == {"unavailable": suite.unavailable["fid"], "detail": suite.unavailable_detail["fid"]}
     assert summarize(results).endswith("| lpips n/a | fid n/a | kid n/a")
 
 
@@ -298,7 +300,8 @@ def test_failed_download_is_reported(monkeypatch):
         raise urllib.error.URLError("no network")
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
     suite = MetricSuite(["lpips"])
-    assert "download from https://" in suite.unavailable["lpips"] and "URLError" in suite.unavailable["lpips"]
+    assert "download failed (URLError)" in suite.unavailable["lpips"]
+    assert "download from https://" in suite.unavailable_detail["lpips"] and "no network" in suite.unavailable_detail["lpips"]
 
 
 def test_download_goes_to_hub_cache_and_is_loaded(monkeypatch, alexnet_weights_dir):

@@ -14,6 +14,8 @@ import shutil
 
 import pytest
 import torch
+import torch._inductor.config as inductor_config
+import torch._inductor.freezing as inductor_freezing
 import torch.nn.functional as F
 from torch import nn
 
@@ -131,10 +133,10 @@ def test_fp16_on_cpu_is_a_user_error(aligned_dataroot, tmp_path):
 
 
 def test_compile_flag_compiles_every_network(aligned_dataroot, tmp_path, monkeypatch):
-    compiled = []
-    monkeypatch.setattr(torch, "compile", lambda net, **kw: compiled.append(net) or net)
+    options = []
+    monkeypatch.setattr(torch, "compile", lambda net, **kw: options.append(kw.get("options")) or net)
     model, _ = make_model("pix2pix", aligned_dataroot, tmp_path, "--compile")
-    assert len(compiled) == len(model.model_names) == 2
+    assert options == [None] * len(model.model_names) and len(options) == 2  # training: weights change
 
 
 def test_compile_without_a_cpp_compiler_is_a_user_error(aligned_dataroot, tmp_path, monkeypatch):
@@ -145,26 +147,24 @@ def test_compile_without_a_cpp_compiler_is_a_user_error(aligned_dataroot, tmp_pa
 
 
 def test_testing_with_compile_freezes_weights(aligned_dataroot, tmp_path, monkeypatch):
-    import torch._inductor.config as inductor_config
-
     trained, _ = make_model("pix2pix", aligned_dataroot, tmp_path)
     trained.save_networks("latest")
     save_options(trained.opt, tmp_path / "run")
-    compiled = []
-    monkeypatch.setattr(torch, "compile", lambda net, **kw: compiled.append(net) or net)
-    monkeypatch.setattr(inductor_config, "freezing", False)
+    options = []
+    monkeypatch.setattr(torch, "compile", lambda net, **kw: options.append(kw.get("options")) or net)
     opt = parse_options(["--dataroot", str(aligned_dataroot), "--model", "pix2pix", "--name", "run",
                          "--checkpoints_dir", str(tmp_path), "--gpu_ids", "-1", "--compile"], is_train=False)
     create_model(opt).setup(opt)
-    assert len(compiled) == 1 and inductor_config.freezing  # weights are graph constants when testing
+    assert options == [{"freezing": True}]  # weights are graph constants when testing
 
 
 @pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
                     reason="torch.compile on a CPU needs a C++ compiler")
+@inductor_config.patch(freezing=False)  # the default, whatever TORCHINDUCTOR_FREEZING says
 def test_compiled_bf16_testing_matches_eager(aligned_dataroot, tmp_path, monkeypatch):
-    import torch._inductor.config as inductor_config
-
-    monkeypatch.setattr(inductor_config, "freezing", False)  # restored after: training compiles unfrozen
+    frozen = []
+    freeze = inductor_freezing.freeze
+    monkeypatch.setattr(inductor_freezing, "freeze", lambda *a, **kw: frozen.append(1) or freeze(*a, **kw))
     trained, batch = make_model("pix2pix", aligned_dataroot, tmp_path, "--no_dropout")
     trained.save_networks("latest")
     save_options(trained.opt, tmp_path / "run")
@@ -180,6 +180,7 @@ def test_compiled_bf16_testing_matches_eager(aligned_dataroot, tmp_path, monkeyp
         outputs[bool(extra)] = model.fake_B.float()
     torch._dynamo.reset()
     assert (outputs[True] - outputs[False]).abs().mean() < 0.01
+    assert frozen and not inductor_config.freezing  # frozen for that network only: later compiles are not
 
 
 def test_gemm_layers_keep_standard_weight_layout_under_channels_last():

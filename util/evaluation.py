@@ -28,18 +28,17 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 import torch
 
+from util.html import Note
 from util.metrics import METRICS, MetricSuite, summarize
 
-BEST_FILE = "best.json"
 METRICS_FILE = "metrics.json"
 _SIDE = re.compile(r"^(.*)_([AB])$")
 NO_TARGET = "this model has no real images of the target domain to compare with"
-NO_PAIRS = ("no ground-truth pairs in the data (a pair is one A|B file, or files named <x>_A / <x>_B; "
-            "see docs/metrics.md)")
+NO_PAIRS = "no ground-truth pairs (<x>_A ~ <x>_B files) in the data; see docs/metrics.md"
 
 
 def make_suite(names: List[str], device: torch.device, weights_dir: Optional[str]) -> MetricSuite:
@@ -73,11 +72,11 @@ def headline(result: dict) -> Optional[float]:
     return None
 
 
-def format_result(name: str, result: dict) -> str:
-    """``"23.41 ± 1.20"``, ``"84.2"`` or ``"n/a: <reason>"``."""
+def format_result(name: str, result: dict) -> Union[str, Note]:
+    """A gallery cell: ``"23.41 ± 1.20"``, ``"84.2"`` or ``"n/a"`` with the reason on hover."""
     fmt = METRICS[base_name(name)].fmt if base_name(name) in METRICS else ".4g"
     if "unavailable" in result:
-        return f"n/a: {result['unavailable']}"
+        return Note("n/a", result["unavailable"])
     if "value" in result:
         return f"{result['value']:{fmt}}"
     return f"{result['mean']:{fmt}} ± {result['std']:{fmt}}"

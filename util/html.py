@@ -14,6 +14,7 @@ import json
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Sequence, Union
 from urllib.parse import quote
@@ -65,9 +66,19 @@ def href(relpath: str) -> str:
     return quote(posix.as_posix(), safe="/")
 
 
-def _format_value(value: Union[str, float, int]) -> str:
+@dataclass(frozen=True)
+class Note:
+    """A short value with its explanation shown on hover (the cell's title attribute)."""
+
+    text: str
+    title: str
+
+
+def _format_value(value: Union[str, float, int, Note]) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, Note):
+        return value.text
     return str(value)
 
 
@@ -95,7 +106,7 @@ def _key_value_table(values: dict, cls: str) -> None:
         for key, value in values.items():
             with tags.tr():
                 tags.td(str(key))
-                tags.td(_format_value(value))
+                tags.td(_format_value(value), **({"title": value.title} if isinstance(value, Note) else {}))
 
 
 def page_file(page: int) -> str:
@@ -141,8 +152,9 @@ class Gallery:
         self.rows.append((str(name), checked, dict(scores or {})))
         self._dirty.add(self.num_pages)
 
-    def set_summary(self, summary: dict[str, Union[str, float]]) -> None:
-        """Key figures (e.g. metric means) shown at the top of every page."""
+    def set_summary(self, summary: dict[str, Union[str, float, Note]]) -> None:
+        """Key figures (e.g. metric means) shown at the top of every page; a ``Note`` shows
+        its short text with its explanation on hover."""
         self.summary = dict(summary)
         self._written_pages = 0  # every page shows it
 

@@ -53,7 +53,7 @@ def parse_metric_names(spec: str) -> List[str]:
 
 
 def describe_unavailable(unavailable: Dict[str, str]) -> List[str]:
-    """One line per distinct reason: ``"fid, kid unavailable: <reason>"``."""
+    """One short line per distinct reason: ``"fid, kid unavailable: <reason>"``."""
     by_reason: Dict[str, List[str]] = {}
     for name, reason in unavailable.items():
         by_reason.setdefault(reason, []).append(name)
@@ -87,7 +87,8 @@ class MetricSuite:
     Images are (B, C, H, W) tensors in [-1, 1]. ``real`` passed to ``update`` is the ground
     truth of ``fake`` (so also a target-domain sample); ``add_target_domain`` adds reals that
     have no fake partner (CycleGAN's testB). Metrics whose weights cannot be had are listed
-    in ``unavailable`` (name -> reason) and reported as unavailable; all others still work.
+    in ``unavailable`` (name -> one-line reason, the longer story in ``unavailable_detail``)
+    and reported as unavailable; all others still work.
     """
 
     def __init__(self, names: List[str], device: Union[str, torch.device] = "cpu", weights_dir: Optional[str] = None,
@@ -103,6 +104,7 @@ class MetricSuite:
         self.names = list(dict.fromkeys(names))
         self.device = torch.device(device)
         self.unavailable: Dict[str, str] = {}
+        self.unavailable_detail: Dict[str, str] = {}
         wanted_distribution = [n for n in self.names if METRICS[n].kind == "distribution"]
         with _rng_untouched(self.device):  # building networks draws random initial weights
             self._lpips = lpips_net
@@ -124,7 +126,7 @@ class MetricSuite:
         try:
             net = build(obtain_weights(key, weights_dir, download))
         except WeightsUnavailable as e:
-            reason = str(e)
+            reason, detail = str(e), e.detail
         except (ImportError, RuntimeError, OSError) as e:  # missing library, weights of another shape
             detail = " ".join(str(e).split()) or type(e).__name__
             reason = f"cannot build the {key} network: {detail[:300]}"
@@ -132,6 +134,8 @@ class MetricSuite:
             return net
         for name in metric_names:
             self.unavailable[name] = reason
+            if detail and detail not in reason:
+                self.unavailable_detail[name] = detail
         return None
 
     def reset(self) -> None:
@@ -203,12 +207,14 @@ class MetricSuite:
         self._real_features.append(distribution.extract_features(self._extractor, images))
 
     def compute(self) -> Dict[str, dict]:
-        """Results by metric name; unavailable ones are ``{"unavailable": reason}``."""
+        """Results by metric name; unavailable ones are ``{"unavailable": reason}`` (and
+        ``"detail"`` when there is more to say, e.g. the folders searched for weights)."""
         results: Dict[str, dict] = {}
         with _rng_untouched(self.device):
             for name in self.names:
                 if name in self.unavailable:
-                    results[name] = {"unavailable": self.unavailable[name]}
+                    detail = self.unavailable_detail.get(name)
+                    results[name] = {"unavailable": self.unavailable[name], **({"detail": detail} if detail else {})}
                 elif METRICS[name].per_image:
                     results[name] = self._per_image_result(name)
                 else:

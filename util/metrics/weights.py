@@ -26,8 +26,16 @@ from torch import nn
 ENV_VAR = "PIX2CYCLE_METRICS_WEIGHTS"
 
 
+DOCS = "docs/metrics.md"  # its "Pretrained weights" section says where to put the files
+
+
 class WeightsUnavailable(Exception):
-    """Weights that cannot be had; the message says which file and where to put it."""
+    """Weights that cannot be had: the message is one short line (which file, why);
+    ``detail`` has the rest (the folders searched, the download's error, what to do)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -101,15 +109,17 @@ def obtain_weights(key: str, weights_dir: Optional[str] = None, download: bool =
         try:
             torch.hub.load_state_dict_from_url(spec.url, map_location="cpu", progress=False, weights_only=True)
         except Exception as e:  # no network, proxy, HTTP error, disk full...
+            cause = f"download failed ({type(e).__name__})"
             how = f"download from {spec.url} failed ({type(e).__name__}: {e})"
         else:  # now in the hub cache; read it back through the one safe loader
             return load_weights_file(os.path.join(torch.hub.get_dir(), "checkpoints", spec.filename))
     else:
+        cause = "downloading is off"
         how = f"downloading is off; the file is published at {spec.url}"
     raise WeightsUnavailable(
-        f"needs the weights file '{spec.filename}' ({spec.description}), not found in: {', '.join(dirs)}; "
-        f"{how}. Put '{spec.filename}' in one of those folders, or in a folder given with "
-        f"--metrics_weights DIR or the environment variable {ENV_VAR}.")
+        f"weights file '{spec.filename}' not found, {cause}; see {DOCS}",
+        f"{spec.description}; not found in: {', '.join(dirs)}; {how}. Put '{spec.filename}' in one of "
+        f"those folders, or in a folder given with --metrics_weights DIR or the environment variable {ENV_VAR}.")
 
 
 def build_inception(state_dict: Dict[str, torch.Tensor]) -> nn.Module:
