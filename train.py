@@ -40,6 +40,7 @@ from util.checkpoint import (
 )
 from util.errors import UserError, report_user_error, user_error_from_os_error
 from util.evaluation import setup_validation
+from util.hardware import describe_precision
 from util.progress import Progress, summary_block
 from util.visualizer import Visualizer
 
@@ -159,6 +160,7 @@ def run(opt) -> int:
     print(summary_block({
         "device": f"{model.device}" + ("" if model.device.type == "cuda" else
                                        " (no GPU in use: training on the CPU is slow)"),
+        "precision": describe_precision(opt.amp, opt.amp_resolved),
         "dataset": f"{len(dataset)} samples" + (f" ({dataset.describe()})" if hasattr(dataset, "describe") else ""),
         "networks": ", ".join(f"net{n} {c / 1e6:.2f} M" for n, c in counts.items()),
         "epochs": f"{epoch} .. {last_epoch}",

@@ -27,6 +27,7 @@ from models.networks.fast_layers import use_fast_layers
 from models.schedulers import get_scheduler
 from util.checkpoint import atomic_save, safe_load
 from util.errors import UserError
+from util.hardware import resolve_amp
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 # Devices with a fused Adam kernel (CPU since torch 2.4); elsewhere --adam_impl fused uses foreach.
@@ -69,10 +70,11 @@ class BaseModel(ABC):
         self.schedulers: list = []
         self.image_paths: List[str] = []
         self.metric = 0.0  # the value the plateau scheduler follows
-        amp = getattr(opt, "amp", "none")
-        self.amp_dtype = AMP_DTYPES[amp]
+        # --amp auto becomes this device's choice (util/hardware.py); saved with the options.
+        opt.amp_resolved = resolve_amp(getattr(opt, "amp", "none"), self.device)
+        self.amp_dtype = AMP_DTYPES[opt.amp_resolved]
         if self.amp_dtype is torch.float16 and self.device.type != "cuda":
-            raise UserError("--amp fp16 needs a GPU; on the CPU use --amp bf16")
+            raise UserError("--amp fp16 needs a GPU; on the CPU use --amp auto (bf16 where the CPU has it natively)")
         self.channels_last = bool(getattr(opt, "channels_last", False))
         self.scalers: Dict[int, torch.amp.GradScaler] = {}
 
