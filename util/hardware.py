@@ -2,8 +2,9 @@
 
 bf16 pays only where the hardware multiplies bf16 itself: x86 CPUs with AVX512_BF16 or
 AMX, Arm CPUs with the BF16 extension, NVIDIA GPUs from Ampere (compute capability 8.0)
-on. Elsewhere oneDNN and cuBLAS emulate it through fp32 plus conversions: on an AVX2-only
-AMD EPYC a pix2pix@256 training step takes 55x as long in bf16 as in fp32.
+on. Elsewhere it is emulated through fp32 plus conversions: on an AVX2-only AMD EPYC a
+pix2pix training step takes 13.5x (128) to 55x (256) as long in bf16 as in fp32
+(docs/benchmarks.md).
 
 The deciding functions take the facts as arguments (flag sets, compute capability), so
 both answers can be checked without the hardware; the ``*_here`` functions read the facts
@@ -65,8 +66,8 @@ def emulated_bf16_reason(device_type: str, cpu_capability: str = "",
                 "loss scaling here) or none")
     if device_type == "cpu":
         return (f"this CPU ({cpu_capability or 'unknown capability'}) has no native bf16 (no AVX512_BF16/AMX): "
-                "bf16 is emulated, expect training many times slower than fp32 (55x for pix2pix@256 "
-                "measured on an AVX2 CPU); use --amp auto or none")
+                "bf16 is emulated, expect training many times slower than fp32 (pix2pix on an AVX2 EPYC: "
+                "13.5x at 128, 55x at 256); use --amp auto or none")
     return f"bf16 on {device_type} is not known to be native here; use --amp auto or none if it is slow"
 
 
