@@ -11,6 +11,7 @@ from typing import Optional
 
 from engine.hooks import Hook
 from engine.timing import TimingHook
+from util.hardware import describe_precision
 from util.progress import Progress, summary_block
 from util.visualizer import Visualizer
 
@@ -36,6 +37,7 @@ class ReportHook(Hook):
             device += f"; {dist.world_size} processes (torchrun)"
         lines = {
             "device": device,
+            "precision": describe_precision(opt.amp, opt.amp_resolved),
             "dataset": f"{len(dataset)} samples" + (f" ({dataset.describe()})" if hasattr(dataset, "describe") else ""),
             "networks": ", ".join(f"net{n} {c / 1e6:.2f} M" for n, c in counts.items()),
             "batch": (f"{opt.batch_size} per process x {dist.world_size} processes = {opt.batch_size * dist.world_size}"

@@ -27,6 +27,7 @@ from models.networks.fast_layers import use_fast_layers
 from models.schedulers import get_scheduler, schedule_at
 from util.checkpoint import atomic_save, safe_load
 from util.errors import UserError
+from util.hardware import resolve_amp
 from util.saved_options import ARCHITECTURE_KEYS, load_saved_options
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -82,11 +83,12 @@ class BaseModel(ABC):
         self.schedulers: list = []
         self.image_paths: List[str] = []
         self.metric: Optional[float] = None  # --lr_policy plateau's figure, set by validation
-        amp = getattr(opt, "amp", "none")
-        self.amp_dtype = AMP_DTYPES[amp]
+        # --amp auto becomes this device's choice (util/hardware.py); saved with the options.
+        opt.amp_resolved = resolve_amp(opt.amp, self.device)
+        self.amp_dtype = AMP_DTYPES[opt.amp_resolved]
         if self.amp_dtype is torch.float16 and self.device.type != "cuda":
-            raise UserError("--amp fp16 needs a GPU; on the CPU use --amp bf16")
-        self.channels_last = bool(getattr(opt, "channels_last", False))
+            raise UserError("--amp fp16 needs a GPU; on the CPU use --amp auto (bf16 where the CPU has it natively)")
+        self.channels_last = bool(opt.channels_last)
         self.scalers: Dict[int, torch.amp.GradScaler] = {}
         self._stepping: Optional[torch.optim.Optimizer] = None  # the optimizer update() is stepping
 
@@ -116,7 +118,7 @@ class BaseModel(ABC):
         """Move a freshly built network to the device (and the chosen memory format)."""
         net = net.to(self.device)
         # Same parameters and outputs, faster layer implementations (models/networks/fast_layers.py).
-        use_fast_layers(net, gemm_convs=self.device.type == "cpu" and getattr(self.opt, "conv_impl", "auto") == "auto",
+        use_fast_layers(net, gemm_convs=self.device.type == "cpu" and self.opt.conv_impl == "auto",
                         autocast_pads=self.amp_dtype is not None)
         if self.channels_last:
             net = net.to(memory_format=torch.channels_last)
@@ -126,7 +128,7 @@ class BaseModel(ABC):
                 net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         elif self.gpu_ids and len(self.gpu_ids) > 1:
             net = nn.DataParallel(net, self.gpu_ids)
-        if getattr(self.opt, "compile", False):
+        if self.opt.compile:
             if self.device.type == "cpu" and not any(shutil.which(c) for c in CXX_COMPILERS if c):
                 raise UserError("--compile on the CPU needs a C++ compiler (g++ or clang++, or $CXX), "
                                 "and none was found; install one (e.g. apt install g++) or drop --compile")
@@ -206,7 +208,7 @@ class BaseModel(ABC):
     def make_adam(self, params) -> torch.optim.Optimizer:
         # Fused Adam reads and writes each parameter, gradient and moment once per step; on a
         # CPU it is 4-5x faster than foreach, which matters for unet_256's 54 M weights.
-        impl = getattr(self.opt, "adam_impl", "fused")
+        impl = self.opt.adam_impl
         if impl == "fused" and self.device.type not in FUSED_ADAM_DEVICES:
             impl = "foreach"
         kwargs = {"fused": {"fused": True}, "foreach": {"foreach": True}}.get(impl, {"foreach": False})

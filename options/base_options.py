@@ -79,8 +79,11 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--use_tensorboard", action="store_true", help="log to TensorBoard (checkpoints/<name>/tensorboard)")
 
     g = parser.add_argument_group("speed")
-    g.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"],
-                   help="mixed precision: bf16 (CPUs with AVX-512 BF16/AMX, recent GPUs) or fp16 (GPUs, with loss scaling)")
+    g.add_argument("--amp", default="none", choices=["none", "auto", "bf16", "fp16"],
+                   help="mixed precision. auto: the fastest that keeps quality on this device (bf16 on CPUs "
+                        "with AVX512_BF16/AMX and on Ampere+ GPUs, fp16 with loss scaling on older GPUs, "
+                        "else fp32). bf16: CPUs with AVX512_BF16/AMX, Ampere+ GPUs (elsewhere emulated, many "
+                        "times slower; a warning says so). fp16: GPUs, with loss scaling")
     g.add_argument("--channels_last", action="store_true", help="channels-last memory format for images and networks")
     g.add_argument("--compile", action="store_true", help="torch.compile the networks (slow first steps)")
     g.add_argument("--conv_impl", default="auto", choices=["auto", "native"],

@@ -24,6 +24,11 @@ Prints markdown tables and writes every raw number to JSON. What is measured:
   model (framework = data loading, logging, bookkeeping).
 
 Timings on a shared machine are noisy: compare ratios within one run, never across runs.
+Where other processes take the cores, wall time also counts waiting for one; the CPU time
+of each iteration (and the speed-up and share of peak computed from it) then says more,
+best measured with ``--threads 1``. On a device without native bf16 the bf16
+configurations are left out of the default lists (``--emulated_bf16`` keeps them); the
+header names the CPU, torch's CPU capability and whether bf16 is native.
 """
 
 from __future__ import annotations
@@ -49,11 +54,14 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from util.hardware import cpu_capability_here, cpu_model_here, native_bf16_here, resolve_amp  # noqa: E402
+
 # name -> extra command-line flags. "plain" is the eager fp32 step with every fast path off.
 CONFIGS: Dict[str, str] = {
     "plain": "--conv_impl native --adam_impl foreach",
     "plain_loop_adam": "--conv_impl native --adam_impl for_loop",
     "default": "",
+    "auto": "--amp auto",
     "native_conv": "--conv_impl native",
     "channels_last": "--channels_last",
     "compile": "--compile",
@@ -66,7 +74,7 @@ CONFIGS: Dict[str, str] = {
     "fp16_channels_last": "--amp fp16 --channels_last",
     "fp16_compile": "--amp fp16 --compile",
 }
-QUICK = {"cpu": ["plain", "default", "bf16"], "cuda": ["plain", "default", "fp16", "bf16"]}
+QUICK = {"cpu": ["plain", "default", "auto", "bf16"], "cuda": ["plain", "default", "auto", "fp16", "bf16"]}
 FULL = {"cpu": ["plain", "plain_loop_adam", "default", "native_conv", "channels_last", "bf16",
                 "bf16_native_conv", "bf16_foreach_adam", "bf16_channels_last", "compile", "bf16_compile"],
         "cuda": ["plain", "default", "channels_last", "fp16", "fp16_channels_last", "bf16", "compile"]}
@@ -86,6 +94,11 @@ FULL_PLAN = {
 TEST_CONFIGS = {"cpu": ["plain", "default", "bf16", "bf16_channels_last", "compile", "bf16_compile"],
                 "cuda": ["plain", "default", "fp16", "fp16_compile"]}
 GENERATOR = {("pix2pix", 256): "unet_256", ("pix2pix", 128): "unet_128"}  # cycle_gan: resnet_9blocks
+
+
+def without_emulated_bf16(configs: List[str], args) -> List[str]:
+    """``configs`` less the bf16 ones when the device would emulate bf16 (``args.skipped_bf16``)."""
+    return [c for c in configs if not (args.skipped_bf16 and c.startswith("bf16"))]
 
 
 def load_average() -> str:
@@ -130,13 +143,9 @@ def train_step(model, data: dict, device: str) -> None:
 # ----------------------------------------------------------------------------- machine
 def machine_info(device: str) -> dict:
     info = {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpus": os.cpu_count(),
+            "cpu": cpu_model_here(), "cpu_capability": cpu_capability_here(),
+            "cpu_bf16": native_bf16_here(torch.device("cpu")), "cpus": os.cpu_count(),
             "load_average": load_average()}
-    with contextlib.suppress(OSError):
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-        info["cpu"] = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")), "")
-        flags = next((ln for ln in cpuinfo.splitlines() if ln.startswith("flags")), "")
-        info["cpu_bf16"] = "avx512_bf16" in flags or "amx_bf16" in flags
     with contextlib.suppress(OSError, ValueError):
         info["memory_gib"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     if device == "cuda":
@@ -156,17 +165,19 @@ def best_rate(fn: Callable[[], None], flops: float, device: str, repeats: int) -
     return flops / best
 
 
-def machine_peak(device: str, quick: bool) -> dict:
-    """GFLOP/s of a dense matmul and of a 3x3 256->256 convolution (forward + backward)."""
-    n = 1024 if quick else 2048
+def machine_peak(device: str, quick: bool, emulated_bf16: bool = False) -> dict:
+    """GFLOP/s of a dense matmul and of a 3x3 256->256 convolution (forward + backward).
+    Emulated bf16 gets the quick sizes: at the full ones it alone would take minutes."""
     dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
     if device == "cuda":
         dtypes["fp16"] = torch.float16
     out = {}
     for name, dtype in dtypes.items():
+        small = quick or (emulated_bf16 and dtype is torch.bfloat16)
+        n = 1024 if small else 2048
         a = torch.randn(n, n, device=device, dtype=dtype)
-        out[f"matmul_{name}"] = best_rate(lambda a=a: a @ a, 2 * n ** 3, device, 3 if quick else 5) / 1e9
-        side = 32 if quick else 64
+        out[f"matmul_{name}"] = best_rate(lambda a=a: a @ a, 2 * n ** 3, device, 3 if small else 5) / 1e9
+        side = 32 if small else 64
         for fmt in (torch.contiguous_format, torch.channels_last):
             conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(device, dtype, memory_format=fmt)
             x = torch.randn(1, 256, side, side, device=device, dtype=dtype).contiguous(memory_format=fmt)
@@ -175,7 +186,7 @@ def machine_peak(device: str, quick: bool) -> dict:
             def fwd_bwd(conv=conv, x=x):
                 conv(x).sum().backward()
 
-            rate = best_rate(fwd_bwd, 3 * 2 * 256 * 256 * 9 * side * side, device, 3 if quick else 5) / 1e9
+            rate = best_rate(fwd_bwd, 3 * 2 * 256 * 256 * 9 * side * side, device, 3 if small else 5) / 1e9
             key = f"conv_{name}"
             out[key] = max(out.get(key, 0.0), rate)
     return out
@@ -194,7 +205,9 @@ def count_flops(model_name: str, size: int, batch: int, ngf: int, ndf: int, devi
 def training_plan(args) -> list:
     """(model, size, batch, configurations, iterations) of every training case to measure."""
     if args.full_plan:
-        return [case for case in FULL_PLAN[args.device]]
+        plan = [(m, s, b, without_emulated_bf16(configs, args), n)
+                for m, s, b, configs, n in FULL_PLAN[args.device]]
+        return [case for case in plan if case[3]]
     return [(m, s, b, args.configs, args.iters) for m in args.models for s in args.sizes for b in args.batch_sizes]
 
 
@@ -434,38 +447,50 @@ def fmt_s(values: List[float]) -> str:
     return f"{statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f})" if values else "n/a"
 
 
-def compute_dtype(config: str) -> str:
-    return "bf16" if config.startswith("bf16") else "fp16" if config.startswith("fp16") else "fp32"
+def compute_dtype(config: str, device: str) -> str:
+    flags = CONFIGS[config].split()
+    amp = resolve_amp(flags[flags.index("--amp") + 1], torch.device(device)) if "--amp" in flags else "none"
+    return {"none": "fp32"}.get(amp, amp)
 
 
-def training_table(cases: List[dict], peak: dict) -> str:
+def training_table(cases: List[dict], peak: dict, device: str, threads: int = 1) -> str:
     lines = ["| model | size | batch | config | s / iter, median (min-max) | speed-up vs plain | first iter s "
-             "| CPU s / iter | GFLOP / iter | GFLOP/s | % of matmul peak | peak memory GiB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| CPU s / iter | speed-up vs plain in CPU time | GFLOP / iter | GFLOP/s | % of matmul peak, wall (CPU time) "
+             "| peak memory GiB |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for case in (c for c in cases if "results" in c):
-        base = statistics.median(case["results"]["plain"]["wall"]) if "plain" in case["results"] else None
+        plain = case["results"].get("plain")
+        # CPU time stays honest on a shared machine, where wall time also counts waiting for a core.
+        base, base_cpu = (statistics.median(plain["wall"]), statistics.median(plain["cpu"])) if plain else (None, None)
         for c, r in case["results"].items():
-            med = statistics.median(r["wall"])
+            med, cpu = statistics.median(r["wall"]), statistics.median(r["cpu"])
             rate = case["flops"] / med / 1e9
-            ref = peak.get(f"matmul_{compute_dtype(c)}")
+            ref = peak.get(f"matmul_{compute_dtype(c, device)}")
             mem = r.get("peak_memory_gib")
-            speedup = f"{base / med:.2f}x" if base else "n/a"
-            share = f"{100 * rate / ref:.0f}%" if ref else "n/a"
+            speedup, speedup_cpu = (f"{base / med:.2f}x", f"{base_cpu / cpu:.2f}x") if plain else ("n/a", "n/a")
+            # CPU time adds up the threads: per thread, the step ran at rate_cpu.
+            rate_cpu = case["flops"] / (cpu / threads) / 1e9 if device == "cpu" and cpu > 0 else None
+            share = (f"{100 * rate / ref:.0f}%" + (f" ({100 * rate_cpu / ref:.0f}%)" if rate_cpu else "")
+                     if ref else "n/a")
             lines.append(f"| {case['model']} | {case['size']} | {case['batch']} | {c} | {fmt_s(r['wall'])} | "
-                         f"{speedup} | {r['first']:.1f} | {statistics.median(r['cpu']):.3f} | "
+                         f"{speedup} | {r['first']:.1f} | {cpu:.3f} | {speedup_cpu} | "
                          f"{case['flops'] / 1e9:.1f} | {rate:.1f} | {share} | {f'{mem:.2f}' if mem else 'n/a'} |")
     return "\n".join(lines)
 
 
 def report(out: dict) -> str:
-    parts = [f"machine: {out['machine'].get('cpu', '')} ({out['machine']['cpus']} CPUs, {out['args']['device']}), "
-             f"torch {out['machine']['torch']}, {out['machine']['threads']} threads; load average at start "
-             f"{out['machine']['load_average']}, at end {out.get('load_average_end', 'n/a')}"]
+    m = out["machine"]
+    parts = [f"machine: {m.get('cpu', '')} ({m['cpus']} CPUs, {out['args']['device']}), torch CPU capability "
+             f"{m['cpu_capability']}, native bf16 on the CPU: {'yes' if m['cpu_bf16'] else 'no'}; torch "
+             f"{m['torch']}, {m['threads']} threads; load average at start {m['load_average']}, at end "
+             f"{out.get('load_average_end', 'n/a')}"]
+    if out["args"].get("skipped_bf16"):
+        parts.append(f"bf16 configurations skipped: {out['args']['skipped_bf16']}")
     if out.get("peak"):
         parts.append("\n| dense throughput | GFLOP/s |\n|---|---|\n" + "\n".join(
             f"| {k} | {v:.1f} |" for k, v in out["peak"].items()))
     if out.get("training"):
-        parts.append("\n" + training_table(out["training"], out.get("peak", {})))
+        parts.append("\n" + training_table(out["training"], out.get("peak", {}), out["args"]["device"],
+                                            out["machine"]["threads"]))
     for t in out.get("test", []):
         base = t["results"].get("plain", {}).get("images_per_s")
         parts.append(f"\ntest.py, {t['model']} at {t['size']}: images / s (median of "
@@ -509,7 +534,10 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--test_configs", default=None, help="comma-separated (default: plain, default, bf16/fp16, ...)")
     p.add_argument("--overhead_iters", type=int, default=None, help="train.py iterations (default 120; quick 20)")
     p.add_argument("--overhead_configs", default=None,
-                   help="comma-separated configurations, '+cache' adds --cache_images (default: default,bf16+cache)")
+                   help="comma-separated configurations, '+cache' adds --cache_images (default: default,auto+cache)")
+    p.add_argument("--emulated_bf16", action="store_true",
+                   help="keep the bf16 configurations where the device has no native bf16 (skipped by default: "
+                        "emulated bf16 trains many times slower than fp32, an hour of benchmark on AVX2 CPUs)")
     p.add_argument("--no_machine", action="store_true")
     p.add_argument("--no_training", action="store_true")
     p.add_argument("--no_memory", action="store_true")
@@ -517,6 +545,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--no_overhead", action="store_true")
     p.add_argument("--json", default="benchmark.json", help="where to write the raw results")
     p.add_argument("--markdown", default=None, help="also write the tables to this file")
+    p.add_argument("--report", default=None, help="print the tables of an earlier run's JSON, and exit")
     p.add_argument("--probe_memory", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     q = args.quick
@@ -525,8 +554,15 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     args.sizes = [int(s) for s in (args.sizes or ("128" if q else "256,128")).split(",")]
     args.batch_sizes = [int(b) for b in (args.batch_sizes or ("1" if q else "1,4")).split(",")]
     args.models = (args.models or "pix2pix,cycle_gan").split(",")
-    args.configs = (args.configs.split(",") if args.configs else (QUICK if q else FULL)[args.device])
-    args.test_configs = args.test_configs.split(",") if args.test_configs else TEST_CONFIGS[args.device]
+    # Emulated bf16 is left out of the default lists (configurations named on the command line run).
+    args.skipped_bf16 = None
+    if not args.emulated_bf16 and not native_bf16_here(torch.device(args.device)):
+        args.skipped_bf16 = (f"this {args.device} ({cpu_capability_here() if args.device == 'cpu' else 'GPU'}) has "
+                             "no native bf16; --emulated_bf16 or --configs keep them")
+    args.configs = (args.configs.split(",") if args.configs
+                    else without_emulated_bf16((QUICK if q else FULL)[args.device], args))
+    args.test_configs = (args.test_configs.split(",") if args.test_configs
+                         else without_emulated_bf16(TEST_CONFIGS[args.device], args))
     args.overhead_configs = args.overhead_configs.split(",") if args.overhead_configs else None
     for c in args.configs + args.test_configs + [c.replace("+cache", "") for c in args.overhead_configs or []]:
         if c not in CONFIGS:
@@ -557,10 +593,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.probe_memory:
         print(json.dumps(probe_memory(json.loads(args.probe_memory))))
         return 0
+    if args.report:
+        print(report(json.loads(Path(args.report).read_text())))
+        return 0
     out = {"args": {k: v for k, v in vars(args).items()}, "machine": machine_info(args.device)}
-    print(f"# pix2cycle benchmark ({'quick' if args.quick else 'full'}); load average {load_average()}", flush=True)
+    m = out["machine"]
+    print(f"# pix2cycle benchmark ({'quick' if args.quick else 'full'}) on {m['cpu']}, torch CPU capability "
+          f"{m['cpu_capability']}, native bf16 {'yes' if m['cpu_bf16'] else 'no'}; load average {load_average()}",
+          flush=True)
+    if args.skipped_bf16:
+        print(f"skipping bf16 configurations: {args.skipped_bf16}", flush=True)
     if not args.no_machine:
-        out["peak"] = machine_peak(args.device, args.quick)
+        out["peak"] = machine_peak(args.device, args.quick, emulated_bf16=bool(args.skipped_bf16))
         print("machine: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in out["peak"].items()), flush=True)
     out["training"] = []
     for model_name, size, batch, configs, iters in ([] if args.no_training else training_plan(args)):
@@ -580,7 +624,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             continue
         finally:
             Path(args.json).write_text(json.dumps(out, indent=1))  # partial results survive a crash
-        print(training_table([case], out.get("peak", {})), flush=True)
+        print(training_table([case], out.get("peak", {}), args.device, out["machine"]["threads"]), flush=True)
     have_maps = Path(args.dataroot, "val").is_dir() and Path(args.dataroot, "train").is_dir()
     size = args.sizes[0] if have_maps else min(args.sizes)
     dataroot = args.dataroot if have_maps else demo_dataroot(size)
@@ -590,7 +634,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         "results": time_test("pix2pix", size, dataroot, "val" if have_maps else "test", args)}]
     if not args.no_overhead:
         small = min(args.sizes)
-        configs = args.overhead_configs or ["default", ("bf16" if args.device == "cpu" else "fp16") + "+cache"]
+        configs = args.overhead_configs or ["default", "auto+cache"]
         print(f"train.py loop overhead, pix2pix {small}: {', '.join(configs)} (load {load_average()})", flush=True)
         out["overhead"] = {"size": small, "dataroot": dataroot,
                            "results": time_overhead(dataroot, small, configs, args.overhead_iters, args)}

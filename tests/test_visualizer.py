@@ -21,7 +21,7 @@ def options(tmp_path, **overrides) -> SimpleNamespace:
     opt = dict(name="demo", checkpoints_dir=str(tmp_path), isTrain=True, no_html=False,
                display_winsize=64, display_id=0, display_server="http://localhost",
                display_port=8097, display_env="main", display_ncols=4, use_wandb=False,
-               wandb_project_name="p", continue_train=False)
+               wandb_project_name="p", use_tensorboard=False, continue_train=False)
     opt.update(overrides)
     return SimpleNamespace(**opt)
 

@@ -35,7 +35,7 @@ BACKEND_OPTIONS: dict[str, tuple[Callable[[Any], bool], Callable[[Any], dict]]] 
                          title=opt.name),
     ),
     "tensorboard": (
-        lambda opt: bool(getattr(opt, "use_tensorboard", False)),
+        lambda opt: bool(opt.use_tensorboard),
         lambda opt: dict(log_dir=str(Path(opt.checkpoints_dir) / opt.name / "tensorboard")),
     ),
     "wandb": (
@@ -69,7 +69,7 @@ class Visualizer:
         self.is_train = bool(opt.isTrain)
         self.run_dir = Path(opt.checkpoints_dir) / opt.name
         self.web_dir = self.run_dir / "web"
-        self.use_html = self.is_train and not getattr(opt, "no_html", False)
+        self.use_html = self.is_train and not opt.no_html  # no_html is a training flag
         self.winsize = int(opt.display_winsize)
         self.plot_interval = plot_interval
         self.history: list[dict] = []
@@ -84,7 +84,7 @@ class Visualizer:
             for name, (wanted, arguments) in BACKEND_OPTIONS.items() if wanted(opt)
         ]
         self.page: Optional[TrainingPage] = None
-        resume = bool(getattr(opt, "continue_train", False))
+        resume = self.is_train and bool(opt.continue_train)
         if self.use_html:
             self.page = TrainingPage(self.web_dir, f"Experiment name = {self.name}",
                                      refresh=0, width=self.winsize)
