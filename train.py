@@ -40,7 +40,8 @@ def run(opt, dist: Distributed, extra_hooks: Sequence[Hook] = ()) -> int:
     dataset, validator = setup_validation(opt, dataset, Path(opt.checkpoints_dir) / opt.name)
     loader = create_dataloader(opt, dataset, rank=dist.rank, world_size=dist.world_size)
     model = create_model(opt)
-    model.data_dependent_initialize(first_batch(dataset, opt.batch_size))
+    if model.initializes_on_data():
+        model.data_dependent_initialize(first_batch(dataset, opt.batch_size))
     model.setup(opt)
     if model.device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed image sizes: let cuDNN time and keep its fastest kernels
@@ -63,12 +64,12 @@ def main(argv: Optional[Sequence[str]] = None, hooks: Sequence[Hook] = ()) -> in
     try:
         opt = parse_options(argv, is_train=True)
         opt.argv = argv
-        dist = Distributed.from_environment(opt.dist_timeout)
+        dist = Distributed.from_environment(opt.dist_timeout, use_gpus=opt.gpu_ids != [])
         return run(opt, dist, hooks)
     except UserError as e:
-        return report_user_error(e, verbose)
+        return report_user_error(e, verbose, dist.label)
     except OSError as e:  # the file system failed outside the checkpoint code (disk full, ...)
-        return report_user_error(user_error_from_os_error(e), verbose)
+        return report_user_error(user_error_from_os_error(e), verbose, dist.label)
     finally:
         dist.close()
 

@@ -31,12 +31,14 @@ class Distributed:
         self.device = device  # where collectives run (the process's GPU under NCCL)
 
     @classmethod
-    def from_environment(cls, timeout_s: float = 1800.0) -> Distributed:
+    def from_environment(cls, timeout_s: float = 1800.0, use_gpus: bool = True) -> Distributed:
+        """Join the group ``torchrun`` describes in the environment (a single process without
+        it); ``use_gpus=False`` (``--gpu_ids -1``) keeps every process on the CPU (gloo)."""
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
         if world_size <= 1:
             return cls()
         rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-        if torch.cuda.is_available():
+        if use_gpus and torch.cuda.is_available():
             if local_rank >= torch.cuda.device_count():
                 raise UserError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPU(s) on this "
                                 f"node; start at most that many processes per node (--nproc_per_node)")
@@ -51,6 +53,11 @@ class Distributed:
     @property
     def enabled(self) -> bool:
         return self.world_size > 1
+
+    @property
+    def label(self) -> str:
+        """Names the process in messages of ranks other than 0 (``"rank 1: "``)."""
+        return f"rank {self.rank}: " if self.rank else ""
 
     @property
     def is_main(self) -> bool:

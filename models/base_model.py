@@ -47,7 +47,8 @@ def select_device(gpu_ids: Optional[List[int]]) -> torch.device:
     """``None`` picks the first GPU when there is one; ``[]`` is the CPU. Under ``torchrun``
     each process takes the GPU of its ``LOCAL_RANK`` (or the CPU without CUDA)."""
     if distributed():
-        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+        gloo = torch.distributed.get_backend() == "gloo"  # --gpu_ids -1, or no CUDA
+        return torch.device("cpu") if gloo else torch.device("cuda", torch.cuda.current_device())
     if gpu_ids is None:
         return torch.device("cuda:0") if torch.cuda.is_available() else torch.device("cpu")
     if not gpu_ids:
@@ -122,6 +123,9 @@ class BaseModel(ABC):
                         autocast_pads=self.amp_dtype is not None)
         if self.channels_last:
             net = net.to(memory_format=torch.channels_last)
+        if distributed() and self.device.type == "cpu" and any(isinstance(m, nn.SyncBatchNorm) for m in net.modules()):
+            raise UserError("--norm syncbatch synchronises batch statistics between GPUs (NCCL) and cannot run on "
+                            "CPU processes; use --norm batch (each process normalises its own batch) or instance")
         if self.isTrain and distributed() and any(p.requires_grad for p in net.parameters()):
             # One process per GPU (or CPU): gradients are averaged over the processes.
             net = nn.parallel.DistributedDataParallel(
@@ -199,6 +203,11 @@ class BaseModel(ABC):
         finally:
             for name, net in wrapped.items():
                 setattr(self, "net" + name, net)
+
+    @classmethod
+    def initializes_on_data(cls) -> bool:
+        """Whether the plugin overrides ``data_dependent_initialize`` (only then is a first batch read)."""
+        return cls.data_dependent_initialize is not BaseModel.data_dependent_initialize
 
     def data_dependent_initialize(self, data: dict) -> None:
         """Set-up that needs a first batch (e.g. layers sized by the generator's features),

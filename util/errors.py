@@ -15,11 +15,12 @@ class UserError(Exception):
     """A mistake in the user's options or data, reported without a traceback."""
 
 
-def report_user_error(err: UserError, verbose: bool = False) -> int:
-    """Print ``err`` as a one-line message on stderr and return the exit code (2)."""
+def report_user_error(err: UserError, verbose: bool = False, where: str = "") -> int:
+    """Print ``err`` as a one-line message on stderr and return the exit code (2); ``where``
+    names the process of a multi-process run (``"rank 1: "``)."""
     if verbose:
         traceback.print_exception(type(err), err, err.__traceback__)
-    print(f"error: {one_line(err)}", file=sys.stderr)
+    print(f"{where}error: {one_line(err)}", file=sys.stderr, flush=True)
     return 2
 
 

@@ -1,0 +1,124 @@
+"""Multi-process training through torchrun on the CPU (gloo): training, equivalence with one
+process, stop and resume (in 2 processes and in 1), and a failure on one rank."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import test as test_script
+import train as train_script
+from tests.helpers import TINY
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+                                reason="torch.distributed with gloo is needed")
+
+# pix2pix with instance norm, no dropout, serial data, no flip: 2 processes x batch 1 compute
+# what 1 process x batch 2 computes.
+EQUIVALENT = ["--model", "pix2pix", "--netG", "resnet_6blocks", "--load_size", "64", "--crop_size", "64",
+              "--norm", "instance", "--no_dropout", "--serial_batches", "--no_flip", "--n_epochs", "1",
+              "--n_epochs_decay", "1", "--max_dataset_size", "8", "--seed", "4", "--no_html", "--print_freq", "2",
+              "--display_freq", "1000", "--save_latest_freq", "4", "--save_by_iter"]
+
+
+def torchrun(nproc: int, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               str(ROOT / "train.py"), *args]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def run_args(root: Path, ckpt: Path, name: str, *extra: str) -> list:
+    return ["--dataroot", str(root), "--name", name, "--checkpoints_dir", str(ckpt), *TINY, *extra]
+
+
+def weights(folder: Path, name: str) -> dict:
+    return torch.load(folder / f"latest_net_{name}.pth", weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def two_process_run(aligned_dataroot, tmp_path_factory):
+    """The EQUIVALENT run in 2 processes (batch 1 each), uninterrupted."""
+    ckpt = tmp_path_factory.mktemp("ddp")
+    done = torchrun(2, *run_args(aligned_dataroot, ckpt, "two", *EQUIVALENT))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return ckpt, done
+
+
+def test_two_processes_equal_one_process_with_the_global_batch(two_process_run, aligned_dataroot, tmp_path):
+    ckpt, done = two_process_run
+    out = done.stdout
+    assert "2 processes (torchrun)" in out and "1 per process x 2 processes = 2" in out
+    assert out.count("training done: 16 images seen") == 1  # rank 0 alone reports and writes
+    state = torch.load(ckpt / "two" / "latest_checkpoint.pth", weights_only=True)
+    assert (state["world_size"], state["total_iters"], len(state["ranks"])) == (2, 16, 2)
+
+    assert train_script.main(run_args(aligned_dataroot, tmp_path, "one", *EQUIVALENT, "--batch_size", "2")) == 0
+    for name in ("G", "D"):  # after 2 steps (iter_4: 4 images)
+        a = torch.load(ckpt / "two" / f"iter_4_net_{name}.pth", weights_only=True)
+        b = torch.load(tmp_path / "one" / f"iter_4_net_{name}.pth", weights_only=True)
+        # Gradients averaged over processes equal the batch's up to rounding. Adam moves a
+        # weight by about lr per step whatever its gradient's size, so where a gradient is zero
+        # but for rounding (biases before an instance norm) the two can move apart by 2 lr a step.
+        total = sum(v.numel() for v in a.values())
+        close = sum(int(torch.isclose(a[k], b[k], rtol=0, atol=1e-5).sum()) for k in a)
+        assert close / total > 0.99, f"{name}: only {close} of {total} weights within 1e-5"
+        assert max(float((a[k] - b[k]).abs().max()) for k in a) <= 2 * 2 * 2e-4 + 1e-5
+    # Logged losses are the mean over processes: the same as the single process's batch losses.
+    two = [json.loads(line) for line in (ckpt / "two" / "loss_log.jsonl").read_text().splitlines()]
+    one = [json.loads(line) for line in (tmp_path / "one" / "loss_log.jsonl").read_text().splitlines()]
+    assert [r["total_iters"] for r in two] == [r["total_iters"] for r in one]
+    assert two[0]["G_L1"] == pytest.approx(one[0]["G_L1"], rel=1e-4)
+
+    # test.py uses the result of the multi-process run as any other.
+    assert test_script.main(["--dataroot", str(aligned_dataroot), "--name", "two", "--model", "pix2pix",
+                             "--checkpoints_dir", str(ckpt), "--results_dir", str(tmp_path / "r"), "--gpu_ids", "-1",
+                             "--num_threads", "0", "--metrics", "psnr"]) == 0
+    assert (tmp_path / "r" / "two" / "test_latest" / "index.html").is_file()
+
+
+def test_sigterm_stops_every_rank_and_the_run_resumes_in_two_or_one_process(two_process_run, aligned_dataroot,
+                                                                             tmp_path):
+    ckpt, _ = two_process_run
+    args = run_args(aligned_dataroot, tmp_path, "stopped", *EQUIVALENT,
+                    "--dataset_mode", "tests.distributed_helpers.SignalOnRank")
+    # Rank 1 alone is signalled, reading its 6th sample (epoch 2): both ranks stop at one step.
+    stopped = torchrun(2, *args, env={"PIX2CYCLE_TEST_SIGNAL_RANK": "1", "PIX2CYCLE_TEST_SIGNAL_AT": "6"})
+    assert stopped.returncode != 0
+    assert "stopped by signal 15" in stopped.stderr and "resume with: torchrun" in stopped.stderr
+    state = torch.load(tmp_path / "stopped" / "latest_checkpoint.pth", weights_only=True)
+    assert state["epoch"] == 2 and 0 < state["epoch_iter"] < 4 and state["world_size"] == 2
+    shutil.copytree(tmp_path / "stopped", tmp_path / "single")
+
+    resumed = torchrun(2, *args, "--continue_train")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "training done: 16 images seen" in resumed.stdout
+    for name in ("G", "D"):  # exactly where the uninterrupted run ends
+        a, b = weights(ckpt / "two", name), weights(tmp_path / "stopped", name)
+        for key in a:
+            torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-6, msg=f"{name}.{key}")
+
+    # The same checkpoint resumed by one process (batch 1): it finishes the epochs it has left.
+    single = run_args(aligned_dataroot, tmp_path, "single", *EQUIVALENT, "--continue_train")
+    assert train_script.main(single) == 0
+    after = torch.load(tmp_path / "single" / "latest_checkpoint.pth", weights_only=True)
+    assert (after["epoch"], after["epoch_iter"], after["world_size"]) == (3, 0, 1)
+
+
+def test_a_failure_on_one_rank_ends_the_job(aligned_dataroot, tmp_path):
+    # Only rank 0 writes, so only rank 0 finds that the checkpoints folder is a file; rank 1
+    # waits at its first collective until torchrun ends it. A hang would hit the timeout.
+    blocked = tmp_path / "not_a_folder"
+    blocked.write_text("a file where the checkpoints folder should be")
+    failed = torchrun(2, *run_args(aligned_dataroot, blocked, "run", *EQUIVALENT), timeout=180)
+    assert failed.returncode != 0
+    assert "error: " in failed.stderr and str(blocked) in failed.stderr
