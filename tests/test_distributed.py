@@ -122,3 +122,18 @@ def test_a_failure_on_one_rank_ends_the_job(aligned_dataroot, tmp_path):
     failed = torchrun(2, *run_args(aligned_dataroot, blocked, "run", *EQUIVALENT), timeout=180)
     assert failed.returncode != 0
     assert "error: " in failed.stderr and str(blocked) in failed.stderr
+
+
+def test_torchrun_trains_cycle_gan_with_a_pool_per_rank(unaligned_dataroot, tmp_path):
+    args = run_args(unaligned_dataroot, tmp_path, "cyc", "--model", "cycle_gan", "--netG", "resnet_6blocks",
+                    "--load_size", "36", "--crop_size", "32", "--n_epochs", "1", "--n_epochs_decay", "0",
+                    "--max_dataset_size", "4", "--pool_size", "2", "--seed", "1")
+    done = torchrun(2, *args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = torch.load(tmp_path / "cyc" / "latest_checkpoint.pth", weights_only=True)
+    pools = [rank["extra"]["fake_A_pool"]["images"] for rank in state["ranks"]]
+    assert [len(p) for p in pools] == [2, 2] and not torch.equal(pools[0][0], pools[1][0])  # each rank its own
+    assert test_script.main(["--dataroot", str(unaligned_dataroot), "--name", "cyc", "--model", "cycle_gan",
+                             "--checkpoints_dir", str(tmp_path), "--results_dir", str(tmp_path / "r"),
+                             "--gpu_ids", "-1", "--num_threads", "0", "--metrics", "none"]) == 0
+    assert (tmp_path / "r" / "cyc" / "test_latest" / "index.html").is_file()
