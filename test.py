@@ -24,11 +24,11 @@ import torch
 from data import create_dataloader, create_dataset
 from models import create_model
 from options import parse_options
+from reporting.html import Gallery
+from reporting.progress import Progress
 from util.errors import UserError, report_user_error, user_error_from_os_error
 from util.evaluation import METRICS_FILE, Evaluator, format_result, translated_batches, write_json_atomic
-from util.html import Gallery
 from util.metrics import describe_unavailable, parse_metric_names
-from util.progress import Progress
 from util.util import ImageWriter, seed_everything, tensor2im
 
 

@@ -27,8 +27,8 @@ from models.base_model import AMP_DTYPES
 from pix2cycle.cli import load_translator, make_parser, run_main
 from pix2cycle.io import output_path, source_bit_depth, write_result
 from pix2cycle.tiling import RAMPS
+from reporting.progress import Progress, echo
 from util.errors import UserError
-from util.progress import Progress, echo
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,9 +11,9 @@ from typing import Optional
 
 from engine.hooks import Hook
 from engine.timing import TimingHook
+from reporting.progress import Progress, summary_block
+from reporting.visualizer import Visualizer
 from util.hardware import describe_precision
-from util.progress import Progress, summary_block
-from util.visualizer import Visualizer
 
 
 class ReportHook(Hook):

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from util.display import BACKENDS, DisplayBackend, VisdomBackend, guarded, image_grid, make_backend
+from reporting.display import BACKENDS, DisplayBackend, VisdomBackend, guarded, image_grid, make_backend
 from util.errors import UserError
 
 pytest.importorskip("visdom")

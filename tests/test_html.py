@@ -12,8 +12,8 @@ from urllib.parse import unquote
 import pytest
 from PIL import Image
 
-from util.html import Gallery, Note, TrainingPage, href, page_file
-from util.plots import loss_series, plot_losses
+from reporting.html import Gallery, Note, TrainingPage, href, page_file
+from reporting.plots import loss_series, plot_losses
 
 ODD_NAME = "a <b> & c #1.png"
 
@@ -227,7 +227,7 @@ def test_html_module_does_not_import_torch():
     import subprocess
     import sys
 
-    code = "import sys, util.html, util.plots; print('torch' in sys.modules)"
+    code = "import sys, reporting.html, reporting.plots; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[1], check=True)
     assert out.stdout.strip() == "False"

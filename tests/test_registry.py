@@ -49,8 +49,11 @@ def test_every_table_is_a_registry():
     from models.losses import GAN_MODES
     from models.networks import DISCRIMINATORS, GENERATORS, INIT_TYPES, NORM_LAYERS
     from models.schedulers import SCHEDULERS
+    from reporting.display import BACKENDS
+    from util.metrics import METRICS
 
-    for table in (MODELS, DATASETS, GENERATORS, DISCRIMINATORS, NORM_LAYERS, INIT_TYPES, GAN_MODES, SCHEDULERS):
+    for table in (MODELS, DATASETS, GENERATORS, DISCRIMINATORS, NORM_LAYERS, INIT_TYPES, GAN_MODES, SCHEDULERS,
+                  BACKENDS, METRICS):
         assert isinstance(table, Registry) and len(table) > 0
         with pytest.raises(UserError, match=f"unknown {table.kind} 'nope'; available: "):
             table.get("nope")

@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from util.progress import Progress, summary_block
-from util.visualizer import Visualizer
+from reporting.progress import Progress, summary_block
+from reporting.visualizer import Visualizer
 
 LOSSES = {"G_GAN": 0.6931, "G_L1": 12.3454, "D_real": 0.6932, "D_fake": 0.69}
 

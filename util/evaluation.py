@@ -32,7 +32,7 @@ from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 import torch
 
-from util.html import Note
+from reporting.html import Note
 from util.metrics import METRICS, MetricSuite, summarize
 
 METRICS_FILE = "metrics.json"

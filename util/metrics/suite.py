@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from util.errors import UserError
 from util.metrics import distribution, paired
 from util.metrics.weights import WeightsUnavailable, build_inception, build_lpips, obtain_weights
+from util.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -26,14 +27,13 @@ class MetricSpec:
     description: str
 
 
-METRICS: Dict[str, MetricSpec] = {
-    "l1": MetricSpec("paired", False, True, ".4f", "mean absolute error on [0, 1]"),
-    "psnr": MetricSpec("paired", True, True, ".2f", "peak signal-to-noise ratio in dB, data range 1"),
-    "ssim": MetricSpec("paired", True, True, ".3f", "structural similarity, Gaussian window 11, sigma 1.5"),
-    "lpips": MetricSpec("paired", False, True, ".3f", "learned perceptual distance (AlexNet backbone)"),
-    "fid": MetricSpec("distribution", False, False, ".1f", "Fréchet Inception distance"),
-    "kid": MetricSpec("distribution", False, False, ".4f", "kernel Inception distance"),
-}
+METRICS = Registry("metric")
+METRICS.add("l1", MetricSpec("paired", False, True, ".4f", "mean absolute error on [0, 1]"))
+METRICS.add("psnr", MetricSpec("paired", True, True, ".2f", "peak signal-to-noise ratio in dB, data range 1"))
+METRICS.add("ssim", MetricSpec("paired", True, True, ".3f", "structural similarity, Gaussian window 11, sigma 1.5"))
+METRICS.add("lpips", MetricSpec("paired", False, True, ".3f", "learned perceptual distance (AlexNet backbone)"))
+METRICS.add("fid", MetricSpec("distribution", False, False, ".1f", "Fréchet Inception distance"))
+METRICS.add("kid", MetricSpec("distribution", False, False, ".4f", "kernel Inception distance"))
 LPIPS_BACKBONES = ("alex", "vgg")
 _NONE = ("", "none")
 

@@ -1,7 +1,7 @@
 """The training visualizer: loss logs, the training web page and the live back ends.
 
 ``Visualizer`` is the only display code that reads the options object; it hands plain
-values to ``util.html`` (pages), ``util.plots`` (loss curves) and ``util.display`` (live
+values to ``reporting.html`` (pages), ``reporting.plots`` (loss curves) and ``reporting.display`` (live
 back ends). Display problems are reported once and never raised into training; the loss
 logs are the run's record and are always written.
 
@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from util.display import DisplayBackend, make_backend
-from util.html import TrainingPage
-from util.plots import plot_losses
-from util.progress import echo
+from reporting.display import DisplayBackend, make_backend
+from reporting.html import TrainingPage
+from reporting.plots import plot_losses
+from reporting.progress import echo
 
 # name -> (is it switched on?, its constructor arguments), both read from the options
 BACKEND_OPTIONS: dict[str, tuple[Callable[[Any], bool], Callable[[Any], dict]]] = {

@@ -5,7 +5,7 @@ when it is built, and must never crash or stall training: the first failure prin
 warning line on stderr and turns that back end off for the rest of the run.
 
 To add a back end, subclass ``DisplayBackend``, decorate its methods with ``@guarded``
-and add one entry to ``BACKENDS`` (and one to ``util.visualizer.BACKEND_OPTIONS``, which
+and add one entry to ``BACKENDS`` (and one to ``reporting.visualizer.BACKEND_OPTIONS``, which
 says which options switch it on and what arguments it gets).
 """
 
@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from util.errors import UserError
+from util.registry import Registry
 
 Images = dict[str, np.ndarray]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -286,15 +287,12 @@ class WandbBackend(DisplayBackend):
         self.run.finish()
 
 
-BACKENDS: dict[str, type[DisplayBackend]] = {
-    "visdom": VisdomBackend,
-    "tensorboard": TensorboardBackend,
-    "wandb": WandbBackend,
-}
+BACKENDS = Registry("display back end")
+BACKENDS.add("visdom", VisdomBackend)
+BACKENDS.add("tensorboard", TensorboardBackend)
+BACKENDS.add("wandb", WandbBackend)
 
 
 def make_backend(name: str, **kwargs: Any) -> DisplayBackend:
     """Build the back end registered as ``name`` from plain keyword arguments."""
-    if name not in BACKENDS:
-        raise UserError(f"unknown display back end {name!r}; available: {', '.join(BACKENDS)}")
-    return BACKENDS[name](**kwargs)
+    return BACKENDS.get(name)(**kwargs)
