@@ -25,3 +25,23 @@ class TinyDiscriminator(nn.Module):
 
     def forward(self, x):
         return self.net(x)
+
+
+from models.pix2pix_model import Pix2PixModel  # noqa: E402
+
+
+class FirstBatchPix2Pix(Pix2PixModel):
+    """pix2pix plus a layer sized by the first batch (as CUT sizes its patch MLPs), with an
+    optimizer of its own: built in data_dependent_initialize, trained, saved and resumed."""
+
+    def data_dependent_initialize(self, data):
+        self.first_batch_shape = tuple(data["A"].shape)
+        width = data["A"].shape[-1]
+        self.netF = self.build_network(nn.Linear(width, 2))
+        self.model_names.append("F")
+        self.optimizer_F = self.make_adam(self.netF.parameters())
+        self.optimizers.append(self.optimizer_F)
+
+    def optimize_parameters(self):
+        super().optimize_parameters()
+        self.update(self.optimizer_F, self.netF(self.real_A).square().mean())

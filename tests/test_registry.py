@@ -79,3 +79,27 @@ def test_outside_networks_by_dotted_path_train_and_test(aligned_dataroot, tmp_pa
         from models.networks import define_G
 
         define_G(3, 3, 8, "tests.outside_plugins.Nope")
+
+
+def test_a_plugin_builds_part_of_itself_from_the_first_batch(aligned_dataroot, tmp_path, capsys):
+    import train as train_script
+    from engine import Hook
+    from tests.helpers import tiny_args
+
+    seen = {}
+
+    class Look(Hook):
+        def before_train(self, trainer):
+            seen["shape"] = trainer.model.first_batch_shape
+            seen["schedulers"] = len(trainer.model.schedulers)
+
+    args = tiny_args("pix2pix", aligned_dataroot, tmp_path, "first", "--model", "tests.outside_plugins.FirstBatchPix2Pix",
+                     "--n_epochs", "1", "--n_epochs_decay", "1", "--max_dataset_size", "2", "--batch_size", "2")
+    assert train_script.main(args, hooks=[Look()]) == 0
+    assert seen == {"shape": (2, 3, 128, 128), "schedulers": 3}  # G, D and the one built on the batch
+    state = torch.load(tmp_path / "first" / "latest_checkpoint.pth", weights_only=True)
+    assert set(state["model"]["networks"]) == {"G", "D", "F"} and len(state["model"]["optimizers"]) == 3
+    assert (tmp_path / "first" / "latest_net_F.pth").is_file()
+    capsys.readouterr()
+    assert train_script.main(args[:-2] + ["--n_epochs_decay", "2", "--continue_train"]) == 0  # resumes netF too
+    assert "resuming from" in capsys.readouterr().out
