@@ -13,14 +13,12 @@ would use, not at the rate the first run decayed to.
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Tuple
+from typing import Tuple
 
 import torch
 from torch.optim import Optimizer, lr_scheduler
 
 from util.registry import Registry
-
-SchedulerBuilder = Callable[[Optimizer, int, int, int, int], object]
 
 
 def _linear(optimizer: Optimizer, n_epochs: int, n_epochs_decay: int, epoch_count: int,

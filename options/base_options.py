@@ -191,7 +191,6 @@ def _apply_saved_architecture(opt: argparse.Namespace, parser, argv: Sequence[st
         # Test at the size the networks were trained at, unless told otherwise.
         if "crop_size" in saved and "crop_size" not in given:
             opt.crop_size = saved["crop_size"]
-        opt.loaded_train_options = True
     # Test images are scaled to crop_size and not cropped further (the reference's intent).
     if "load_size" not in given:
         opt.load_size = opt.crop_size

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -91,7 +90,3 @@ class ImageWriter:
     def __exit__(self, *exc) -> None:
         self.close()
 
-
-def mkdirs(*paths: Union[str, Path]) -> None:
-    for path in paths:
-        os.makedirs(path, exist_ok=True)
