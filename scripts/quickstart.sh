@@ -42,5 +42,5 @@ echo "  results/demo_pix2pix/test_latest/index.html"
 echo "  results/demo_cyclegan/test_latest/index.html"
 echo "Training pages: checkpoints/demo_pix2pix/web/index.html, checkpoints/demo_cyclegan/web/index.html"
 if [ "$PYTHON" = .venv/bin/python ]; then
-  echo "Next: . .venv/bin/activate, then python -m pytest -q (and python train.py ... as in README.md)"
+  echo "Next: . .venv/bin/activate && python -m pytest -q   (then python train.py ... as in README.md)"
 fi
