@@ -26,7 +26,8 @@ pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torc
 EQUIVALENT = ["--model", "pix2pix", "--netG", "resnet_6blocks", "--load_size", "64", "--crop_size", "64",
               "--norm", "instance", "--no_dropout", "--serial_batches", "--no_flip", "--n_epochs", "1",
               "--n_epochs_decay", "1", "--max_dataset_size", "8", "--seed", "4", "--no_html", "--print_freq", "2",
-              "--display_freq", "1000", "--save_latest_freq", "4", "--save_by_iter"]
+              "--display_freq", "1000", "--save_latest_freq", "4", "--save_by_iter", "--val_freq", "2",
+              "--val_metrics", "psnr"]
 
 
 def torchrun(nproc: int, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -79,11 +80,15 @@ def test_two_processes_equal_one_process_with_the_global_batch(two_process_run, 
     assert [r["total_iters"] for r in two] == [r["total_iters"] for r in one]
     assert two[0]["G_L1"] == pytest.approx(one[0]["G_L1"], rel=1e-4)
 
-    # test.py uses the result of the multi-process run as any other.
+    # test.py uses the result of the multi-process run as any other, and scores the best
+    # weights as rank 0's validation did: validation gives the numbers of a single process.
     assert test_script.main(["--dataroot", str(aligned_dataroot), "--name", "two", "--model", "pix2pix",
                              "--checkpoints_dir", str(ckpt), "--results_dir", str(tmp_path / "r"), "--gpu_ids", "-1",
-                             "--num_threads", "0", "--metrics", "psnr"]) == 0
-    assert (tmp_path / "r" / "two" / "test_latest" / "index.html").is_file()
+                             "--num_threads", "0", "--metrics", "psnr", "--phase", "val", "--epoch", "best",
+                             "--seed", "4"]) == 0
+    best = json.loads((ckpt / "two" / "best.json").read_text())
+    report = json.loads((tmp_path / "r" / "two" / "val_best" / "metrics.json").read_text())
+    assert report["metrics"]["psnr"]["mean"] == pytest.approx(best["value"], abs=1e-6)
 
 
 def test_sigterm_stops_every_rank_and_the_run_resumes_in_two_or_one_process(two_process_run, aligned_dataroot,
