@@ -147,21 +147,25 @@ class UnetSkipConnectionBlock(nn.Module):
 
 
 class UnetGenerator(nn.Module):
-    """U-Net built from the innermost block outwards; ``num_downs`` halvings of the input."""
+    """U-Net built from the innermost block outwards; ``num_downs`` halvings of the input.
+
+    Level ``i`` (0 = outermost) has ``ngf * min(2**i, 8)`` filters. With ``num_downs >= 5``
+    this is the reference's layout (unet_128, unet_256); fewer halvings (unet_16, unet_32
+    ...) drop the innermost levels, for small patches.
+    """
 
     def __init__(self, input_nc: int, output_nc: int, num_downs: int, ngf: int = 64,
                  norm_layer: NormLayer = nn.BatchNorm2d, use_dropout: bool = False) -> None:
-        if num_downs < 5:
-            raise ValueError(f"num_downs must be >= 5, got {num_downs}")
+        if num_downs < 2:
+            raise ValueError(f"num_downs must be >= 2, got {num_downs}")
         super().__init__()
-        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, innermost=True, norm_layer=norm_layer)
-        # Extra 512-channel levels: the only ones with dropout (pix2pix's noise source).
-        for _ in range(num_downs - 5):
-            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block,
-                                            norm_layer=norm_layer, use_dropout=use_dropout)
-        for mult in (4, 2, 1):
-            block = UnetSkipConnectionBlock(ngf * mult, ngf * mult * 2, submodule=block,
-                                            norm_layer=norm_layer)
+        width = [ngf * min(2 ** i, 8) for i in range(num_downs)]
+        block = UnetSkipConnectionBlock(width[-2], width[-1], innermost=True, norm_layer=norm_layer)
+        for i in range(num_downs - 2, 0, -1):
+            # The extra 8*ngf levels beyond the fifth are the only ones with dropout
+            # (pix2pix's noise source).
+            block = UnetSkipConnectionBlock(width[i - 1], width[i], submodule=block, norm_layer=norm_layer,
+                                            use_dropout=use_dropout and i >= 4)
         self.model = UnetSkipConnectionBlock(output_nc, ngf, input_nc=input_nc, submodule=block,
                                              outermost=True, norm_layer=norm_layer)
 
@@ -206,9 +210,12 @@ GENERATORS: dict[str, GeneratorSpec] = {
     # Two stride-2 convolutions must leave more than one pixel for the norm layers after them.
     "resnet_9blocks": GeneratorSpec(_resnet(9), size_multiple=4, min_size=8),
     "resnet_6blocks": GeneratorSpec(_resnet(6), size_multiple=4, min_size=8),
-    "unet_256": GeneratorSpec(_unet(8), size_multiple=2 ** 8),
-    "unet_128": GeneratorSpec(_unet(7), size_multiple=2 ** 7),
 }
+# unet_N halves its input log2(N) times, down to 1x1: unet_256 and unet_128 are the
+# reference's, the smaller ones suit small patches (multi-channel tiles, volumes).
+UNET_SIDES = tuple(2 ** k for k in range(3, 11))  # 8 ... 1024
+GENERATORS.update({f"unet_{side}": GeneratorSpec(_unet(side.bit_length() - 1), size_multiple=side)
+                   for side in UNET_SIDES})
 
 
 def _generator_spec(netG: str) -> GeneratorSpec:
