@@ -171,7 +171,7 @@ def _apply_saved_architecture(opt: argparse.Namespace, parser, argv: Sequence[st
     # Another model's run (say pix2pix weights tested as cycle_gan) shares nothing with this
     # one; --model test reads a generator of any run.
     if saved is not None and saved.get("model") in (opt.model, None) or saved is not None and opt.model == "test":
-        for key in ARCHITECTURE_KEYS:
+        for key in ARCHITECTURE_KEYS + _declared_keys(opt):
             if key in saved and key not in given and hasattr(opt, key):
                 setattr(opt, key, saved[key])
         # Test at the size the networks were trained at, unless told otherwise.
@@ -181,6 +181,15 @@ def _apply_saved_architecture(opt: argparse.Namespace, parser, argv: Sequence[st
     # Test images are scaled to crop_size and not cropped further (the reference's intent).
     if "load_size" not in given:
         opt.load_size = opt.crop_size
+
+
+def _declared_keys(opt: argparse.Namespace) -> tuple:
+    """Saved options the chosen model and dataset mode also need (``architecture_keys``)."""
+    from data import DATASETS
+    from models import MODELS
+
+    return tuple(getattr(MODELS.get(opt.model), "architecture_keys", ())) + \
+        tuple(getattr(DATASETS.get(opt.dataset_mode), "architecture_keys", ()))
 
 
 # Integer options and their smallest valid value; checked when the parser has the option.

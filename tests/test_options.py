@@ -51,9 +51,9 @@ def test_test_options_defaults():
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--model", "nope"], "available: cycle_gan, pix2pix, template, test"),
+    (["--model", "nope"], "available: cycle_gan, pix2pix, pix2pix3d, template, test"),
     (["--dataset_mode", "nope"], "available: aligned"),
-    (["--netG", "unet_512"], "resnet_9blocks"),
+    (["--netG", "unet_300"], "resnet_9blocks"),
     (["--norm", "group"], "instance"),
     (["--gan_mode", "bce"], "lsgan"),
     (["--name", "../escape"], "plain folder name"),
