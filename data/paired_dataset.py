@@ -9,6 +9,8 @@ windows test.py reuses and inverts when it saves results in the data's own type.
 
 With ``--intensity bitdepth`` (the default), 8-bit files take the same path as in the
 other modes (PIL's bicubic resize on the bytes); other data is resized as floats.
+test.py takes whole images by default (``--preprocess none``). ``--cache_images`` has no
+effect in this mode.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import torch
 from data.arrays import IMAGE_ARRAY_EXTENSIONS, read_array, stem_of
 from data.base_dataset import DATASETS, BaseDataset, item_generator
 from data.image_folder import UnreadableImageError
-from data.intensity import Window, add_intensity_options, dataset_windows
+from data.intensity import Window, add_intensity_options, dataset_windows, intensity_params
 from util.errors import UserError
 
 LAYOUT = "<dataroot>/<phase>A/x.ext and <dataroot>/<phase>B/x.ext, paired by file name"
@@ -70,7 +72,9 @@ def check_channels(path: str, array: np.ndarray, nc: int, flag: str) -> None:
 
 
 def folders_and_pairs(opt: argparse.Namespace, extensions: Tuple[str, ...]) -> Tuple[str, str, List[Tuple[str, str]]]:
-    """(folder of A, folder of B, pairs) of ``<phase>A``/``<phase>B``, --direction applied."""
+    """(folder of A, folder of B, pairs) of ``<phase>A``/``<phase>B``, --direction applied.
+    The intensity flags are checked first: a mistake there is reported before any file is read."""
+    intensity_params(opt)
     dirs = [os.path.join(opt.dataroot, opt.phase + side) for side in "AB"]
     if opt.direction == "BtoA":
         dirs.reverse()
@@ -100,13 +104,14 @@ class PairedDataset(BaseDataset):
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
         add_intensity_options(parser)
+        if not is_train:
+            # Whole images at test time (sides rounded to the generator's multiple), not resized to crop_size.
+            parser.set_defaults(preprocess="none")
         return parser
 
     def __init__(self, opt: argparse.Namespace) -> None:
         super().__init__(opt)
         self.dir_A, self.dir_B, self.pairs = folders_and_pairs(opt, IMAGE_ARRAY_EXTENSIONS)
-        self.A_paths = [a for a, _ in self.pairs]
-        self.B_paths = [b for _, b in self.pairs]
         self.windows: List[Window] = dataset_windows(opt, lambda side: side_arrays(opt, self.pairs, side, read_array))
 
     def to_network_range(self, array: np.ndarray, window: Window) -> torch.Tensor:

@@ -92,6 +92,4 @@ def shared_datasets() -> Path:
 @pytest.fixture(scope="session")
 def volume_dataroot(tmp_path_factory) -> Path:
     """``trainA/ trainB/`` (2 pairs) and ``testA/ testB/`` (1 pair) of 20x24x18 uint16 .npy volumes."""
-    from tests.scientific_data import make_volume_set
-
-    return make_volume_set(tmp_path_factory.mktemp("volumes"), shape=(20, 24, 18), n_train=2, n_test=1, fmt=".npy")
+    return load_script("make_scientific_demo").make_volume_set(tmp_path_factory.mktemp("volumes"), shape=(20, 24, 18), n_train=2, n_test=1, fmt=".npy")

@@ -19,10 +19,12 @@ from data.arrays import read_array, read_volume, stem_of, write_array, write_vol
 from data.intensity import compute_window
 from models.networks.volumetric import define_D3d, define_G3d, sliding_window
 from options import parse_options
-from tests.scientific_data import make_multichannel_set, make_volume_set
+from tests.conftest import load_script
 from util.errors import UserError
 
 CPU = ["--gpu_ids", "-1", "--num_threads", "0"]
+make_multichannel_set = load_script("make_scientific_demo").make_multichannel_set
+make_volume_set = load_script("make_scientific_demo").make_volume_set
 
 
 # ---------------------------------------------------------------- reading and writing
@@ -122,6 +124,18 @@ def test_paired_errors_name_the_file(tmp_path):
         create_dataset(_paired_opt(root))
     with pytest.raises(UserError, match=r"tile0\.tif has 5 channel\(s\) but --input_nc is 3"):
         create_dataset(_paired_opt(make_multichannel_set(tmp_path / "b", 5, 2, n_train=1), "--input_nc", "3"))
+
+
+def test_bad_scientific_input_is_one_line_and_exit_2(tmp_path, capsys):
+    root = make_multichannel_set(tmp_path, input_nc=5, output_nc=2, n_train=1)
+    (root / "trainB" / "tile0.tif").rename(root / "trainB" / "other.tif")
+    args = ["--dataroot", str(root), "--model", "pix2pix", "--dataset_mode", "paired", "--input_nc", "5",
+            "--output_nc", "2", "--checkpoints_dir", str(tmp_path / "ck"), *CPU]
+    assert train_script.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "tile0.tif has no partner" in err and len(err.splitlines()) == 1
+    assert train_script.main(args + ["--intensity", "fixed"]) == 2
+    assert "--intensity_range" in capsys.readouterr().err
 
 
 def test_paired_8bit_rgb_stays_on_the_exact_8bit_path(tmp_path):

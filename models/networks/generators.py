@@ -211,16 +211,16 @@ def _unet(num_downs: int) -> GeneratorBuilder:
     return build
 
 
+# unet_N halves its input log2(N) times, down to 1x1: unet_256 and unet_128 are the
+# reference's, the smaller ones suit small patches (multi-channel tiles, volumes).
+UNET_SIDES = tuple(2 ** k for k in range(3, 11))  # 8 ... 1024
+
 GENERATORS: dict[str, GeneratorSpec] = {
     # Two stride-2 convolutions must leave more than one pixel for the norm layers after them.
     "resnet_9blocks": GeneratorSpec(_resnet(9), size_multiple=4, min_size=8),
     "resnet_6blocks": GeneratorSpec(_resnet(6), size_multiple=4, min_size=8),
+    **{f"unet_{side}": GeneratorSpec(_unet(side.bit_length() - 1), size_multiple=side) for side in UNET_SIDES},
 }
-# unet_N halves its input log2(N) times, down to 1x1: unet_256 and unet_128 are the
-# reference's, the smaller ones suit small patches (multi-channel tiles, volumes).
-UNET_SIDES = tuple(2 ** k for k in range(3, 11))  # 8 ... 1024
-GENERATORS.update({f"unet_{side}": GeneratorSpec(_unet(side.bit_length() - 1), size_multiple=side)
-                   for side in UNET_SIDES})
 
 
 def _generator_spec(netG: str) -> GeneratorSpec:

@@ -71,7 +71,8 @@ def check_patch_size(patch: Sequence[int], netG: str, netD: str, n_layers_D: int
         raise UserError(f"--patch_size {text} must be multiples of {multiple} for --netG {netG}")
     if min(patch) < smallest:
         raise UserError(f"--patch_size {text} is too small for --netG {netG} and --netD {netD} "
-                        f"(--n_layers_D {n_layers_D}): sides of at least {smallest} are needed")
+                        f"(--n_layers_D {n_layers_D}): sides of at least {smallest} are needed "
+                       f"(--netD n_layers --n_layers_D 2 takes sides from 12)")
 
 
 def _ramp(size: int, device: torch.device) -> torch.Tensor:
