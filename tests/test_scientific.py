@@ -230,3 +230,27 @@ def test_patch_size_checks(volume_dataroot, tmp_path):
                                 "--patch_size", "32,16,16"], is_train=True)
     with pytest.raises(UserError, match="smaller than --patch_size"):
         create_dataset(opt)[0]
+
+
+# ---------------------------------------------------------------- saving results
+def test_results_keep_type_format_and_units(tmp_path):
+    from data.intensity import Window
+    from util.results import ResultSaver
+    from util.util import ImageWriter
+
+    window = Window([100.0, 0.0, 0.0], [4100.0, 1.0, 1.0], "uint16", "minmax")
+    image = torch.linspace(-1, 1, 4 * 5).reshape(1, 1, 4, 5).repeat(1, 3, 1, 1)
+    with ImageWriter() as writer:
+        photo = ResultSaver(tmp_path, writer, {})
+        assert photo.save("fake_B", image, "p", "x.jpg") == [("fake_B", "images/p_fake_B.png")]
+        science = ResultSaver(tmp_path, writer, {"B": window})
+        cells = science.save("fake_B", image, "s", "x.npy")
+        as_float = ResultSaver(tmp_path, writer, {"B": window}, save_dtype="float32")
+        as_float.save("fake_B", image, "f", "x.tif")
+    assert np.asarray(Image.open(tmp_path / "p_fake_B.png")).dtype == np.uint8
+    saved = np.load(tmp_path / "s_fake_B.npy")  # .npy in, .npy out, in the window's units
+    assert saved.dtype == np.uint16 and saved.shape == (3, 4, 5)
+    assert saved[0].min() == 100 and saved[0].max() == 4100
+    assert cells == [("fake_B: minmax 0..4100 per channel, uint16 s_fake_B.npy", "images/s_fake_B_preview.png")]
+    floats = tifffile.imread(tmp_path / "f_fake_B.tif")
+    assert floats.dtype == np.float32 and floats.shape == (3, 4, 5) and floats[0].max() == pytest.approx(4100)
