@@ -30,6 +30,7 @@ import tifffile
 from PIL import Image
 
 from data.image_folder import DECODE_ERRORS, IMG_EXTENSIONS, TIFF_EXTENSIONS, UnreadableImageError, _png_bit_depth
+from util.errors import UserError
 
 PathLike = Union[str, Path]
 
@@ -108,6 +109,14 @@ def _read_png16(path: PathLike) -> np.ndarray:
     return image.to(torch.int32).numpy().astype(np.uint16)
 
 
+def _nibabel():
+    try:
+        import nibabel
+    except ImportError:
+        raise UserError("NIfTI volumes need nibabel: pip install nibabel") from None
+    return nibabel
+
+
 def _decode(path: PathLike, read):
     try:
         return read()
@@ -141,9 +150,7 @@ def read_volume(path: PathLike) -> np.ndarray:
     def read():
         suffix = suffix_of(path)
         if suffix in NIFTI_SUFFIXES:
-            import nibabel
-
-            array = np.asanyarray(nibabel.load(str(path)).dataobj)
+            array = np.asanyarray(_nibabel().load(str(path)).dataobj)
             if array.ndim == 4:
                 array = np.moveaxis(array, -1, 0)
             return array[None] if array.ndim == 3 else array
@@ -204,8 +211,7 @@ def write_volume(array: np.ndarray, path: PathLike, source: Optional[PathLike] =
     suffix = suffix_of(path)
     data = array[0] if array.shape[0] == 1 else np.moveaxis(array, 0, -1)
     if suffix in NIFTI_SUFFIXES:
-        import nibabel
-
+        nibabel = _nibabel()
         if source is not None and suffix_of(source) in NIFTI_SUFFIXES:
             src = nibabel.load(str(source))
             header = src.header.copy()

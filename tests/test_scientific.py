@@ -173,7 +173,10 @@ def test_multichannel_16bit_tiff_trains_and_tests_with_16bit_outputs(tmp_path):
     inside = (original >= np.array(window["lo"])[:, None, None]) & (original <= np.array(window["hi"])[:, None, None])
     assert inside.mean() > 0.5 and np.array_equal(real[inside], original[inside])
     page = (tmp_path / "res" / "mc" / "test_latest" / "index.html").read_text()
-    assert "minmax" in page and "uint16" in page
+    # The training set's window, not one of the test set: test.py took it from train_opt.json.
+    from data.intensity import Window
+
+    assert f"real_A: {Window(**window).describe()}, uint16 tile0_real_A.tif" in page
     metrics = __import__("json").loads((tmp_path / "res" / "mc" / "test_latest" / "metrics.json").read_text())
     assert metrics["ground_truth_pairs"] == 2
 
