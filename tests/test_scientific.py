@@ -257,3 +257,15 @@ def test_results_keep_type_format_and_units(tmp_path):
     assert cells == [("fake_B: minmax 0..4100 per channel, uint16 s_fake_B.npy", "images/s_fake_B_preview.png")]
     floats = tifffile.imread(tmp_path / "f_fake_B.tif")
     assert floats.dtype == np.float32 and floats.shape == (3, 4, 5) and floats[0].max() == pytest.approx(4100)
+
+
+def test_result_formats_follow_the_data():
+    from data.arrays import image_format, volume_format
+
+    assert image_format("x.png", np.uint16, 1) == ".png"  # 16-bit gray PNG in, 16-bit PNG out
+    assert image_format("x.png", np.uint16, 3) == ".tif"  # PIL cannot write 16-bit RGB PNGs
+    assert image_format("x.tif", np.uint8, 3) == ".png"
+    assert image_format("x.tif", np.uint8, 5) == ".tif"
+    assert image_format("x.png", np.float32, 1) == ".tif"
+    assert image_format("x.npy", np.uint8, 3) == ".npy"
+    assert [volume_format(f"v{s}") for s in (".nii.gz", ".nii", ".npy", ".tiff")] == [".nii.gz", ".nii", ".npy", ".tiff"]
