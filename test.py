@@ -22,6 +22,8 @@ from typing import Optional, Sequence
 import torch
 
 from data import create_dataloader, create_dataset
+from data.arrays import stem_of
+from data.intensity import windows_of
 from models import create_model
 from options import parse_options
 from reporting.html import Gallery
@@ -29,7 +31,8 @@ from reporting.progress import Progress
 from util.errors import UserError, report_user_error, user_error_from_os_error
 from util.evaluation import METRICS_FILE, Evaluator, format_result, translated_batches, write_json_atomic
 from util.metrics import describe_unavailable, parse_metric_names
-from util.util import ImageWriter, seed_everything, tensor2im
+from util.results import ResultSaver, parse_channels
+from util.util import ImageWriter, seed_everything
 
 
 def results_folder(opt) -> Path:
@@ -66,16 +69,17 @@ def run(opt) -> int:
     used_names = set()
     seed_everything(opt.seed)  # here, just before the first image: --seed fixes dropout as validation does
     with ImageWriter() as writer:  # PNGs are encoded while the next batch is translated
+        # Results in the data's own type for the scientific modes, 8-bit PNGs otherwise.
+        saver = ResultSaver(image_dir, writer, windows_of(opt), opt.save_dtype,
+                            parse_channels(opt.display_channels), opt.aspect_ratio)
         for data, n in translated_batches(model, loader, limit=total):
             visuals = model.get_current_visuals()
             scores = evaluator.update(model, data, n) if evaluator else [{}] * n
             for i, path in enumerate(model.get_image_paths()[:n]):
-                name = unique_stem(Path(path).stem, used_names)
+                name = unique_stem(stem_of(path), used_names)
                 row = []
                 for label, image in visuals.items():
-                    file_name = f"{name}_{label}.png"
-                    writer.save(tensor2im(image[i:i + 1]), image_dir / file_name, aspect_ratio=opt.aspect_ratio)
-                    row.append((label, f"images/{file_name}"))
+                    row += saver.save(label, image[i:i + 1], name, path)
                 gallery.add_row(Path(path).name, row, scores[i])
                 done += 1
                 progress.update(1, None)

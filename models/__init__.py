@@ -19,6 +19,7 @@ MODELS = Registry("model", dotted=True)
 # One import line per model plugin: importing registers it.
 # ruff: noqa: I001
 from models import pix2pix_model  # noqa: E402,F401
+from models import pix2pix3d_model  # noqa: E402,F401
 from models import cycle_gan_model  # noqa: E402,F401
 from models import test_model  # noqa: E402,F401
 from models import template_model  # noqa: E402,F401

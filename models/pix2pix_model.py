@@ -34,14 +34,10 @@ class Pix2PixModel(BaseModel):
         self.loss_names = ["G_GAN", "G_L1", "D_real", "D_fake"]
         self.visual_names = ["real_A", "fake_B", "real_B"]
         self.model_names = ["G", "D"] if self.isTrain else ["G"]
-        self.netG = self.build_network(networks.define_G(
-            opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, not opt.no_dropout,
-            opt.init_type, opt.init_gain))
+        self.netG = self.build_network(self.define_generator(opt))
         if self.isTrain:
             # D sees the input and the output together: a conditional GAN.
-            self.netD = self.build_network(networks.define_D(
-                opt.input_nc + opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm,
-                opt.init_type, opt.init_gain))
+            self.netD = self.build_network(self.define_discriminator(opt))
             self.criterionGAN = GANLoss(opt.gan_mode).to(self.device)
             self.criterionL1 = torch.nn.L1Loss()
             self.use_gp = opt.gan_mode == "wgangp"
@@ -50,6 +46,14 @@ class Pix2PixModel(BaseModel):
             self.optimizer_G = self.make_adam(self.netG.parameters())
             self.optimizer_D = self.make_adam(self.netD.parameters())
             self.optimizers = [self.optimizer_G, self.optimizer_D]
+
+    def define_generator(self, opt):
+        return networks.define_G(opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, not opt.no_dropout,
+                                 opt.init_type, opt.init_gain)
+
+    def define_discriminator(self, opt):
+        return networks.define_D(opt.input_nc + opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm,
+                                 opt.init_type, opt.init_gain)
 
     def set_input(self, input: dict) -> None:
         # The dataset applies --direction: "A" is always the input domain.

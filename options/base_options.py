@@ -168,14 +168,19 @@ def _given_on_command_line(parser: argparse.ArgumentParser, argv: Sequence[str])
     return given
 
 
-def _architecture_keys(*model_names: Optional[str]) -> list:
-    """The options that define the networks of these models (each plugin declares its own)."""
+def _architecture_keys(opt: argparse.Namespace, saved_model: Optional[str]) -> list:
+    """The saved options test.py takes over: those that define the networks of this model and
+    of the saved run's (each plugin declares its ``architecture_keys``), and those the dataset
+    mode needs to read data as in training (e.g. the intensity windows)."""
+    from data import DATASETS
     from models import MODELS
 
-    keys = []
-    for name in model_names:
-        if name in MODELS or (name and "." in name):
-            keys += [k for k in MODELS.get(name).architecture_keys if k not in keys]
+    tables = [MODELS.get(opt.model), DATASETS.get(opt.dataset_mode)]
+    if saved_model in MODELS or (saved_model and "." in saved_model):
+        tables.append(MODELS.get(saved_model))
+    keys: list = []
+    for table in tables:
+        keys += [k for k in getattr(table, "architecture_keys", ()) if k not in keys]
     return keys
 
 
@@ -185,7 +190,7 @@ def _apply_saved_architecture(opt: argparse.Namespace, parser, argv: Sequence[st
     # Another model's run (say pix2pix weights tested as cycle_gan) shares nothing with this
     # one; --model test reads a generator of any run.
     if saved is not None and saved.get("model") in (opt.model, None) or saved is not None and opt.model == "test":
-        for key in _architecture_keys(opt.model, saved.get("model")):
+        for key in _architecture_keys(opt, saved.get("model")):
             if key in saved and key not in given and hasattr(opt, key):
                 setattr(opt, key, saved[key])
         # Test at the size the networks were trained at, unless told otherwise.

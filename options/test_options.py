@@ -15,5 +15,9 @@ def add_test_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--metrics", default="none",
                    help="metrics to compute, e.g. psnr,ssim,l1 (l1, psnr, ssim, lpips, fid, kid) or none; "
                         "the default depends on the model")
+    g.add_argument("--save_dtype", default="auto", choices=["auto", "uint8", "uint16", "float32"],
+                   help="type of saved results: auto = the data's (16-bit in, 16-bit out); 8-bit PNGs for photo datasets")
+    g.add_argument("--display_channels", default=None,
+                   help="1-based channels the gallery previews show, e.g. 3,2,1 (default: the first three)")
     # Test images are scaled to crop_size and not cropped further, as in the reference.
     parser.set_defaults(load_size=parser.get_default("crop_size"))

@@ -91,3 +91,9 @@ def shared_datasets() -> Path:
     if not SHARED_DATASETS.is_dir():
         pytest.skip(f"real datasets not found at {SHARED_DATASETS}")
     return SHARED_DATASETS
+
+
+@pytest.fixture(scope="session")
+def volume_dataroot(tmp_path_factory) -> Path:
+    """``trainA/ trainB/`` (2 pairs) and ``testA/ testB/`` (1 pair) of 20x24x18 uint16 .npy volumes."""
+    return load_script("make_scientific_demo").make_volume_set(tmp_path_factory.mktemp("volumes"), shape=(20, 24, 18), n_train=2, n_test=1, fmt=".npy")

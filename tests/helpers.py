@@ -11,8 +11,12 @@ TINY_BY_MODEL = {
     "pix2pix": ["--netG", "unet_128", "--load_size", "140", "--crop_size", "128"],
     "cycle_gan": ["--netG", "resnet_6blocks", "--load_size", "36", "--crop_size", "32"],
     "template": ["--netG", "resnet_6blocks", "--load_size", "36", "--crop_size", "32"],
+    # 16^3 patches of 1-channel volumes (tests/conftest.py volume_dataroot).
+    "pix2pix3d": ["--netG", "unet_16", "--netD", "n_layers", "--n_layers_D", "2", "--patch_size", "16",
+                  "--ngf", "4", "--ndf", "4", "--input_nc", "1", "--output_nc", "1", "--patches_per_volume", "1"],
 }
 PAIRED = {"pix2pix", "template"}
+VOLUMES = {"pix2pix3d"}
 
 
 def tiny_args(model: str, dataroot: Path, checkpoints: Path, name: str = "run", *extra: str) -> list:

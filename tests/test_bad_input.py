@@ -111,7 +111,7 @@ def test_missing_or_empty_data_is_a_clear_error(model, where, extra, needles, al
     (["--init_type", "zeros"], ["--init_type", "normal", "xavier"]),
     (["--preprocess", "squash"], ["--preprocess", "resize_and_crop", "scale_width"]),
     (["--model", "pix3pix"], ["unknown model 'pix3pix'", "cycle_gan, pix2pix"]),
-    (["--dataset_mode", "paired"], ["unknown dataset mode 'paired'", "aligned", "unaligned"]),
+    (["--dataset_mode", "pairs"], ["unknown dataset mode 'pairs'", "aligned", "unaligned"]),
     (["--niterr", "5"], ["unrecognized arguments: --niterr"]),
     (["--batch_size", "0"], ["--batch_size must be at least 1"]),
     (["--save_latest_freq", "0"], ["--save_latest_freq must be at least 1"]),

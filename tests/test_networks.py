@@ -89,12 +89,24 @@ def test_n_layers_discriminator_depth() -> None:
 
 def test_size_multiples() -> None:
     assert {name: generator_size_multiple(name) for name in GENERATORS} == {
-        "resnet_9blocks": 4, "resnet_6blocks": 4, "unet_256": 256, "unet_128": 128}
+        "resnet_9blocks": 4, "resnet_6blocks": 4,
+        **{f"unet_{2 ** k}": 2 ** k for k in range(3, 11)}}
     # unet_256 bottoms out at 1x1: a side of 256 works, 128 cannot pass 8 halvings.
     net = define_G(3, 3, 2, "unet_256").eval()
     assert net(torch.randn(1, 3, 256, 256)).shape == (1, 3, 256, 256)
     with pytest.raises(RuntimeError):
         net(torch.randn(1, 3, 128, 128))
+
+
+def test_small_unets_halve_down_to_one_pixel() -> None:
+    # unet_N has log2(N) halvings: N is the smallest side, N / 2 cannot pass them all.
+    for side in (8, 16, 32, 64):
+        net = define_G(5, 2, 2, f"unet_{side}", norm="batch").eval()
+        downs = sum(isinstance(m, nn.Conv2d) for m in net.modules())
+        assert downs == side.bit_length() - 1
+        assert net(torch.randn(1, 5, side, side)).shape == (1, 2, side, side)
+        with pytest.raises(RuntimeError):
+            net(torch.randn(1, 5, side // 2, side // 2))
 
 
 @pytest.mark.parametrize("call", [

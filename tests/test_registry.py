@@ -30,7 +30,7 @@ def test_unknown_name_lists_choices():
     with pytest.raises(UserError, match="unknown model 'cyclegan'; available: cycle_gan, pix2pix"):
         MODELS.get("cyclegan")
     with pytest.raises(UserError, match="unknown dataset mode"):
-        DATASETS.get("paired")
+        DATASETS.get("pairs")
 
 
 def test_dotted_path_loads_a_class_outside_the_tree():

@@ -131,6 +131,7 @@ class Evaluator:
             source = "A" if target == "B" else "B"
             source_paths = data.get(f"{source}_paths") or [None] * n
             target_paths = data.get(f"{target}_paths") or [None] * n
+            known_pairs = data.get("paired")  # datasets that pair files by their own rule say so
             seen_fakes, seen_reals = self._seen[target]
             paired, fake_only, real_only = [], [], []
             for i in range(n):
@@ -138,7 +139,8 @@ class Evaluator:
                 new_real = target_paths[i] is None or target_paths[i] not in seen_reals
                 seen_fakes.add(source_paths[i])
                 seen_reals.add(target_paths[i])
-                if new_fake and new_real and is_pair(source_paths[i], target_paths[i]):
+                pair = bool(known_pairs[i]) if known_pairs is not None else is_pair(source_paths[i], target_paths[i])
+                if new_fake and new_real and pair:
                     paired.append(i)
                     continue
                 if new_fake:

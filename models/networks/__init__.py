@@ -3,6 +3,7 @@
 - ``layers``: normalization table, weight initialization, loading reference weights.
 - ``generators``: ``GENERATORS`` table and ``define_G``.
 - ``discriminators``: ``DISCRIMINATORS`` table and ``define_D``.
+- ``volumetric``: their 3-D forms and sliding-window inference, for pix2pix3d.
 
 To add a network, write the module in the matching file and add one entry to its table;
 ``--netG`` / ``--netD`` and the parametrized tests (tests/test_networks.py) see it at once.

@@ -16,6 +16,7 @@ from torch import nn
 
 from util.registry import Registry
 
+from .generators import CONVS
 from .layers import NormLayer, conv_bias, get_norm_layer, init_weights
 
 
@@ -23,31 +24,32 @@ class NLayerDiscriminator(nn.Module):
     """PatchGAN: ``n_layers`` stride-2 4x4 convs, then two stride-1 ones down to 1 channel.
 
     Outputs one logit per overlapping patch (30x30 for a 256x256 input with n_layers=3).
+    ``dims`` 3 makes it volumetric (3-D convolutions, for pix2pix3d).
     """
 
     def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3,
-                 norm_layer: NormLayer = nn.BatchNorm2d) -> None:
+                 norm_layer: NormLayer = nn.BatchNorm2d, dims: int = 2) -> None:
         super().__init__()
         use_bias = conv_bias(norm_layer)
+        conv = CONVS[dims][0]
         kw, padw = 4, 1
         # No norm on the first layer, as in DCGAN.
-        layers: list[nn.Module] = [nn.Conv2d(input_nc, ndf, kernel_size=kw, stride=2,
-                                             padding=padw),
+        layers: list[nn.Module] = [conv(input_nc, ndf, kernel_size=kw, stride=2, padding=padw),
                                    nn.LeakyReLU(0.2, True)]
         nf_mult = 1
         for n in range(1, n_layers):
             nf_mult_prev, nf_mult = nf_mult, min(2 ** n, 8)
-            layers += [nn.Conv2d(ndf * nf_mult_prev, ndf * nf_mult, kernel_size=kw, stride=2,
-                                 padding=padw, bias=use_bias),
+            layers += [conv(ndf * nf_mult_prev, ndf * nf_mult, kernel_size=kw, stride=2,
+                            padding=padw, bias=use_bias),
                        norm_layer(ndf * nf_mult),
                        nn.LeakyReLU(0.2, True)]
         # A stride-1 layer enlarges the receptive field (to 70x70 for n_layers=3).
         nf_mult_prev, nf_mult = nf_mult, min(2 ** n_layers, 8)
-        layers += [nn.Conv2d(ndf * nf_mult_prev, ndf * nf_mult, kernel_size=kw, stride=1,
-                             padding=padw, bias=use_bias),
+        layers += [conv(ndf * nf_mult_prev, ndf * nf_mult, kernel_size=kw, stride=1,
+                        padding=padw, bias=use_bias),
                    norm_layer(ndf * nf_mult),
                    nn.LeakyReLU(0.2, True)]
-        layers.append(nn.Conv2d(ndf * nf_mult, 1, kernel_size=kw, stride=1, padding=padw))
+        layers.append(conv(ndf * nf_mult, 1, kernel_size=kw, stride=1, padding=padw))
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -101,16 +101,21 @@ class ResnetGenerator(nn.Module):
         return self.model(x)
 
 
+# Spatial dimensions -> (convolution, transposed convolution) of the U-Net.
+CONVS = {2: (nn.Conv2d, nn.ConvTranspose2d), 3: (nn.Conv3d, nn.ConvTranspose3d)}
+
+
 class UnetSkipConnectionBlock(nn.Module):
     """One U-Net level: downsample, the ``submodule`` below, upsample, then concat the skip.
 
-    The outermost level returns the output image instead of concatenating.
+    The outermost level returns the output image instead of concatenating. ``dims`` 3
+    makes it volumetric (3-D convolutions, for pix2pix3d).
     """
 
     def __init__(self, outer_nc: int, inner_nc: int, input_nc: int | None = None,
                  submodule: nn.Module | None = None, outermost: bool = False,
                  innermost: bool = False, norm_layer: NormLayer = nn.BatchNorm2d,
-                 use_dropout: bool = False) -> None:
+                 use_dropout: bool = False, dims: int = 2) -> None:
         if submodule is None and not innermost:
             raise ValueError("a U-Net block needs a submodule unless it is innermost")
         super().__init__()
@@ -118,8 +123,8 @@ class UnetSkipConnectionBlock(nn.Module):
         use_bias = conv_bias(norm_layer)
         if input_nc is None:
             input_nc = outer_nc
-        downconv = nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1,
-                             bias=use_bias)
+        conv, conv_transpose = CONVS[dims]
+        downconv = conv(input_nc, inner_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
         downrelu = nn.LeakyReLU(0.2, True)
         uprelu = nn.ReLU(True)
         # Below the innermost level the skip concat doubles the channels coming up.
@@ -127,15 +132,15 @@ class UnetSkipConnectionBlock(nn.Module):
 
         if outermost:
             # The output conv keeps its bias: no norm follows it.
-            upconv = nn.ConvTranspose2d(up_in, outer_nc, kernel_size=4, stride=2, padding=1)
+            upconv = conv_transpose(up_in, outer_nc, kernel_size=4, stride=2, padding=1)
             layers = [downconv, submodule, uprelu, upconv, nn.Tanh()]
         elif innermost:
-            upconv = nn.ConvTranspose2d(up_in, outer_nc, kernel_size=4, stride=2, padding=1,
-                                        bias=use_bias)
+            upconv = conv_transpose(up_in, outer_nc, kernel_size=4, stride=2, padding=1,
+                                    bias=use_bias)
             layers = [downrelu, downconv, uprelu, upconv, norm_layer(outer_nc)]
         else:
-            upconv = nn.ConvTranspose2d(up_in, outer_nc, kernel_size=4, stride=2, padding=1,
-                                        bias=use_bias)
+            upconv = conv_transpose(up_in, outer_nc, kernel_size=4, stride=2, padding=1,
+                                    bias=use_bias)
             layers = [downrelu, downconv, norm_layer(inner_nc), submodule,
                       uprelu, upconv, norm_layer(outer_nc)]
             if use_dropout:
@@ -149,23 +154,27 @@ class UnetSkipConnectionBlock(nn.Module):
 
 
 class UnetGenerator(nn.Module):
-    """U-Net built from the innermost block outwards; ``num_downs`` halvings of the input."""
+    """U-Net built from the innermost block outwards; ``num_downs`` halvings of the input.
+
+    Level ``i`` (0 = outermost) has ``ngf * min(2**i, 8)`` filters. With ``num_downs >= 5``
+    this is the reference's layout (unet_128, unet_256); fewer halvings (unet_16, unet_32
+    ...) drop the innermost levels, for small patches. ``dims`` 3: the same net in 3-D.
+    """
 
     def __init__(self, input_nc: int, output_nc: int, num_downs: int, ngf: int = 64,
-                 norm_layer: NormLayer = nn.BatchNorm2d, use_dropout: bool = False) -> None:
-        if num_downs < 5:
-            raise ValueError(f"num_downs must be >= 5, got {num_downs}")
+                 norm_layer: NormLayer = nn.BatchNorm2d, use_dropout: bool = False, dims: int = 2) -> None:
+        if num_downs < 2:
+            raise ValueError(f"num_downs must be >= 2, got {num_downs}")
         super().__init__()
-        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, innermost=True, norm_layer=norm_layer)
-        # Extra 512-channel levels: the only ones with dropout (pix2pix's noise source).
-        for _ in range(num_downs - 5):
-            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block,
-                                            norm_layer=norm_layer, use_dropout=use_dropout)
-        for mult in (4, 2, 1):
-            block = UnetSkipConnectionBlock(ngf * mult, ngf * mult * 2, submodule=block,
-                                            norm_layer=norm_layer)
+        width = [ngf * min(2 ** i, 8) for i in range(num_downs)]
+        block = UnetSkipConnectionBlock(width[-2], width[-1], innermost=True, norm_layer=norm_layer, dims=dims)
+        for i in range(num_downs - 2, 0, -1):
+            # The extra 8*ngf levels beyond the fifth are the only ones with dropout
+            # (pix2pix's noise source).
+            block = UnetSkipConnectionBlock(width[i - 1], width[i], submodule=block, norm_layer=norm_layer,
+                                            use_dropout=use_dropout and i >= 4, dims=dims)
         self.model = UnetSkipConnectionBlock(output_nc, ngf, input_nc=input_nc, submodule=block,
-                                             outermost=True, norm_layer=norm_layer)
+                                             outermost=True, norm_layer=norm_layer, dims=dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -204,6 +213,11 @@ def _unet(num_downs: int) -> GeneratorBuilder:
     return build
 
 
+# unet_N halves its input log2(N) times, down to 1x1: unet_256 and unet_128 are the
+# reference's, the smaller ones suit small patches (multi-channel tiles, volumes).
+UNET_SIDES = tuple(2 ** k for k in range(3, 11))  # 8 ... 1024
+
+
 def _outside_generator(cls) -> GeneratorSpec:
     """``--netG package.module.Class``: built as ``Class(input_nc, output_nc, ngf,
     norm_layer=..., use_dropout=...)``; its ``size_multiple`` / ``min_size`` class attributes
@@ -217,8 +231,8 @@ GENERATORS = Registry("generator", dotted=True, adapt=_outside_generator)
 # Two stride-2 convolutions must leave more than one pixel for the norm layers after them.
 GENERATORS.add("resnet_9blocks", GeneratorSpec(_resnet(9), size_multiple=4, min_size=8))
 GENERATORS.add("resnet_6blocks", GeneratorSpec(_resnet(6), size_multiple=4, min_size=8))
-GENERATORS.add("unet_256", GeneratorSpec(_unet(8), size_multiple=2 ** 8))
-GENERATORS.add("unet_128", GeneratorSpec(_unet(7), size_multiple=2 ** 7))
+for side in UNET_SIDES:
+    GENERATORS.add(f"unet_{side}", GeneratorSpec(_unet(side.bit_length() - 1), size_multiple=side))
 
 
 def generator_size_multiple(netG: str) -> int:

@@ -49,7 +49,7 @@ def conv_bias(norm_layer: NormLayer | type) -> bool:
     InstanceNorm), so those convs have no bias either; we keep that for weight compatibility.
     """
     factory = norm_layer.func if isinstance(norm_layer, functools.partial) else norm_layer
-    return factory is nn.InstanceNorm2d
+    return factory in (nn.InstanceNorm2d, nn.InstanceNorm3d)
 
 
 # Each takes a conv/linear weight and the gain; the gain is unused by kaiming, as in the reference.
@@ -76,7 +76,7 @@ def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0
                 init_fn(m.weight, init_gain)
                 if m.bias is not None:
                     init.zeros_(m.bias)
-            elif isinstance(m, (nn.BatchNorm2d, nn.SyncBatchNorm)) and m.weight is not None:
+            elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)) and m.weight is not None:
                 init.normal_(m.weight, 1.0, init_gain)
                 init.zeros_(m.bias)
     return net

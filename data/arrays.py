@@ -1,0 +1,229 @@
+"""Scientific arrays as stored: any number of channels, any bit depth, images and volumes.
+
+``read_array`` gives a ``C x H x W`` image and ``read_volume`` a ``C x D x H x W`` volume,
+both in the file's own dtype (uint8, uint16, int16, float32, ...), unscaled: the intensity
+mapping (``data.intensity``) decides how values reach the networks. ``write_array`` and
+``write_volume`` store results the same ways.
+
+Axis rules:
+
+* TIFF: the series' axes as tifffile reports them. For images, every axis other than Y
+  and X (pages, samples, channels) becomes a channel, in file order: a 5-page or a
+  5-sample TIFF is a 5-channel image. For volumes, Z (or the page axis) is the depth and
+  samples/channels (S, C) are the channels.
+* ``.npy``: a 2-D array is one channel; a 3-D array is channels-first (``C x H x W``)
+  unless its last axis is small (<= 16) and its first is not, then it is channels-last
+  (``H x W x C``). Volumes: 3-D is ``D x H x W``; 4-D follows the same rule between
+  ``C x D x H x W`` and ``D x H x W x C``.
+* NIfTI (``.nii``, ``.nii.gz``): the array in the file's axis order (x, y, z), a fourth
+  axis as channels. Results are written with the input's affine and header.
+* PNG, JPEG and other PIL formats: channels as decoded (16-bit PNGs stay 16-bit).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Tuple, Union
+
+import numpy as np
+import tifffile
+from PIL import Image
+
+from data.image_folder import DECODE_ERRORS, IMG_EXTENSIONS, TIFF_EXTENSIONS, UnreadableImageError, _png_bit_depth
+from util.errors import UserError
+
+PathLike = Union[str, Path]
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+IMAGE_ARRAY_EXTENSIONS = IMG_EXTENSIONS + (".npy",)
+VOLUME_EXTENSIONS = NIFTI_SUFFIXES + (".npy",) + TIFF_EXTENSIONS
+SMALL_AXIS = 16  # the largest axis the .npy rule takes for channels-last
+_CHANNEL_AXES = "SC"
+
+
+def suffix_of(path: PathLike) -> str:
+    """The file's extension, lower case, ``.nii.gz`` counted as one."""
+    name = str(path).lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else Path(name).suffix
+
+
+def stem_of(path: PathLike) -> str:
+    """The file name without its extension (``.nii.gz`` as one)."""
+    name = Path(path).name
+    return name[:len(name) - len(suffix_of(name))]
+
+
+def _channels_first(array: np.ndarray, spatial: int) -> np.ndarray:
+    """The .npy rule: ``spatial`` axes, plus an optional channel axis first or (small) last."""
+    if array.ndim == spatial:
+        return array[None]
+    if array.ndim != spatial + 1:
+        raise ValueError(f"expected {spatial} or {spatial + 1} axes, got shape {array.shape}")
+    if array.shape[-1] <= SMALL_AXIS < array.shape[0]:
+        return np.moveaxis(array, -1, 0)
+    return array
+
+
+def _read_tiff_series(path: PathLike) -> Tuple[np.ndarray, str, Optional[int]]:
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        array, axes = series.asarray(), series.axes
+        bits = tif.pages[0].bitspersample
+    return array, axes, bits
+
+
+def _read_tiff_image(path: PathLike) -> Tuple[np.ndarray, Optional[int]]:
+    array, axes, bits = _read_tiff_series(path)
+    if "Y" not in axes or "X" not in axes:
+        raise ValueError(f"TIFF axes {axes} have no Y and X")
+    order = [i for i, a in enumerate(axes) if a not in "YX"] + [axes.index("Y"), axes.index("X")]
+    array = array.transpose(order)
+    return array.reshape((-1,) + array.shape[-2:]), bits
+
+
+def _read_pil_array(path: PathLike) -> np.ndarray:
+    with Image.open(path) as img:
+        img.load()
+        if img.mode in ("P", "PA"):
+            img = img.convert("RGBA" if img.mode == "PA" or "transparency" in img.info else "RGB")
+        elif img.mode == "1":
+            img = img.convert("L")
+        elif img.mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+            img = img.convert("RGB")
+        array = np.asarray(img)
+    if array.dtype == np.int32 and array.min() >= 0 and array.max() <= 65535:
+        array = array.astype(np.uint16)  # PIL's mode "I" of 16-bit gray files
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def _read_png16(path: PathLike) -> np.ndarray:
+    import warnings
+
+    import torch
+    from torchvision.io import ImageReadMode, decode_png
+
+    data = torch.from_numpy(np.fromfile(path, dtype=np.uint8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        image = decode_png(data, mode=ImageReadMode.UNCHANGED)
+    return image.to(torch.int32).numpy().astype(np.uint16)
+
+
+def _nibabel():
+    try:
+        import nibabel
+    except ImportError:
+        raise UserError("NIfTI volumes need nibabel: pip install nibabel") from None
+    return nibabel
+
+
+def _decode(path: PathLike, read):
+    try:
+        return read()
+    except FileNotFoundError as e:
+        raise UnreadableImageError(path, "file not found") from e
+    except DECODE_ERRORS as e:
+        raise UnreadableImageError(path, str(e) or type(e).__name__) from e
+
+
+def read_array(path: PathLike) -> Tuple[np.ndarray, Optional[int]]:
+    """(``C x H x W`` array in the file's dtype, significant bits when the file declares
+    them, else None). Raises ``UnreadableImageError`` when it cannot be decoded."""
+    def read():
+        suffix = suffix_of(path)
+        if suffix == ".npy":
+            return _channels_first(np.load(path, allow_pickle=False), 2), None
+        if suffix in TIFF_EXTENSIONS:
+            return _read_tiff_image(path)
+        if suffix == ".png" and _png_bit_depth(path) == 16:
+            return _read_png16(path), None
+        return _read_pil_array(path), None
+
+    array, bits = _decode(path, read)
+    if array.ndim != 3 or 0 in array.shape:
+        raise UnreadableImageError(path, f"image has no pixels (shape {array.shape})")
+    return np.ascontiguousarray(array), bits
+
+
+def read_volume(path: PathLike) -> np.ndarray:
+    """A ``C x D x H x W`` array in the file's dtype (see the module docstring for axes)."""
+    def read():
+        suffix = suffix_of(path)
+        if suffix in NIFTI_SUFFIXES:
+            array = np.asanyarray(_nibabel().load(str(path)).dataobj)
+            if array.ndim == 4:
+                array = np.moveaxis(array, -1, 0)
+            return array[None] if array.ndim == 3 else array
+        if suffix == ".npy":
+            return _channels_first(np.load(path, allow_pickle=False), 3)
+        array, axes, _ = _read_tiff_series(path)
+        channel = [i for i, a in enumerate(axes) if a in _CHANNEL_AXES]
+        if channel and array.ndim == 4:
+            return np.moveaxis(array, channel[0], 0)
+        return array[None] if array.ndim == 3 else array
+
+    array = _decode(path, read)
+    if array.ndim != 4 or 0 in array.shape:
+        raise UnreadableImageError(path, f"not a volume: shape {array.shape} (expected D x H x W, "
+                                         f"with an optional channel axis)")
+    return np.ascontiguousarray(array)
+
+
+def image_format(source: PathLike, dtype: np.dtype, channels: int) -> str:
+    """The extension a result of ``dtype`` and ``channels`` is saved with, for an input
+    file ``source``: .npy stays .npy; 8-bit gray or RGB is PNG; 16-bit gray from a PNG is a
+    16-bit PNG; everything else (more channels, other bit depths, floats) is TIFF."""
+    suffix = suffix_of(source)
+    if suffix == ".npy":
+        return ".npy"
+    if np.dtype(dtype) == np.uint8 and channels in (1, 3):
+        return ".png"
+    if np.dtype(dtype) == np.uint16 and channels == 1 and suffix == ".png":
+        return ".png"
+    return ".tif"
+
+
+def volume_format(source: PathLike) -> str:
+    """Volumes are saved in their input's format."""
+    suffix = suffix_of(source)
+    return suffix if suffix in VOLUME_EXTENSIONS else ".npy"
+
+
+def write_array(array: np.ndarray, path: PathLike) -> None:
+    """Save a ``C x H x W`` array by ``path``'s extension (see ``image_format``)."""
+    suffix = suffix_of(path)
+    if suffix == ".npy":
+        np.save(path, array)
+    elif suffix == ".png":
+        if array.dtype == np.uint16:
+            Image.fromarray(array[0]).save(path)  # mode I;16
+        else:
+            Image.fromarray(array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)).save(path, compress_level=1)
+    elif array.shape[0] == 1:
+        tifffile.imwrite(path, array[0], photometric="minisblack")
+    else:
+        tifffile.imwrite(path, array, photometric="minisblack", metadata={"axes": "CYX"})
+
+
+def write_volume(array: np.ndarray, path: PathLike, source: Optional[PathLike] = None) -> None:
+    """Save a ``C x D x H x W`` array by ``path``'s extension; a NIfTI ``source`` lends its
+    affine and header (the data type is the array's)."""
+    suffix = suffix_of(path)
+    data = array[0] if array.shape[0] == 1 else np.moveaxis(array, 0, -1)
+    if suffix in NIFTI_SUFFIXES:
+        nibabel = _nibabel()
+        if source is not None and suffix_of(source) in NIFTI_SUFFIXES:
+            src = nibabel.load(str(source))
+            header = src.header.copy()
+            header.set_data_dtype(array.dtype)
+            header.set_slope_inter(1.0, 0.0)  # the values written are the values meant
+            image = nibabel.Nifti1Image(data, src.affine, header=header)
+        else:
+            image = nibabel.Nifti1Image(data, np.eye(4))
+        nibabel.save(image, str(path))
+    elif suffix == ".npy":
+        np.save(path, array[0] if array.shape[0] == 1 else array)
+    elif array.shape[0] == 1:
+        tifffile.imwrite(path, array[0], photometric="minisblack", metadata={"axes": "ZYX"})
+    else:
+        tifffile.imwrite(path, np.moveaxis(array, 0, 1), photometric="minisblack", metadata={"axes": "ZCYX"})

@@ -1,0 +1,53 @@
+"""pix2pix3d: pix2pix for volumes (CT, MRI, microscopy stacks).
+
+The pix2pix objective, GAN(G, D) + lambda_L1 * ||B - G(A)||_1, with a 3-D U-Net generator
+and a 3-D PatchGAN that judges (A, B) pairs of patches (``models.networks.volumetric``).
+Training runs on random patches of ``--patch_size`` (``--dataset_mode volume``); testing
+translates whole volumes of any shape with a sliding window of that size, overlapping by
+``--overlap`` and blended, so a volume comes back in its own shape.
+"""
+
+from __future__ import annotations
+
+from models import MODELS
+from models.networks.volumetric import check_patch_size, define_D3d, define_G3d, sliding_window
+from models.pix2pix_model import Pix2PixModel
+
+
+@MODELS.register("pix2pix3d")
+class Pix2Pix3dModel(Pix2PixModel):
+    metric_visuals = {}  # the image metrics are 2-D
+
+    @staticmethod
+    def modify_commandline_options(parser, is_train: bool = True):
+        Pix2PixModel.modify_commandline_options(parser, is_train)
+        # Volumes come one or two at a time: instance norm, and U-Net depth for 32^3 patches.
+        parser.set_defaults(norm="instance", netG="unet_32", dataset_mode="volume", metrics="none")
+        parser.add_argument("--overlap", type=float, default=0.5,
+                            help="test time: overlap of the sliding windows, as a fraction of --patch_size")
+        return parser
+
+    def __init__(self, opt) -> None:
+        from data.volume_dataset import parse_patch_size
+        from util.errors import UserError
+
+        if not hasattr(opt, "patch_size"):
+            raise UserError(f"--model pix2pix3d needs volumes: use --dataset_mode volume, not {opt.dataset_mode}")
+        self.patch = parse_patch_size(opt.patch_size)
+        if opt.isTrain:
+            check_patch_size(self.patch, opt.netG, opt.netD, opt.n_layers_D)
+        super().__init__(opt)
+
+    def define_generator(self, opt):
+        return define_G3d(opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, not opt.no_dropout,
+                          opt.init_type, opt.init_gain)
+
+    def define_discriminator(self, opt):
+        return define_D3d(opt.input_nc + opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm,
+                          opt.init_type, opt.init_gain)
+
+    def forward(self) -> None:
+        if tuple(self.real_A.shape[2:]) == self.patch:
+            self.fake_B = self.netG(self.real_A)
+        else:  # a whole volume: window by window
+            self.fake_B = sliding_window(self.netG, self.real_A, self.patch, self.opt.overlap, self.opt.output_nc)
