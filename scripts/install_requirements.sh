@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install requirements.txt into the environment of the given Python, with the versions the
+# Install requirements.txt (and requirements-export.txt) into the environment of the given Python, with the versions the
 # test suite passed with (requirements-lock.txt); used by scripts/quickstart.sh and .ci/run.
 #   bash scripts/install_requirements.sh .venv/bin/python
 #   PIX2CYCLE_UNLOCKED=1 bash scripts/install_requirements.sh .venv/bin/python   # newest versions
@@ -15,5 +15,7 @@ fi
 echo "Installing requirements.txt into $("$python" -c 'import sys; print(sys.prefix)') (a few GB with torch)"
 # PIP_CONSTRAINT also replaces a constraint file named by a global pip config, so the lock's
 # versions are the ones that count.
+# requirements-export.txt: export.py's ONNX exporter and checker (a few tens of MB), so that
+# its tests run too.
 PIP_CONSTRAINT="$root/build-constraints.txt" "$python" -m pip install --disable-pip-version-check -q \
-  -r "$root/requirements.txt" ${lock[@]+"${lock[@]}"}
+  -r "$root/requirements.txt" -r "$root/requirements-export.txt" ${lock[@]+"${lock[@]}"}

@@ -3,7 +3,7 @@
 #   python3 -m venv /tmp/fresh && PIX2CYCLE_UNLOCKED=1 bash scripts/install_requirements.sh /tmp/fresh/bin/python
 #   (cd the repository && PATH=/tmp/fresh/bin:$PATH python -m pytest -q)
 #   bash scripts/update_lock.sh /tmp/fresh/bin/python
-# The environment must hold requirements.txt and what it pulls in, nothing else.
+# The environment must hold requirements.txt, requirements-export.txt and what they pull in, nothing else.
 set -euo pipefail
 python=${1:?usage: update_lock.sh PYTHON}
 root="$(cd "$(dirname "$0")/.." && pwd)"
