@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from data.image_folder import UnreadableImageError, is_image_file, load_image, make_dataset, to_unit_float
-from models.base_model import AMP_DTYPES
 from pix2cycle.cli import load_translator, make_parser, run_main
 from pix2cycle.io import output_path, source_bit_depth, write_result
 from pix2cycle.tiling import RAMPS
 from reporting.progress import Progress, echo
 from util.errors import UserError
+from util.hardware import AMP_CHOICES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("inputs", nargs="+", help="image files, folders (recursive) and glob patterns")
     parser.add_argument("--out", default=None, help="output folder (default: results/<name>/translated)")
     parser.add_argument("--gpu_ids", default=None, help="GPU to use, e.g. 0; -1 for the CPU (default: auto)")
-    parser.add_argument("--amp", default="none", choices=sorted(AMP_DTYPES), help="mixed precision, as test.py")
+    parser.add_argument("--amp", default="none", choices=AMP_CHOICES,
+                        help="mixed precision, as test.py (auto: the fastest that keeps quality on this device)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the generator")
     parser.add_argument("--eval", action="store_true",
                         help="batch norm with running statistics (default: each image's own, as test.py)")

@@ -11,6 +11,7 @@ from typing import Optional, Sequence
 from options.test_options import add_test_options
 from options.train_options import add_train_options
 from util.errors import UserError
+from util.hardware import AMP_CHOICES
 from util.saved_options import load_saved_options
 
 # Flags of older reference versions that scripts still pass, mapped to today's names.
@@ -79,7 +80,7 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--use_tensorboard", action="store_true", help="log to TensorBoard (checkpoints/<name>/tensorboard)")
 
     g = parser.add_argument_group("speed")
-    g.add_argument("--amp", default="none", choices=["none", "auto", "bf16", "fp16"],
+    g.add_argument("--amp", default="none", choices=AMP_CHOICES,
                    help="mixed precision. auto: the fastest that keeps quality on this device (bf16 on CPUs "
                         "with AVX512_BF16/AMX and on Ampere+ GPUs, fp16 with loss scaling on older GPUs, "
                         "else fp32). bf16: CPUs with AVX512_BF16/AMX, Ampere+ GPUs (elsewhere emulated, many "

@@ -91,7 +91,7 @@ class Translator:
         resnet_9blocks, instance norm, no dropout). ``<epoch>_net_G.pth`` is loaded; for a
         CycleGAN, ``direction`` "AtoB" (default) loads G_A and "BtoA" G_B; ``model_suffix``
         names any other ``net_G<suffix>``. ``device``: "auto", "cpu", "cuda", "cuda:N";
-        ``amp``: "none", "bf16" or "fp16", as test.py's ``--amp``.
+        ``amp``: "none", "auto", "bf16" or "fp16", as test.py's ``--amp``.
         """
         unknown = sorted(set(architecture) - set(ARCHITECTURE_ARGS))
         if unknown:

@@ -114,6 +114,10 @@ def native_bf16_here(device: torch.device) -> bool:
     return False
 
 
+# --amp: none (fp32), auto (resolve_amp picks for the device), or a precision.
+AMP_CHOICES = ("none", "auto", "bf16", "fp16")
+
+
 def resolve_amp(amp: str, device: torch.device, native_bf16: Optional[bool] = None) -> str:
     """The precision ``--amp amp`` runs at on ``device``: ``auto`` resolved, others as given.
 
