@@ -2,7 +2,7 @@
 """Does a fast path train as well as fp32? pix2pix runs from the same seed, scored on val.
 
     python scripts/quality_check.py                       # maps, unet_128 at 128, 800 iterations
-    python scripts/quality_check.py --fast "--amp bf16 --cache_images" --iters 800 --seeds 0,1
+    python scripts/quality_check.py --fast "--amp auto --cache_images" --iters 800 --seeds 0,1
 
 Trains photo -> map on ``--dataroot`` (the pix2pix maps set) from the same seed with the
 plain fp32 step (every fast path off), with ``--fast``, and with ``--control``: fp32 again,
@@ -109,7 +109,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--dataroot", default=str(REPO.parent / "shared" / "datasets" / "maps"))
     p.add_argument("--phase", default="val", help="the images to score")
     p.add_argument("--iters", type=int, default=800, help="training iterations (batch 1)")
-    p.add_argument("--fast", default="--amp bf16 --cache_images", help="flags of the fast run")
+    p.add_argument("--fast", default="--amp auto --cache_images",
+                   help="flags of the fast run (--amp auto: bf16 where the hardware has it, else fp32)")
     p.add_argument("--control", default="--conv_impl auto --adam_impl fused",
                    help="flags of a second fp32 run that differs from the plain one only in the order of its "
                         "sums (GEMM convolutions, fused Adam): how far rounding alone moves a GAN run; "
