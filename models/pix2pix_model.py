@@ -2,14 +2,15 @@
 
 Isola et al., "Image-to-Image Translation with Conditional Adversarial Networks", CVPR 2017.
 The generator G maps A to B; the discriminator D judges (A, B) pairs, real or fake.
-Objective: GAN(G, D) + lambda_L1 * ||B - G(A)||_1.
+Objective: lambda_GAN * GAN(G, D) + lambda_L1 * ||B - G(A)||_1. The paper's ablation
+trains with L1 only (``--lambda_GAN 0``: no D at all) and with the cGAN only (``--lambda_L1 0``).
 """
 
 from __future__ import annotations
 
 import torch
 
-from models import MODELS, networks
+from models import MODELS
 from models.base_model import BaseModel
 from models.losses import GANLoss, gradient_penalty
 
@@ -26,30 +27,31 @@ class Pix2PixModel(BaseModel):
         parser.set_defaults(metrics="l1,psnr,ssim,lpips")
         if is_train:
             parser.set_defaults(pool_size=0, gan_mode="vanilla", best_metric="psnr")
-            parser.add_argument("--lambda_L1", type=float, default=100.0, help="weight for the L1 loss")
+            parser.add_argument("--lambda_L1", type=float, default=100.0, help="weight for the L1 loss; 0: cGAN only")
+            parser.add_argument("--lambda_GAN", type=float, default=1.0,
+                                help="weight of the adversarial loss; 0: L1 only, no discriminator is built or trained")
         return parser
 
     def __init__(self, opt) -> None:
         super().__init__(opt)
-        self.loss_names = ["G_GAN", "G_L1", "D_real", "D_fake"]
+        self.use_gan = self.isTrain and opt.lambda_GAN > 0
+        self.loss_names = ["G_GAN", "G_L1", "D_real", "D_fake"] if self.use_gan else ["G_L1"]
         self.visual_names = ["real_A", "fake_B", "real_B"]
-        self.model_names = ["G", "D"] if self.isTrain else ["G"]
-        self.netG = self.build_network(networks.define_G(
-            opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, not opt.no_dropout,
-            opt.init_type, opt.init_gain))
+        self.model_names = ["G", "D"] if self.use_gan else ["G"]
+        self.netG = self.define_generator(opt.input_nc, opt.output_nc)
         if self.isTrain:
-            # D sees the input and the output together: a conditional GAN.
-            self.netD = self.build_network(networks.define_D(
-                opt.input_nc + opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm,
-                opt.init_type, opt.init_gain))
-            self.criterionGAN = GANLoss(opt.gan_mode).to(self.device)
             self.criterionL1 = torch.nn.L1Loss()
+            self.optimizer_G = self.make_adam(self.netG.parameters())
+            self.optimizers = [self.optimizer_G]
+        if self.use_gan:
+            # D sees the input and the output together: a conditional GAN.
+            self.netD = self.define_discriminator(opt.input_nc + opt.output_nc)
+            self.criterionGAN = GANLoss(opt.gan_mode).to(self.device)
             self.use_gp = opt.gan_mode == "wgangp"
             if self.use_gp:
                 self.loss_names.append("D_gp")
-            self.optimizer_G = self.make_adam(self.netG.parameters())
-            self.optimizer_D = self.make_adam(self.netD.parameters())
-            self.optimizers = [self.optimizer_G, self.optimizer_D]
+            self.optimizer_D = self.make_adam(self.netD.parameters(), lr=opt.lr_D)
+            self.optimizers.append(self.optimizer_D)
 
     def set_input(self, input: dict) -> None:
         # The dataset applies --direction: "A" is always the input domain.
@@ -74,18 +76,22 @@ class Pix2PixModel(BaseModel):
             self.loss_D = self.loss_D + self.loss_D_gp
 
     def backward_G(self) -> None:
-        pred_fake = self.netD(torch.cat((self.real_A, self.fake_B), 1))
-        self.loss_G_GAN = self.criterionGAN(pred_fake.float(), True, for_discriminator=False)
+        if self.use_gan:
+            pred_fake = self.netD(torch.cat((self.real_A, self.fake_B), 1))
+            self.loss_G_GAN = self.criterionGAN(pred_fake.float(), True, for_discriminator=False) * self.opt.lambda_GAN
+        else:
+            self.loss_G_GAN = 0.0
         self.loss_G_L1 = self.criterionL1(self.fake_B.float(), self.real_B) * self.opt.lambda_L1
         self.loss_G = self.loss_G_GAN + self.loss_G_L1
 
     def optimize_parameters(self) -> None:
         self.forward()
-        # D step
-        self.set_requires_grad(self.netD, True)
-        self.backward_D()
-        self.update(self.optimizer_D, self.loss_D)
-        # G step; D's weights get no gradients here
-        self.set_requires_grad(self.netD, False)
+        if self.use_gan:
+            # D step
+            self.set_requires_grad(self.netD, True)
+            self.backward_D()
+            self.update(self.optimizer_D, self.loss_D)
+            # G step; D's weights get no gradients here
+            self.set_requires_grad(self.netD, False)
         self.backward_G()
         self.update(self.optimizer_G, self.loss_G)

@@ -37,6 +37,7 @@ from .layers import (
     init_weights,
     load_network_weights,
     per_image_batch_norm,
+    spectral_norm_convs,
 )
 
 __all__ = [
@@ -46,4 +47,5 @@ __all__ = [
     "UnetSkipConnectionBlock", "define_G", "generator_min_size", "generator_size_multiple",
     "INIT_TYPES", "NORM_LAYERS", "NormLayer", "clean_state_dict", "conv_bias", "get_norm_layer",
     "init_weights", "load_network_weights", "per_image_batch_norm",
+    "spectral_norm_convs",
 ]

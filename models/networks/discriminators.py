@@ -16,7 +16,7 @@ from torch import nn
 
 from util.registry import Registry
 
-from .layers import NormLayer, conv_bias, get_norm_layer, init_weights
+from .layers import NormLayer, conv_bias, get_norm_layer, init_weights, spectral_norm_convs
 
 
 class NLayerDiscriminator(nn.Module):
@@ -127,7 +127,8 @@ def discriminator_min_size(netD: str, n_layers_D: int = 3) -> int:
 
 
 def define_D(input_nc: int, ndf: int, netD: str, n_layers_D: int = 3, norm: str = "batch",
-             init_type: str = "normal", init_gain: float = 0.02) -> nn.Module:
+             init_type: str = "normal", init_gain: float = 0.02, spectral_norm: bool = False) -> nn.Module:
     """Build and initialize discriminator ``netD`` on the CPU (moving it is the caller's job)."""
-    net = DISCRIMINATORS.get(netD).builder(input_nc, ndf, n_layers_D, get_norm_layer(norm))
-    return init_weights(net, init_type, init_gain)
+    net = init_weights(DISCRIMINATORS.get(netD).builder(input_nc, ndf, n_layers_D, get_norm_layer(norm)),
+                       init_type, init_gain)
+    return spectral_norm_convs(net) if spectral_norm else net

@@ -19,7 +19,7 @@ from torch import nn
 from util.errors import UserError
 from util.registry import Registry
 
-from .layers import NormLayer, conv_bias, get_norm_layer, init_weights
+from .layers import NormLayer, conv_bias, get_norm_layer, init_weights, spectral_norm_convs
 
 _PADDINGS: dict[str, type[nn.Module] | None] = {
     "reflect": nn.ReflectionPad2d,
@@ -234,8 +234,8 @@ def generator_min_size(netG: str) -> int:
 
 def define_G(input_nc: int, output_nc: int, ngf: int, netG: str, norm: str = "batch",
              use_dropout: bool = False, init_type: str = "normal",
-             init_gain: float = 0.02) -> nn.Module:
+             init_gain: float = 0.02, spectral_norm: bool = False) -> nn.Module:
     """Build and initialize generator ``netG`` on the CPU (moving it is the caller's job)."""
     spec = GENERATORS.get(netG)
-    net = spec.builder(input_nc, output_nc, ngf, get_norm_layer(norm), use_dropout)
-    return init_weights(net, init_type, init_gain)
+    net = init_weights(spec.builder(input_nc, output_nc, ngf, get_norm_layer(norm), use_dropout), init_type, init_gain)
+    return spectral_norm_convs(net) if spectral_norm else net
