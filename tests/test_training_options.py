@@ -185,3 +185,20 @@ def test_spectral_norm_changes_keys_only_when_on_and_loads(aligned_dataroot, tmp
     target.eval()
     with torch.no_grad():
         torch.testing.assert_close(target(x), net(x))
+
+
+@pytest.mark.parametrize("netG, side", [("unet_128", 128), ("resnet_6blocks", 32)])
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_resize_upsampling_replaces_every_transposed_conv(aligned_dataroot, tmp_path, netG, side, mode):
+    model, _ = pix2pix(aligned_dataroot, tmp_path, "--netG", netG, "--upsample", mode)
+    layers = list(model.netG.modules())
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in layers)
+    assert sum(isinstance(m, nn.Upsample) and m.mode == mode for m in layers) == (7 if netG == "unet_128" else 2)
+    out = model.netG(torch.rand(1, 3, side, side))
+    assert out.shape == (1, 3, side, side)
+    # Each resize is followed by a 3x3 conv with the channels of the transposed conv it replaces.
+    plain, _ = pix2pix(aligned_dataroot, tmp_path, "--netG", netG)
+    before = [(m.in_channels, m.out_channels) for m in plain.netG.modules() if isinstance(m, nn.ConvTranspose2d)]
+    after = [(b.in_channels, b.out_channels) for a, b in zip(layers, layers[1:]) if isinstance(a, nn.Upsample)]
+    assert after == before and all(isinstance(b, nn.Conv2d) and b.kernel_size == (3, 3)
+                                   for a, b in zip(layers, layers[1:]) if isinstance(a, nn.Upsample))

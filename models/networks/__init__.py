@@ -18,6 +18,7 @@ from .discriminators import (
 )
 from .generators import (
     GENERATORS,
+    UPSAMPLE_MODES,
     GeneratorSpec,
     ResnetBlock,
     ResnetGenerator,
@@ -43,7 +44,7 @@ from .layers import (
 __all__ = [
     "DISCRIMINATORS", "DiscriminatorSpec", "NLayerDiscriminator", "PixelDiscriminator",
     "define_D", "discriminator_min_size",
-    "GENERATORS", "GeneratorSpec", "ResnetBlock", "ResnetGenerator", "UnetGenerator",
+    "GENERATORS", "UPSAMPLE_MODES", "GeneratorSpec", "ResnetBlock", "ResnetGenerator", "UnetGenerator",
     "UnetSkipConnectionBlock", "define_G", "generator_min_size", "generator_size_multiple",
     "INIT_TYPES", "NORM_LAYERS", "NormLayer", "clean_state_dict", "conv_bias", "get_norm_layer",
     "init_weights", "load_network_weights", "per_image_batch_norm",
