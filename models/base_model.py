@@ -253,7 +253,7 @@ class BaseModel(ABC):
         opt = self.opt
         return self.build_network(networks.define_G(
             input_nc, output_nc, opt.ngf, opt.netG, opt.normG, not opt.no_dropout, opt.init_type, opt.init_gain,
-            spectral_norm=opt.spectral_norm_G, upsample=opt.upsample))
+            spectral_norm=opt.spectral_norm_G, upsample=opt.upsample, attention=opt.attention))
 
     def define_discriminator(self, input_nc: int) -> nn.Module:
         """The discriminator that the options describe (``--netD``, ``--normD``, ...), on the device."""

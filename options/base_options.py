@@ -21,7 +21,7 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
     from data import DATASETS
     from data.base_dataset import PREPROCESS_MODES
     from models import MODELS
-    from models.networks import DISCRIMINATORS, GENERATORS, INIT_TYPES, NORM_LAYERS, UPSAMPLE_MODES
+    from models.networks import ATTENTION_MODES, DISCRIMINATORS, GENERATORS, INIT_TYPES, NORM_LAYERS, UPSAMPLE_MODES
 
     g = parser.add_argument_group("experiment")
     g.add_argument("--dataroot", default=None, help="path to images (trainA/trainB, train/, ...)")
@@ -57,6 +57,9 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--upsample", default="convtranspose", choices=UPSAMPLE_MODES,
                    help="the generator's 2x upsampling: a 4x4 (U-Net) or 3x3 (ResNet) transposed conv as in the "
                         "reference, or a nearest/bilinear resize followed by a 3x3 conv (no checkerboard artifacts)")
+    g.add_argument("--attention", default="none", choices=ATTENTION_MODES,
+                   help="U-Net attention: up = attention gates on the skip connections in the decoder (Oktay et al. "
+                        "2018), down = spatial attention after each encoder block, both, or none")
     g.add_argument("--spectral_norm_D", action="store_true",
                    help="spectral normalization of every discriminator convolution")
     g.add_argument("--init_type", default="normal", choices=INIT_TYPES.names(), help="network initialization")

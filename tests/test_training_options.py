@@ -202,3 +202,21 @@ def test_resize_upsampling_replaces_every_transposed_conv(aligned_dataroot, tmp_
     after = [(b.in_channels, b.out_channels) for a, b in zip(layers, layers[1:]) if isinstance(a, nn.Upsample)]
     assert after == before and all(isinstance(b, nn.Conv2d) and b.kernel_size == (3, 3)
                                    for a, b in zip(layers, layers[1:]) if isinstance(a, nn.Upsample))
+
+
+@pytest.mark.parametrize("mode, gates, spatial", [("up", 6, 0), ("down", 0, 6), ("both", 6, 6)])
+def test_attention_on_every_inner_unet_level(aligned_dataroot, tmp_path, mode, gates, spatial):
+    from models.networks.attention import AttentionGate, SpatialAttention
+
+    model, _ = pix2pix(aligned_dataroot, tmp_path, "--attention", mode, "--upsample", "bilinear")
+    layers = list(model.netG.modules())
+    assert sum(isinstance(m, AttentionGate) for m in layers) == gates  # unet_128: 7 levels, 6 inner
+    assert sum(isinstance(m, SpatialAttention) for m in layers) == spatial
+    plain, _ = pix2pix(aligned_dataroot, tmp_path, "--upsample", "bilinear")
+    extra = set(model.netG.state_dict()) - set(plain.netG.state_dict())
+    assert extra and all(".gate." in k or ".spatial." in k for k in extra)
+    model.train_step(batch_of(aligned_dataroot, 1))
+    gate = next(m for m in layers if isinstance(m, (AttentionGate, SpatialAttention)))
+    assert all(p.grad is not None for p in gate.parameters())  # attention is trained
+    with pytest.raises(Exception, match="U-Net"):
+        pix2pix(aligned_dataroot, tmp_path, "--attention", mode, "--netG", "resnet_6blocks", "--crop_size", "32")

@@ -17,7 +17,8 @@ from typing import Optional
 # model adds its own in ``BaseModel.architecture_keys`` (e.g. ``--model test``'s suffix).
 ARCHITECTURE_KEYS = ("input_nc", "output_nc", "ngf", "ndf", "netG", "netD", "n_layers_D", "norm",
                      "no_dropout", "init_type", "init_gain", "direction",
-                     "normG", "normD", "spectral_norm_G", "spectral_norm_D", "upsample")
+                     "normG", "normD", "spectral_norm_G", "spectral_norm_D", "upsample",
+                     "attention")
 
 
 def format_options(opt: argparse.Namespace, parser: Optional[argparse.ArgumentParser] = None) -> str:

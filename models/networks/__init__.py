@@ -8,6 +8,7 @@ To add a network, write the module in the matching file and add one entry to its
 ``--netG`` / ``--netD`` and the parametrized tests (tests/test_networks.py) see it at once.
 """
 
+from .attention import ATTENTION_MODES, use_attention
 from .discriminators import (
     DISCRIMINATORS,
     DiscriminatorSpec,
@@ -42,6 +43,7 @@ from .layers import (
 )
 
 __all__ = [
+    "ATTENTION_MODES", "use_attention",
     "DISCRIMINATORS", "DiscriminatorSpec", "NLayerDiscriminator", "PixelDiscriminator",
     "define_D", "discriminator_min_size",
     "GENERATORS", "UPSAMPLE_MODES", "GeneratorSpec", "ResnetBlock", "ResnetGenerator", "UnetGenerator",

@@ -19,6 +19,7 @@ from torch import nn
 from util.errors import UserError
 from util.registry import Registry
 
+from .attention import use_attention
 from .layers import NormLayer, conv_bias, get_norm_layer, init_weights, spectral_norm_convs
 
 _PADDINGS: dict[str, type[nn.Module] | None] = {
@@ -257,10 +258,11 @@ def generator_min_size(netG: str) -> int:
 
 def define_G(input_nc: int, output_nc: int, ngf: int, netG: str, norm: str = "batch",
              use_dropout: bool = False, init_type: str = "normal",
-             init_gain: float = 0.02, spectral_norm: bool = False, upsample: str = "convtranspose") -> nn.Module:
+             init_gain: float = 0.02, spectral_norm: bool = False, upsample: str = "convtranspose",
+             attention: str = "none") -> nn.Module:
     """Build and initialize generator ``netG`` on the CPU (moving it is the caller's job)."""
     spec = GENERATORS.get(netG)
-    net = spec.builder(input_nc, output_nc, ngf, get_norm_layer(norm), use_dropout)
+    net = use_attention(spec.builder(input_nc, output_nc, ngf, get_norm_layer(norm), use_dropout), attention)
     if upsample != "convtranspose":
         net = use_resize_upsampling(net, upsample)
     net = init_weights(net, init_type, init_gain)
