@@ -255,12 +255,13 @@ class BaseModel(ABC):
             input_nc, output_nc, opt.ngf, opt.netG, opt.normG, not opt.no_dropout, opt.init_type, opt.init_gain,
             spectral_norm=opt.spectral_norm_G, upsample=opt.upsample, attention=opt.attention))
 
-    def define_discriminator(self, input_nc: int) -> nn.Module:
-        """The discriminator that the options describe (``--netD``, ``--normD``, ...), on the device."""
+    def define_discriminator(self, input_nc: int, multiscale: bool = False) -> nn.Module:
+        """The discriminator that the options describe (``--netD``, ``--normD``, ...), on the device;
+        ``multiscale``: ``--num_D`` of them, returning every scale's features and prediction."""
         opt = self.opt
         return self.build_network(networks.define_D(
             input_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.normD, opt.init_type, opt.init_gain,
-            spectral_norm=opt.spectral_norm_D))
+            spectral_norm=opt.spectral_norm_D, num_D=opt.num_D if multiscale else 0))
 
     def make_adam(self, params, lr: Optional[float] = None) -> torch.optim.Optimizer:
         """Adam with ``--beta1``/``--beta2`` at ``lr`` (default ``--lr``; the schedule scales it)."""

@@ -12,7 +12,8 @@ import torch
 
 from models import MODELS
 from models.base_model import BaseModel
-from models.losses import GANLoss, gradient_penalty
+from models.losses import GANLoss, feature_matching, gradient_penalty
+from util.errors import UserError
 
 
 @MODELS.register("pix2pix")
@@ -30,6 +31,9 @@ class Pix2PixModel(BaseModel):
             parser.add_argument("--lambda_L1", type=float, default=100.0, help="weight for the L1 loss; 0: cGAN only")
             parser.add_argument("--lambda_GAN", type=float, default=1.0,
                                 help="weight of the adversarial loss; 0: L1 only, no discriminator is built or trained")
+            parser.add_argument("--lambda_feat", type=float, default=0.0,
+                                help="weight of discriminator feature matching (pix2pixHD): L1 between D's features "
+                                     "of the real and the fake pair, summed over --num_D scales; 0: off")
         return parser
 
     def __init__(self, opt) -> None:
@@ -45,9 +49,15 @@ class Pix2PixModel(BaseModel):
             self.optimizers = [self.optimizer_G]
         if self.use_gan:
             # D sees the input and the output together: a conditional GAN.
-            self.netD = self.define_discriminator(opt.input_nc + opt.output_nc)
+            # Several scales, or D's features for feature matching: D returns lists (pix2pixHD).
+            self.multiscale = opt.num_D > 1 or opt.lambda_feat > 0
+            self.netD = self.define_discriminator(opt.input_nc + opt.output_nc, multiscale=self.multiscale)
             self.criterionGAN = GANLoss(opt.gan_mode).to(self.device)
             self.use_gp = opt.gan_mode == "wgangp"
+            if self.use_gp and self.multiscale:
+                raise UserError("--gan_mode wgangp takes one discriminator: drop --num_D / --lambda_feat")
+            if opt.lambda_feat > 0:
+                self.loss_names.append("G_feat")
             if self.use_gp:
                 self.loss_names.append("D_gp")
             self.optimizer_D = self.make_adam(self.netD.parameters(), lr=opt.lr_D)
@@ -68,8 +78,8 @@ class Pix2PixModel(BaseModel):
         real_AB = torch.cat((self.real_A, self.real_B), 1)
         pred_fake = self.netD(fake_AB)
         pred_real = self.netD(real_AB)
-        self.loss_D_fake = self.criterionGAN(pred_fake.float(), False)
-        self.loss_D_real = self.criterionGAN(pred_real.float(), True)
+        self.loss_D_fake = self.gan_loss(pred_fake, False)
+        self.loss_D_real = self.gan_loss(pred_real, True)
         self.loss_D = (self.loss_D_fake + self.loss_D_real) * 0.5
         if self.use_gp:
             self.loss_D_gp = gradient_penalty(self.netD, real_AB, fake_AB, lambda_gp=self.opt.lambda_gp)
@@ -78,11 +88,23 @@ class Pix2PixModel(BaseModel):
     def backward_G(self) -> None:
         if self.use_gan:
             pred_fake = self.netD(torch.cat((self.real_A, self.fake_B), 1))
-            self.loss_G_GAN = self.criterionGAN(pred_fake.float(), True, for_discriminator=False) * self.opt.lambda_GAN
+            self.loss_G_GAN = self.gan_loss(pred_fake, True, for_discriminator=False) * self.opt.lambda_GAN
+            if self.opt.lambda_feat > 0:
+                with torch.no_grad():
+                    pred_real = self.netD(torch.cat((self.real_A, self.real_B), 1))
+                self.loss_G_feat = feature_matching(pred_fake, pred_real) * self.opt.lambda_feat
         else:
             self.loss_G_GAN = 0.0
         self.loss_G_L1 = self.criterionL1(self.fake_B.float(), self.real_B) * self.opt.lambda_L1
         self.loss_G = self.loss_G_GAN + self.loss_G_L1
+        if self.use_gan and self.opt.lambda_feat > 0:
+            self.loss_G = self.loss_G + self.loss_G_feat
+
+    def gan_loss(self, prediction, target_is_real: bool, for_discriminator: bool = True) -> torch.Tensor:
+        """The GAN loss of D's output; with several scales, their sum."""
+        if not self.multiscale:
+            return self.criterionGAN(prediction.float(), target_is_real, for_discriminator)
+        return sum(self.criterionGAN(scale[-1].float(), target_is_real, for_discriminator) for scale in prediction)
 
     def optimize_parameters(self) -> None:
         self.forward()

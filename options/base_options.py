@@ -60,6 +60,8 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--attention", default="none", choices=ATTENTION_MODES,
                    help="U-Net attention: up = attention gates on the skip connections in the decoder (Oktay et al. "
                         "2018), down = spatial attention after each encoder block, both, or none")
+    g.add_argument("--num_D", type=int, default=1,
+                   help="pix2pix: this many discriminators, the k-th on the input downsampled k times (pix2pixHD)")
     g.add_argument("--spectral_norm_D", action="store_true",
                    help="spectral normalization of every discriminator convolution")
     g.add_argument("--init_type", default="normal", choices=INIT_TYPES.names(), help="network initialization")
@@ -222,7 +224,7 @@ def _apply_saved_architecture(opt: argparse.Namespace, parser, argv: Sequence[st
 AT_LEAST = {"batch_size": 1, "input_nc": 1, "output_nc": 1, "ngf": 1, "ndf": 1, "n_layers_D": 1,
             "num_threads": 0, "display_winsize": 1, "n_epochs": 0, "n_epochs_decay": 0, "pool_size": 0,
             "lr_decay_iters": 1, "print_freq": 1, "display_freq": 1, "update_html_freq": 1,
-            "save_latest_freq": 1, "save_epoch_freq": 1, "num_test": 1, "grad_accum_steps": 1,
+            "save_latest_freq": 1, "save_epoch_freq": 1, "num_test": 1, "grad_accum_steps": 1, "num_D": 1,
             "lr_warmup_iters": 0}
 
 

@@ -220,3 +220,21 @@ def test_attention_on_every_inner_unet_level(aligned_dataroot, tmp_path, mode, g
     assert all(p.grad is not None for p in gate.parameters())  # attention is trained
     with pytest.raises(Exception, match="U-Net"):
         pix2pix(aligned_dataroot, tmp_path, "--attention", mode, "--netG", "resnet_6blocks", "--crop_size", "32")
+
+
+def test_multiscale_discriminators_and_feature_matching(aligned_dataroot, tmp_path):
+    from models.networks import MultiscaleDiscriminator
+
+    model, _ = pix2pix(aligned_dataroot, tmp_path, "--num_D", "2", "--lambda_feat", "10")
+    assert isinstance(model.netD, MultiscaleDiscriminator) and len(model.netD.scales) == 2
+    outputs = model.netD(torch.rand(1, 6, 128, 128))
+    assert [o[-1].shape[-1] for o in outputs] == [14, 6]  # 70x70 PatchGAN on 128 and 64 px
+    assert len(outputs[0]) == 5  # four activations, then the prediction
+    model.train_step(batch_of(aligned_dataroot, 1))
+    losses = model.get_current_losses()
+    assert losses["G_feat"] > 0
+    assert all(p.grad is not None for p in model.netD.scales[1].parameters())  # the coarse D is trained
+    # Defaults: one plain discriminator, the reference's keys.
+    plain, _ = pix2pix(aligned_dataroot, tmp_path)
+    assert not isinstance(plain.netD, MultiscaleDiscriminator)
+    assert {"scales.0." + k for k in plain.netD.state_dict()} <= set(model.netD.state_dict())

@@ -18,7 +18,7 @@ from typing import Optional
 ARCHITECTURE_KEYS = ("input_nc", "output_nc", "ngf", "ndf", "netG", "netD", "n_layers_D", "norm",
                      "no_dropout", "init_type", "init_gain", "direction",
                      "normG", "normD", "spectral_norm_G", "spectral_norm_D", "upsample",
-                     "attention")
+                     "attention", "num_D")
 
 
 def format_options(opt: argparse.Namespace, parser: Optional[argparse.ArgumentParser] = None) -> str:

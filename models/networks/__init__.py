@@ -12,6 +12,7 @@ from .attention import ATTENTION_MODES, use_attention
 from .discriminators import (
     DISCRIMINATORS,
     DiscriminatorSpec,
+    MultiscaleDiscriminator,
     NLayerDiscriminator,
     PixelDiscriminator,
     define_D,
@@ -44,7 +45,7 @@ from .layers import (
 
 __all__ = [
     "ATTENTION_MODES", "use_attention",
-    "DISCRIMINATORS", "DiscriminatorSpec", "NLayerDiscriminator", "PixelDiscriminator",
+    "DISCRIMINATORS", "DiscriminatorSpec", "MultiscaleDiscriminator", "NLayerDiscriminator", "PixelDiscriminator",
     "define_D", "discriminator_min_size",
     "GENERATORS", "UPSAMPLE_MODES", "GeneratorSpec", "ResnetBlock", "ResnetGenerator", "UnetGenerator",
     "UnetSkipConnectionBlock", "define_G", "generator_min_size", "generator_size_multiple",
