@@ -13,6 +13,7 @@ import torch
 from models import MODELS
 from models.base_model import BaseModel
 from models.losses import GANLoss, feature_matching, gradient_penalty
+from models.perceptual import VGG16_FILE, VGGLoss, vgg16_features, vgg_weights_file
 from util.errors import UserError
 
 
@@ -31,6 +32,12 @@ class Pix2PixModel(BaseModel):
             parser.add_argument("--lambda_L1", type=float, default=100.0, help="weight for the L1 loss; 0: cGAN only")
             parser.add_argument("--lambda_GAN", type=float, default=1.0,
                                 help="weight of the adversarial loss; 0: L1 only, no discriminator is built or trained")
+            parser.add_argument("--lambda_perceptual", type=float, default=0.0,
+                                help="weight of the VGG-16 feature loss (Johnson et al. 2016); 0: off")
+            parser.add_argument("--lambda_style", type=float, default=0.0,
+                                help="weight of the Gram-matrix (style) loss on the same VGG features; 0: off")
+            parser.add_argument("--vgg_weights", default=None,
+                                help=f"VGG-16 weights for those losses (default: the torch hub cache's {VGG16_FILE})")
             parser.add_argument("--lambda_feat", type=float, default=0.0,
                                 help="weight of discriminator feature matching (pix2pixHD): L1 between D's features "
                                      "of the real and the fake pair, summed over --num_D scales; 0: off")
@@ -45,6 +52,10 @@ class Pix2PixModel(BaseModel):
         self.netG = self.define_generator(opt.input_nc, opt.output_nc)
         if self.isTrain:
             self.criterionL1 = torch.nn.L1Loss()
+            self.use_vgg = opt.lambda_perceptual > 0 or opt.lambda_style > 0
+            if self.use_vgg:
+                self.criterionVGG = VGGLoss(vgg16_features(vgg_weights_file(opt.vgg_weights))).to(self.device)
+                self.loss_names += ["G_perceptual", "G_style"]
             self.optimizer_G = self.make_adam(self.netG.parameters())
             self.optimizers = [self.optimizer_G]
         if self.use_gan:
@@ -97,6 +108,11 @@ class Pix2PixModel(BaseModel):
             self.loss_G_GAN = 0.0
         self.loss_G_L1 = self.criterionL1(self.fake_B.float(), self.real_B) * self.opt.lambda_L1
         self.loss_G = self.loss_G_GAN + self.loss_G_L1
+        if self.use_vgg:
+            perceptual, style = self.criterionVGG(self.fake_B, self.real_B)
+            self.loss_G_perceptual = perceptual * self.opt.lambda_perceptual
+            self.loss_G_style = style * self.opt.lambda_style
+            self.loss_G = self.loss_G + self.loss_G_perceptual + self.loss_G_style
         if self.use_gan and self.opt.lambda_feat > 0:
             self.loss_G = self.loss_G + self.loss_G_feat
 

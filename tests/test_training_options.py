@@ -238,3 +238,37 @@ def test_multiscale_discriminators_and_feature_matching(aligned_dataroot, tmp_pa
     plain, _ = pix2pix(aligned_dataroot, tmp_path)
     assert not isinstance(plain.netD, MultiscaleDiscriminator)
     assert {"scales.0." + k for k in plain.netD.state_dict()} <= set(model.netD.state_dict())
+
+
+@pytest.fixture(scope="module")
+def random_vgg_file(tmp_path_factory):
+    """torchvision's VGG-16 layers up to relu4_3 with random weights, as a state_dict file."""
+    from models.perceptual import vgg16_layers
+
+    torch.manual_seed(0)
+    features = vgg16_layers()
+    path = tmp_path_factory.mktemp("vgg") / "vgg16_random.pth"
+    torch.save({"features." + k: v for k, v in features.state_dict().items()}, path)
+    return path
+
+
+def test_perceptual_and_style_losses_train_g_only(aligned_dataroot, tmp_path, random_vgg_file):
+    model, _ = pix2pix(aligned_dataroot, tmp_path, "--lambda_perceptual", "1", "--lambda_style", "100",
+                       "--vgg_weights", str(random_vgg_file), "--lambda_GAN", "0", "--crop_size", "64",
+                       "--load_size", "64", "--netG", "resnet_6blocks")
+    batch = batch_of(aligned_dataroot, 1)
+    batch = {**batch, "A": batch["A"][..., :64, :64], "B": batch["B"][..., :64, :64]}
+    model.train_step(batch)
+    losses = model.get_current_losses()
+    assert losses["G_perceptual"] > 0 and losses["G_style"] > 0
+    assert all(not p.requires_grad for p in model.criterionVGG.parameters())
+    same = model.criterionVGG(model.real_B, model.real_B)
+    assert float(same[0]) == 0 and float(same[1]) == 0
+
+
+def test_missing_vgg_weights_is_one_error_line(aligned_dataroot, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty_hub"))
+    args = tiny_args("pix2pix", aligned_dataroot, tmp_path, "run", "--lambda_perceptual", "1")
+    assert train_script.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "vgg16-397923af.pth" in err[0]
