@@ -38,10 +38,10 @@ DONE_FILE = "ablation_done.json"
 Config = Dict[str, str]
 
 # The pix2pix paper's study on maps (photo -> map), sized for 128 px on two CPU cores:
-# unet_128 with ngf 32, 200 training pairs; each experiment varies one thing.
+# unet_128 with ngf 32, 100 training pairs, 50 test pairs; each experiment varies one thing.
 SEED_STUDY_FLAGS = ["--model", "pix2pix", "--netG", "unet_128", "--ngf", "32", "--ndf", "32",
-                    "--load_size", "143", "--crop_size", "128", "--max_dataset_size", "200",
-                    "--n_epochs", "3", "--n_epochs_decay", "2", "--num_threads", "2", "--gpu_ids", "-1",
+                    "--load_size", "143", "--crop_size", "128", "--max_dataset_size", "100",
+                    "--n_epochs", "1", "--n_epochs_decay", "1", "--num_threads", "2", "--gpu_ids", "-1",
                     "--seed", "0", "--no_html", "--print_freq", "50", "--save_epoch_freq", "100"]
 SEED_STUDY: Dict[str, List[Config]] = {
     "epochs": [{"n_epochs": str(n), "n_epochs_decay": str(n)} for n in (1, 2, 4)],
@@ -52,7 +52,8 @@ SEED_STUDY: Dict[str, List[Config]] = {
     "norm": [{"norm": "batch"}, {"norm": "instance"}],
     "attention": [{"attention": "down"}, {"attention": "up"}],
 }
-PRESETS = {"seed_study": (SEED_STUDY_FLAGS, SEED_STUDY)}
+# preset -> (train.py flags, experiments, test images)
+PRESETS = {"seed_study": (SEED_STUDY_FLAGS, SEED_STUDY, 50)}
 
 
 def parse_grid(items: Sequence[str]) -> List[Config]:
@@ -105,10 +106,10 @@ def call(script: str, argv: List[str], in_process: bool) -> int:
 
 class Study:
     def __init__(self, name: str, base: List[str], configs: List[Config], checkpoints: Path,
-                 results: Path, phase: str, metrics: str, jobs: int) -> None:
+                 results: Path, phase: str, metrics: str, jobs: int, num_test: Optional[int] = None) -> None:
         self.name, self.base, self.configs, self.jobs = name, base, configs, jobs
         self.checkpoints, self.results = checkpoints / name, results / name
-        self.phase, self.metrics = phase, metrics
+        self.phase, self.metrics, self.num_test = phase, metrics, num_test
 
     def runs(self) -> List[RunResult]:
         return [RunResult(run_name(c), c, self.checkpoints / run_name(c),
@@ -129,7 +130,8 @@ class Study:
             argv = ["--dataroot", flag_value(self.base, "--dataroot"), "--name", run.label,
                     "--checkpoints_dir", str(self.checkpoints), "--results_dir", str(self.results / "runs"),
                     "--phase", self.phase, "--metrics", self.metrics, "--gpu_ids", "-1", "--num_threads", "0",
-                    *(["--model", flag_value(self.base, "--model")] if flag_value(self.base, "--model") else [])]
+                    *(["--model", flag_value(self.base, "--model")] if flag_value(self.base, "--model") else []),
+                    *(["--num_test", str(self.num_test)] if self.num_test else [])]
             print(f"[{self.name}] testing {run.label} on {self.phase}", flush=True)
             if call("test", argv, in_process) != 0:
                 raise UserError(f"testing {run.label} failed (see above)")
@@ -165,11 +167,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--results_dir", default="./results")
     parser.add_argument("--phase", default=None, help="test phase (default: val if the dataset has it, else test)")
     parser.add_argument("--metrics", default="l1,psnr,ssim", help="test.py --metrics")
+    parser.add_argument("--num_test", type=int, default=None, help="test on at most this many images")
     parser.add_argument("--jobs", type=int, default=1, help="configurations trained at once (child processes)")
     opt = parser.parse_args(ours)
     try:
         if opt.preset:
-            base, experiments = PRESETS[opt.preset]
+            base, experiments, num_test = PRESETS[opt.preset]
+            opt.num_test = opt.num_test or num_test
             chosen = opt.experiments.split(",") if opt.experiments else list(experiments)
             unknown = [k for k in chosen if k not in experiments]
             if unknown:
@@ -184,7 +188,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         phase = opt.phase or default_phase(dataroot)
         for name, configs in studies.items():
             Study(name, base, configs, Path(opt.checkpoints_dir), Path(opt.results_dir), phase, opt.metrics,
-                  max(1, opt.jobs)).run()
+                  max(1, opt.jobs), opt.num_test).run()
         return 0
     except UserError as e:
         return report_user_error(e, False)
