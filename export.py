@@ -74,7 +74,8 @@ def plain_generator(translator: Translator, bn_stats: str) -> nn.Module:
     """The translator's generator as the plain layers of ``define_G`` (no CPU fast paths,
     whose Python shape tests would be baked into the graph), on the CPU in eval mode."""
     opt = translator.opt
-    net = define_G(opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, not opt.no_dropout)
+    net = define_G(opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.normG, not opt.no_dropout,
+                   spectral_norm=opt.spectral_norm_G, upsample=opt.upsample, attention=opt.attention)
     source = translator.model.unwrap(translator.net)
     net.load_state_dict({k: v.float().cpu() for k, v in source.state_dict().items()})
     n_bn = _replace_batch_norms(net) if bn_stats == "image" else sum(

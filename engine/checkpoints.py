@@ -120,7 +120,7 @@ class CheckpointHook(Hook):
             model.save_networks(first)
             atomic_save(state, checkpoint_path(self.save_dir, first))
             for tag in more:  # the same bytes under more names: hard links, not a second write
-                for name in model.networks():
+                for name in model.weight_file_names():
                     atomic_link(model.network_file(first, name), model.network_file(tag, name))
                 atomic_link(checkpoint_path(self.save_dir, first), checkpoint_path(self.save_dir, tag))
         dist.barrier()

@@ -25,6 +25,7 @@ import torch.nn as nn
 from models import networks
 from models.networks.fast_layers import use_fast_layers
 from models.schedulers import get_scheduler, schedule_at
+from models.training_step import WeightAverage, clip_gradients, optimizer_parameters, scaled_lr, warmup_factor
 from util.checkpoint import atomic_save, safe_load
 from util.errors import UserError
 from util.hardware import resolve_amp
@@ -92,6 +93,12 @@ class BaseModel(ABC):
         self.channels_last = bool(opt.channels_last)
         self.scalers: Dict[int, torch.amp.GradScaler] = {}
         self._stepping: Optional[torch.optim.Optimizer] = None  # the optimizer update() is stepping
+        self.base_lrs: Dict[int, float] = {}  # optimizer id -> its rate before the schedule (--lr, --lr_D)
+        # Batches trained on; with --grad_accum_steps K the weights change every K-th.
+        self.train_steps = 0
+        self.accum_steps = opt.grad_accum_steps if self.isTrain else 1
+        self.weight_average: Optional[WeightAverage] = None  # --ema_decay, made in setup()
+        self.use_ema = not self.isTrain and opt.use_ema
 
     @staticmethod
     def modify_commandline_options(parser, is_train: bool):
@@ -157,10 +164,27 @@ class BaseModel(ABC):
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def train_step(self, data: dict) -> None:
-        """One training step on a batch: ``set_input``, then ``optimize_parameters`` under ``--amp``."""
+        """One training step on a batch: ``set_input``, then ``optimize_parameters`` under ``--amp``.
+
+        With ``--grad_accum_steps K`` only every K-th step changes the weights; under
+        ``torchrun`` the others run without DDP's gradient sync (forward and backward).
+        """
         self.set_input(data)
-        with self.autocast():
+        with self.autocast(), self._no_sync_unless_stepping():
             self.optimize_parameters()
+        self.train_steps += 1
+
+    def _accumulating(self) -> bool:
+        """Whether this step only adds gradients (the update comes at a later step)."""
+        return self.train_steps % self.accum_steps != self.accum_steps - 1
+
+    def _no_sync_unless_stepping(self):
+        stack = contextlib.ExitStack()
+        if self._accumulating():
+            for net in self.networks().values():
+                if isinstance(net, nn.parallel.DistributedDataParallel):
+                    stack.enter_context(net.no_sync())
+        return stack
 
     def update(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
         """The gradient step of ``optimizer`` on ``loss``: zero the gradients, backward, step.
@@ -171,18 +195,37 @@ class BaseModel(ABC):
         ``optimizer.step()``; an optimizer of ``make_adam`` refuses a step from elsewhere.
         """
         scaler = self.scalers.get(id(optimizer))
-        optimizer.zero_grad(set_to_none=True)
+        if self.train_steps % self.accum_steps == 0:  # the first step of an accumulation
+            optimizer.zero_grad(set_to_none=True)
+        if self.accum_steps > 1:  # the sum of K mean losses / K: the mean over K batches
+            loss = loss / self.accum_steps
         with torch.autocast(self.device.type, enabled=False):
             (scaler.scale(loss) if scaler is not None else loss).backward()
+        if self._accumulating():
+            return
+        if self.opt.max_grad_norm > 0:
+            clip_gradients(optimizer, self.opt.max_grad_norm, scaler)
         self._stepping = optimizer
         try:
-            if scaler is None:
-                optimizer.step()
-            else:
-                scaler.step(optimizer)
-                scaler.update()
+            with scaled_lr(optimizer, warmup_factor(self.train_steps // self.accum_steps, self.opt.lr_warmup_iters)):
+                if scaler is None:
+                    optimizer.step()
+                else:
+                    scaler.step(optimizer)
+                    scaler.update()
         finally:
             self._stepping = None
+        self._update_weight_average(optimizer)
+
+    def _update_weight_average(self, optimizer: torch.optim.Optimizer) -> None:
+        """After ``optimizer`` stepped: move the averages of the networks it trains."""
+        if self.weight_average is None:
+            return
+        stepped = {id(p) for p in optimizer_parameters(optimizer)}
+        for name in self.weight_average.networks():
+            net = self.unwrap(getattr(self, "net" + name))
+            if id(next(net.parameters())) in stepped:
+                self.weight_average.update(name, net)
 
     def _check_step(self, optimizer: torch.optim.Optimizer, args, kwargs) -> None:
         # Under fp16 a step outside update() would apply scaled (or overflowed) gradients.
@@ -214,14 +257,32 @@ class BaseModel(ABC):
         called once before ``setup``: before schedulers exist and before a resume loads the
         optimizers. Create optimizers for what is built here. Nothing by default."""
 
-    def make_adam(self, params) -> torch.optim.Optimizer:
+    def define_generator(self, input_nc: int, output_nc: int) -> nn.Module:
+        """The generator that the options describe (``--netG``, ``--normG``, ...), on the device."""
+        opt = self.opt
+        return self.build_network(networks.define_G(
+            input_nc, output_nc, opt.ngf, opt.netG, opt.normG, not opt.no_dropout, opt.init_type, opt.init_gain,
+            spectral_norm=opt.spectral_norm_G, upsample=opt.upsample, attention=opt.attention))
+
+    def define_discriminator(self, input_nc: int, multiscale: bool = False) -> nn.Module:
+        """The discriminator that the options describe (``--netD``, ``--normD``, ...), on the device;
+        ``multiscale``: ``--num_D`` of them, returning every scale's features and prediction."""
+        opt = self.opt
+        return self.build_network(networks.define_D(
+            input_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.normD, opt.init_type, opt.init_gain,
+            spectral_norm=opt.spectral_norm_D, num_D=opt.num_D if multiscale else 0))
+
+    def make_adam(self, params, lr: Optional[float] = None) -> torch.optim.Optimizer:
+        """Adam with ``--beta1``/``--beta2`` at ``lr`` (default ``--lr``; the schedule scales it)."""
         # Fused Adam reads and writes each parameter, gradient and moment once per step; on a
         # CPU it is 4-5x faster than foreach, which matters for unet_256's 54 M weights.
         impl = self.opt.adam_impl
         if impl == "fused" and self.device.type not in FUSED_ADAM_DEVICES:
             impl = "foreach"
         kwargs = {"fused": {"fused": True}, "foreach": {"foreach": True}}.get(impl, {"foreach": False})
-        optimizer = torch.optim.Adam(params, lr=self.opt.lr, betas=(self.opt.beta1, 0.999), **kwargs)
+        lr = self.opt.lr if lr is None else lr
+        optimizer = torch.optim.Adam(params, lr=lr, betas=(self.opt.beta1, self.opt.beta2), **kwargs)
+        self.base_lrs[id(optimizer)] = lr
         optimizer.register_step_pre_hook(self._check_step)
         if self.amp_dtype is torch.float16:
             self.scalers[id(optimizer)] = torch.amp.GradScaler(self.device.type)
@@ -231,6 +292,9 @@ class BaseModel(ABC):
         """Create schedulers; load weights for testing or ``--continue_train`` from weights."""
         if self.isTrain:
             self.schedulers = [self.make_scheduler(o) for o in self.optimizers]
+            if opt.ema_decay > 0:  # of the generators: the networks test.py runs
+                self.weight_average = WeightAverage({name: self.unwrap(net) for name, net in self.networks().items()
+                                                     if name.startswith("G")}, opt.ema_decay)
         if not self.isTrain:
             suffix = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
             self.load_networks(suffix)
@@ -253,24 +317,23 @@ class BaseModel(ABC):
         it keeps its state, its rate scaled by a changed ``--lr``.
         """
         opt = self.opt
-        if opt.lr_policy == "plateau":
-            for optimizer in self.optimizers:
+        for i, optimizer in enumerate(self.optimizers):
+            base = self.base_lrs.get(id(optimizer), opt.lr)  # --lr, or --lr_D for a discriminator
+            if opt.lr_policy == "plateau":
                 for group in optimizer.param_groups:
-                    group["lr"] *= opt.lr / group.get("initial_lr", opt.lr)
-                    group["initial_lr"] = opt.lr
-        else:
-            lr, state = schedule_at(opt.lr_policy, opt.lr, opt.n_epochs, opt.n_epochs_decay, opt.epoch_count,
+                    group["lr"] *= base / group.get("initial_lr", base)
+                    group["initial_lr"] = base
+                continue
+            lr, state = schedule_at(opt.lr_policy, base, opt.n_epochs, opt.n_epochs_decay, opt.epoch_count,
                                     opt.lr_decay_iters, epoch - opt.epoch_count)
-            for optimizer in self.optimizers:
-                for group in optimizer.param_groups:
-                    group["lr"] = group["initial_lr"] = opt.lr
-            self.schedulers = [self.make_scheduler(o) for o in self.optimizers]
-            for optimizer, scheduler in zip(self.optimizers, self.schedulers):
-                n = len(optimizer.param_groups)  # the replay had one group: one entry per group here
-                scheduler.load_state_dict({k: v * n if isinstance(v, list) and len(v) == 1 else v
-                                           for k, v in state.items()})
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
+            for group in optimizer.param_groups:
+                group["lr"] = group["initial_lr"] = base
+            self.schedulers[i] = scheduler = self.make_scheduler(optimizer)
+            n = len(optimizer.param_groups)  # the replay had one group: one entry per group here
+            scheduler.load_state_dict({k: v * n if isinstance(v, list) and len(v) == 1 else v
+                                       for k, v in state.items()})
+            for group in optimizer.param_groups:
+                group["lr"] = lr
         return self.optimizers[0].param_groups[0]["lr"] if self.optimizers else 0.0
 
     def cast_weights_for_inference(self) -> None:
@@ -355,9 +418,18 @@ class BaseModel(ABC):
                 for name, net in self.networks().items()}
 
     def save_networks(self, epoch) -> None:
-        """Write ``<epoch>_net_<name>.pth`` for every network (the reference's files)."""
-        for name, state in self.network_state().items():
+        """Write ``<epoch>_net_<name>.pth`` for every network (the reference's files), and
+        ``<epoch>_net_<name>_ema.pth`` for the weight averages of ``--ema_decay``."""
+        states = self.network_state()
+        if self.weight_average is not None:
+            states.update({name + "_ema": state for name, state in self.weight_average.state_dict().items()})
+        for name, state in states.items():
             atomic_save(state, self.network_file(epoch, name))
+
+    def weight_file_names(self) -> List[str]:
+        """The ``<name>`` of every ``<epoch>_net_<name>.pth`` that ``save_networks`` writes."""
+        averaged = list(self.weight_average.networks()) if self.weight_average is not None else []
+        return list(self.model_names) + [name + "_ema" for name in averaged]
 
     def network_file(self, epoch, name: str) -> Path:
         return self.save_dir / f"{epoch}_net_{name}.pth"
@@ -365,7 +437,9 @@ class BaseModel(ABC):
     def load_networks(self, epoch) -> None:
         """Load ``<epoch>_net_<name>.pth`` into every network; clear errors when missing or different."""
         for name in self.model_names:
-            path = self.save_dir / f"{epoch}_net_{name}.pth"
+            # test.py --use_ema: the generators' weight averages (--ema_decay) instead.
+            ema = "_ema" if self.use_ema and name.startswith("G") else ""
+            path = self.save_dir / f"{epoch}_net_{name}{ema}.pth"
             if not path.is_file():
                 raise UserError(f"no weights at {path}: train first, or check --name, --checkpoints_dir "
                                 f"and --epoch (files there: {_list_weights(self.save_dir)})")
@@ -403,6 +477,12 @@ class BaseModel(ABC):
             "scalers": [self.scalers[id(o)].state_dict() if id(o) in self.scalers else None
                         for o in self.optimizers],
             "extra": self.extra_state(),
+            "train_steps": self.train_steps,
+            "weight_average": self.weight_average.state_dict() if self.weight_average is not None else {},
+            # Saved inside an accumulation (--grad_accum_steps): the gradients summed so far.
+            "gradients": [[p.grad.detach().cpu() if p.grad is not None else None
+                           for p in optimizer_parameters(o)] for o in self.optimizers]
+            if self.train_steps % self.accum_steps else [],
         }
 
     def load_training_state(self, state: dict, source="checkpoint", saved_options: Optional[dict] = None) -> None:
@@ -422,6 +502,12 @@ class BaseModel(ABC):
             if scaler_state is not None and id(optimizer) in self.scalers:
                 self.scalers[id(optimizer)].load_state_dict(scaler_state)
         self.load_extra_state(state.get("extra", {}))
+        self.train_steps = state.get("train_steps", 0)
+        if self.weight_average is not None:
+            self.weight_average.load_state_dict(state.get("weight_average") or state["networks"])
+        for optimizer, grads in zip(self.optimizers, state.get("gradients", [])):
+            for p, g in zip(optimizer_parameters(optimizer), grads):
+                p.grad = None if g is None else g.to(p.device, p.dtype)
 
     def print_networks(self, verbose: bool = False) -> Dict[str, int]:
         counts = {}

@@ -13,7 +13,7 @@ import itertools
 
 import torch
 
-from models import MODELS, networks
+from models import MODELS
 from models.base_model import BaseModel
 from models.image_pool import ImagePool
 from models.losses import GANLoss, gradient_penalty
@@ -56,19 +56,11 @@ class CycleGANModel(BaseModel):
         self.visual_names = visual_names_A + visual_names_B
         self.model_names = ["G_A", "G_B", "D_A", "D_B"] if self.isTrain else ["G_A", "G_B"]
 
-        def generator(in_nc: int, out_nc: int):
-            return self.build_network(networks.define_G(in_nc, out_nc, opt.ngf, opt.netG, opt.norm,
-                                                        not opt.no_dropout, opt.init_type, opt.init_gain))
-
-        self.netG_A = generator(opt.input_nc, opt.output_nc)
-        self.netG_B = generator(opt.output_nc, opt.input_nc)
+        self.netG_A = self.define_generator(opt.input_nc, opt.output_nc)
+        self.netG_B = self.define_generator(opt.output_nc, opt.input_nc)
         if self.isTrain:
-            def discriminator(in_nc: int):
-                return self.build_network(networks.define_D(in_nc, opt.ndf, opt.netD, opt.n_layers_D,
-                                                            opt.norm, opt.init_type, opt.init_gain))
-
-            self.netD_A = discriminator(opt.output_nc)
-            self.netD_B = discriminator(opt.input_nc)
+            self.netD_A = self.define_discriminator(opt.output_nc)
+            self.netD_B = self.define_discriminator(opt.input_nc)
             self.fake_A_pool = ImagePool(opt.pool_size)
             self.fake_B_pool = ImagePool(opt.pool_size)
             self.criterionGAN = GANLoss(opt.gan_mode).to(self.device)
@@ -78,7 +70,8 @@ class CycleGANModel(BaseModel):
             if self.use_gp:
                 self.loss_names += ["D_A_gp", "D_B_gp"]
             self.optimizer_G = self.make_adam(itertools.chain(self.netG_A.parameters(), self.netG_B.parameters()))
-            self.optimizer_D = self.make_adam(itertools.chain(self.netD_A.parameters(), self.netD_B.parameters()))
+            self.optimizer_D = self.make_adam(itertools.chain(self.netD_A.parameters(), self.netD_B.parameters()),
+                                              lr=opt.lr_D)
             self.optimizers = [self.optimizer_G, self.optimizer_D]
 
     def set_input(self, input: dict) -> None:

@@ -113,3 +113,17 @@ def gradient_penalty(netD: nn.Module, real: torch.Tensor, fake: torch.Tensor,
     # The tiny offset keeps the norm differentiable where the gradient is exactly zero.
     norms = (gradients + 1e-16).norm(2, dim=1)
     return ((norms - constant) ** 2).mean() * lambda_gp
+
+
+def feature_matching(fake: list, real: list) -> torch.Tensor:
+    """pix2pixHD's feature matching: per discriminator scale, the mean over its layers of the
+    L1 distance between the features of the fake and of the real input, summed over scales.
+
+    ``fake`` / ``real`` are a ``MultiscaleDiscriminator``'s outputs (per scale: the
+    features, then the prediction, which is left out). The real features are targets only.
+    """
+    total = 0.0
+    for fake_scale, real_scale in zip(fake, real):
+        layers = list(zip(fake_scale[:-1], real_scale[:-1]))
+        total = total + sum(F.l1_loss(f.float(), r.detach().float()) for f, r in layers) / max(1, len(layers))
+    return total

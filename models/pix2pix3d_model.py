@@ -12,6 +12,7 @@ from __future__ import annotations
 from models import MODELS
 from models.networks.volumetric import check_patch_size, define_D3d, define_G3d, sliding_window
 from models.pix2pix_model import Pix2PixModel
+from util.errors import UserError
 
 
 @MODELS.register("pix2pix3d")
@@ -38,13 +39,17 @@ class Pix2Pix3dModel(Pix2PixModel):
             check_patch_size(self.patch, opt.netG, opt.netD, opt.n_layers_D)
         super().__init__(opt)
 
-    def define_generator(self, opt):
-        return define_G3d(opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, not opt.no_dropout,
-                          opt.init_type, opt.init_gain)
+    def define_generator(self, input_nc: int, output_nc: int):
+        opt = self.opt
+        return self.build_network(define_G3d(input_nc, output_nc, opt.ngf, opt.netG, opt.normG, not opt.no_dropout,
+                                             opt.init_type, opt.init_gain))
 
-    def define_discriminator(self, opt):
-        return define_D3d(opt.input_nc + opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm,
-                          opt.init_type, opt.init_gain)
+    def define_discriminator(self, input_nc: int, multiscale: bool = False):
+        opt = self.opt
+        if multiscale:
+            raise UserError("--num_D and --lambda_feat are for 2-D images; pix2pix3d takes one discriminator")
+        return self.build_network(define_D3d(input_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.normD,
+                                             opt.init_type, opt.init_gain))
 
     def forward(self) -> None:
         if tuple(self.real_A.shape[2:]) == self.patch:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from models import MODELS, networks
+from models import MODELS
 from models.base_model import BaseModel
 
 
@@ -38,9 +38,7 @@ class TemplateModel(BaseModel):
         self.loss_names = ["G"]  # logged as loss_G
         self.visual_names = ["data_A", "output", "data_B"]  # shown on pages, saved by test.py
         self.model_names = ["G"]  # saved as <epoch>_net_G.pth
-        self.netG = self.build_network(networks.define_G(
-            opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, not opt.no_dropout,
-            opt.init_type, opt.init_gain))
+        self.netG = self.define_generator(opt.input_nc, opt.output_nc)  # --netG, --normG, ...
         if self.isTrain:
             self.criterionLoss = torch.nn.L1Loss()
             self.optimizer = self.make_adam(self.netG.parameters())

@@ -7,7 +7,7 @@ images of the other domain. It sets ``--dataset_mode single``.
 
 from __future__ import annotations
 
-from models import MODELS, networks
+from models import MODELS
 from models.base_model import BaseModel
 from util.errors import UserError
 
@@ -33,9 +33,7 @@ class TestModel(BaseModel):
         self.loss_names = []
         self.visual_names = ["real", "fake"]
         self.model_names = ["G" + opt.model_suffix]
-        net = self.build_network(networks.define_G(
-            opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, not opt.no_dropout,
-            opt.init_type, opt.init_gain))
+        net = self.define_generator(opt.input_nc, opt.output_nc)
         # The network attribute carries the suffix so that saving and loading find the file.
         setattr(self, "netG" + opt.model_suffix, net)
 

@@ -22,7 +22,7 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
     from data import DATASETS
     from data.base_dataset import PREPROCESS_MODES
     from models import MODELS
-    from models.networks import DISCRIMINATORS, GENERATORS, INIT_TYPES, NORM_LAYERS
+    from models.networks import ATTENTION_MODES, DISCRIMINATORS, GENERATORS, INIT_TYPES, NORM_LAYERS, UPSAMPLE_MODES
 
     g = parser.add_argument_group("experiment")
     g.add_argument("--dataroot", default=None, help="path to images (trainA/trainB, train/, ...)")
@@ -48,6 +48,23 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
                    help=f"generator: {', '.join(GENERATORS.names())}, or a dotted path package.module.Class")
     g.add_argument("--n_layers_D", type=int, default=3, help="only used if netD==n_layers")
     g.add_argument("--norm", default="instance", choices=NORM_LAYERS.names(), help="normalization layer")
+    g.add_argument("--normG", default=None, choices=NORM_LAYERS.names(),
+                   help="normalization layer of the generator(s) (default: --norm)")
+    g.add_argument("--normD", default=None, choices=NORM_LAYERS.names(),
+                   help="normalization layer of the discriminator(s) (default: --norm)")
+    g.add_argument("--spectral_norm_G", action="store_true",
+                   help="spectral normalization of every generator convolution (Miyato et al. 2018); the "
+                        "weight files then hold each conv's weight as parametrizations.weight.original (+ _u, _v)")
+    g.add_argument("--upsample", default="convtranspose", choices=UPSAMPLE_MODES,
+                   help="the generator's 2x upsampling: a 4x4 (U-Net) or 3x3 (ResNet) transposed conv as in the "
+                        "reference, or a nearest/bilinear resize followed by a 3x3 conv (no checkerboard artifacts)")
+    g.add_argument("--attention", default="none", choices=ATTENTION_MODES,
+                   help="U-Net attention: up = attention gates on the skip connections in the decoder (Oktay et al. "
+                        "2018), down = spatial attention after each encoder block, both, or none")
+    g.add_argument("--num_D", type=int, default=1,
+                   help="pix2pix: this many discriminators, the k-th on the input downsampled k times (pix2pixHD)")
+    g.add_argument("--spectral_norm_D", action="store_true",
+                   help="spectral normalization of every discriminator convolution")
     g.add_argument("--init_type", default="normal", choices=INIT_TYPES.names(), help="network initialization")
     g.add_argument("--init_gain", type=float, default=0.02, help="scaling factor for normal, xavier and orthogonal")
     g.add_argument("--no_dropout", action="store_true", help="no dropout for the generator")
@@ -185,6 +202,10 @@ def _architecture_keys(opt: argparse.Namespace, saved_model: Optional[str]) -> l
     return keys
 
 
+# Options whose default is another option's value: given that one, they are not taken from the saved run.
+FOLLOWS = {"normG": "norm", "normD": "norm"}
+
+
 def _apply_saved_architecture(opt: argparse.Namespace, parser, argv: Sequence[str]) -> None:
     given = _given_on_command_line(parser, argv)
     saved = load_saved_options(Path(opt.checkpoints_dir) / opt.name)
@@ -192,6 +213,8 @@ def _apply_saved_architecture(opt: argparse.Namespace, parser, argv: Sequence[st
     # one; --model test reads a generator of any run.
     if saved is not None and saved.get("model") in (opt.model, None) or saved is not None and opt.model == "test":
         for key in _architecture_keys(opt, saved.get("model")):
+            if FOLLOWS.get(key) in given:  # --norm on the command line: --normG/--normD follow it
+                continue
             if key in saved and key not in given and hasattr(opt, key):
                 setattr(opt, key, saved[key])
         # Test at the size the networks were trained at, unless told otherwise.
@@ -206,7 +229,8 @@ def _apply_saved_architecture(opt: argparse.Namespace, parser, argv: Sequence[st
 AT_LEAST = {"batch_size": 1, "input_nc": 1, "output_nc": 1, "ngf": 1, "ndf": 1, "n_layers_D": 1,
             "num_threads": 0, "display_winsize": 1, "n_epochs": 0, "n_epochs_decay": 0, "pool_size": 0,
             "lr_decay_iters": 1, "print_freq": 1, "display_freq": 1, "update_html_freq": 1,
-            "save_latest_freq": 1, "save_epoch_freq": 1, "num_test": 1}
+            "save_latest_freq": 1, "save_epoch_freq": 1, "num_test": 1, "grad_accum_steps": 1, "num_D": 1,
+            "lr_warmup_iters": 0}
 
 
 def _check_ranges(opt: argparse.Namespace) -> None:
@@ -216,8 +240,11 @@ def _check_ranges(opt: argparse.Namespace) -> None:
             raise UserError(f"--{key} must be at least {low}, not {value}")
     if hasattr(opt, "lr") and not opt.lr > 0:
         raise UserError(f"--lr must be positive, not {opt.lr}")
-    if hasattr(opt, "beta1") and not 0 <= opt.beta1 < 1:
-        raise UserError(f"--beta1 must be in [0, 1), not {opt.beta1}")
+    for key in ("beta1", "beta2", "ema_decay"):
+        if hasattr(opt, key) and not 0 <= getattr(opt, key) < 1:
+            raise UserError(f"--{key} must be in [0, 1), not {getattr(opt, key)}")
+    if hasattr(opt, "lr_D") and opt.lr_D is not None and not opt.lr_D > 0:
+        raise UserError(f"--lr_D must be positive, not {opt.lr_D}")
     if hasattr(opt, "aspect_ratio") and not opt.aspect_ratio > 0:
         raise UserError(f"--aspect_ratio must be positive, not {opt.aspect_ratio}")
     if opt.isTrain and opt.n_epochs + opt.n_epochs_decay < 1:
@@ -247,6 +274,9 @@ def finalize(opt: argparse.Namespace) -> argparse.Namespace:
 
     if opt.suffix:
         _apply_suffix(opt)
+    # Separate norms default to --norm (after test.py took the saved run's architecture).
+    opt.normG = opt.normG or opt.norm
+    opt.normD = opt.normD or opt.norm
     # The name becomes one folder under --checkpoints_dir and --results_dir, never a path.
     if not opt.name or opt.name == "." or ".." in opt.name or any(c in opt.name for c in ("/", "\\", os.sep)):
         raise UserError(f"--name '{opt.name}' must be a plain folder name (no '/', '\\\\' or '..')")

@@ -11,6 +11,8 @@ def add_test_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--aspect_ratio", type=float, default=1.0, help="aspect ratio of result images")
     g.add_argument("--phase", default="test", help="train, val, test, etc")
     g.add_argument("--eval", action="store_true", help="use eval mode during test time")
+    g.add_argument("--use_ema", action="store_true",
+                   help="run the generators' weight averages (<epoch>_net_G_ema.pth, trained with --ema_decay)")
     g.add_argument("--num_test", type=int, default=None, help="how many test images to run (default: all)")
     g.add_argument("--metrics", default="none",
                    help="metrics to compute, e.g. psnr,ssim,l1 (l1, psnr, ssim, lpips, fid, kid) or none; "

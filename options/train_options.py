@@ -17,6 +17,22 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--continue_train", action="store_true", help="continue training: load the latest checkpoint")
     g.add_argument("--beta1", type=float, default=0.5, help="momentum term of adam")
     g.add_argument("--lr", type=float, default=0.0002, help="initial learning rate for adam")
+    g.add_argument("--lr_D", type=float, default=None,
+                   help="initial learning rate of the discriminator(s) (default: --lr; e.g. 4x --lr for "
+                        "two time-scale updates, Heusel et al. 2017); the schedule scales both alike")
+    g.add_argument("--beta2", type=float, default=0.999, help="second-moment decay of adam")
+    g.add_argument("--lr_warmup_iters", type=int, default=0,
+                   help="ramp the rate linearly over the first N weight updates (1/N, 2/N, ... of what "
+                        "--lr_policy gives); 0: no warm-up")
+    g.add_argument("--grad_accum_steps", type=int, default=1,
+                   help="update the weights every K batches with their mean gradient: an effective batch "
+                        "of batch_size x K x processes (batch norm and the image pool still see batch_size; "
+                        "see the README)")
+    g.add_argument("--max_grad_norm", type=float, default=0.0,
+                   help="clip each optimizer's gradients to this total 2-norm (unscaled first under fp16); 0: off")
+    g.add_argument("--ema_decay", type=float, default=0.0,
+                   help="keep an exponential moving average of the generator weights with this decay (e.g. "
+                        "0.999), saved as <epoch>_net_G_ema.pth; test.py --use_ema runs it; 0: off")
     g.add_argument("--gan_mode", default="lsgan", choices=list(GAN_MODES),
                    help="the type of GAN objective")
     g.add_argument("--lambda_gp", type=float, default=10.0, help="weight of the gradient penalty (wgangp)")

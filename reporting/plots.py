@@ -54,7 +54,12 @@ def plot_losses(history: list[dict], path: Union[str, Path], title: str) -> bool
     axes.grid(True, alpha=0.3)
     axes.legend(loc="upper right", fontsize="small")
     figure.tight_layout()
+    save_figure(figure, path)
+    return True
 
+
+def save_figure(figure, path: Union[str, Path]) -> None:
+    """Write a matplotlib ``figure`` atomically to ``path``, in the format of its suffix."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fmt = path.suffix.lstrip(".").lower() or "png"
@@ -66,4 +71,3 @@ def plot_losses(history: list[dict], path: Union[str, Path], title: str) -> bool
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return True

@@ -16,7 +16,9 @@ from typing import Optional
 # Options that define the networks of every model: test.py takes them from the saved run. A
 # model adds its own in ``BaseModel.architecture_keys`` (e.g. ``--model test``'s suffix).
 ARCHITECTURE_KEYS = ("input_nc", "output_nc", "ngf", "ndf", "netG", "netD", "n_layers_D", "norm",
-                     "no_dropout", "init_type", "init_gain", "direction")
+                     "no_dropout", "init_type", "init_gain", "direction",
+                     "normG", "normD", "spectral_norm_G", "spectral_norm_D", "upsample",
+                     "attention", "num_D")
 
 
 def format_options(opt: argparse.Namespace, parser: Optional[argparse.ArgumentParser] = None) -> str:

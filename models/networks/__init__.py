@@ -9,9 +9,11 @@ To add a network, write the module in the matching file and add one entry to its
 ``--netG`` / ``--netD`` and the parametrized tests (tests/test_networks.py) see it at once.
 """
 
+from .attention import ATTENTION_MODES, use_attention
 from .discriminators import (
     DISCRIMINATORS,
     DiscriminatorSpec,
+    MultiscaleDiscriminator,
     NLayerDiscriminator,
     PixelDiscriminator,
     define_D,
@@ -19,6 +21,7 @@ from .discriminators import (
 )
 from .generators import (
     GENERATORS,
+    UPSAMPLE_MODES,
     GeneratorSpec,
     ResnetBlock,
     ResnetGenerator,
@@ -38,13 +41,16 @@ from .layers import (
     init_weights,
     load_network_weights,
     per_image_batch_norm,
+    spectral_norm_convs,
 )
 
 __all__ = [
-    "DISCRIMINATORS", "DiscriminatorSpec", "NLayerDiscriminator", "PixelDiscriminator",
+    "ATTENTION_MODES", "use_attention",
+    "DISCRIMINATORS", "DiscriminatorSpec", "MultiscaleDiscriminator", "NLayerDiscriminator", "PixelDiscriminator",
     "define_D", "discriminator_min_size",
-    "GENERATORS", "GeneratorSpec", "ResnetBlock", "ResnetGenerator", "UnetGenerator",
+    "GENERATORS", "UPSAMPLE_MODES", "GeneratorSpec", "ResnetBlock", "ResnetGenerator", "UnetGenerator",
     "UnetSkipConnectionBlock", "define_G", "generator_min_size", "generator_size_multiple",
     "INIT_TYPES", "NORM_LAYERS", "NormLayer", "clean_state_dict", "conv_bias", "get_norm_layer",
     "init_weights", "load_network_weights", "per_image_batch_norm",
+    "spectral_norm_convs",
 ]

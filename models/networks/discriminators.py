@@ -17,7 +17,7 @@ from torch import nn
 from util.registry import Registry
 
 from .generators import CONVS
-from .layers import NormLayer, conv_bias, get_norm_layer, init_weights
+from .layers import NormLayer, conv_bias, get_norm_layer, init_weights, spectral_norm_convs
 
 
 class NLayerDiscriminator(nn.Module):
@@ -76,6 +76,37 @@ class PixelDiscriminator(nn.Module):
         return self.net(x)
 
 
+class MultiscaleDiscriminator(nn.Module):
+    """pix2pixHD's discriminators (Wang et al. 2018): ``nets[k]`` judges the input downsampled
+    ``k`` times by 2 (3x3 average pooling). ``forward`` returns, per scale, the outputs of
+    every activation of the network and its prediction last: the features of ``--lambda_feat``.
+    """
+
+    def __init__(self, nets: list[nn.Module]) -> None:
+        super().__init__()
+        self.scales = nn.ModuleList(nets)
+        self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+
+    def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
+        outputs = []
+        for k, net in enumerate(self.scales):
+            if k > 0:
+                x = self.downsample(x)
+            outputs.append(layer_outputs(net, x))
+        return outputs
+
+
+def layer_outputs(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """The output of every LeakyReLU of ``net``'s layer sequence, then its final output."""
+    sequence = next(m for m in net.children() if isinstance(m, nn.Sequential))
+    outputs = []
+    for layer in sequence:
+        x = layer(x)
+        if isinstance(layer, nn.LeakyReLU):
+            outputs.append(x)
+    return outputs + [x]
+
+
 DiscriminatorBuilder = Callable[[int, int, int, NormLayer], nn.Module]
 
 
@@ -129,7 +160,13 @@ def discriminator_min_size(netD: str, n_layers_D: int = 3) -> int:
 
 
 def define_D(input_nc: int, ndf: int, netD: str, n_layers_D: int = 3, norm: str = "batch",
-             init_type: str = "normal", init_gain: float = 0.02) -> nn.Module:
-    """Build and initialize discriminator ``netD`` on the CPU (moving it is the caller's job)."""
-    net = DISCRIMINATORS.get(netD).builder(input_nc, ndf, n_layers_D, get_norm_layer(norm))
-    return init_weights(net, init_type, init_gain)
+             init_type: str = "normal", init_gain: float = 0.02, spectral_norm: bool = False,
+             num_D: int = 0) -> nn.Module:
+    """Build and initialize discriminator ``netD`` on the CPU (moving it is the caller's job).
+    ``num_D`` > 0: a ``MultiscaleDiscriminator`` of that many (its outputs are lists)."""
+    if num_D > 0:
+        return MultiscaleDiscriminator([define_D(input_nc, ndf, netD, n_layers_D, norm, init_type, init_gain,
+                                                 spectral_norm) for _ in range(num_D)])
+    net = init_weights(DISCRIMINATORS.get(netD).builder(input_nc, ndf, n_layers_D, get_norm_layer(norm)),
+                       init_type, init_gain)
+    return spectral_norm_convs(net) if spectral_norm else net

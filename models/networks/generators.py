@@ -19,7 +19,8 @@ from torch import nn
 from util.errors import UserError
 from util.registry import Registry
 
-from .layers import NormLayer, conv_bias, get_norm_layer, init_weights
+from .attention import use_attention
+from .layers import NormLayer, conv_bias, get_norm_layer, init_weights, spectral_norm_convs
 
 _PADDINGS: dict[str, type[nn.Module] | None] = {
     "reflect": nn.ReflectionPad2d,
@@ -235,6 +236,29 @@ for side in UNET_SIDES:
     GENERATORS.add(f"unet_{side}", GeneratorSpec(_unet(side.bit_length() - 1), size_multiple=side))
 
 
+# --upsample: the decoder's 2x upsampling. The resize modes are a resize followed by a 3x3
+# convolution (Odena et al. 2016, "Deconvolution and checkerboard artifacts"): every output
+# pixel gets the same number of kernel taps, so there is no checkerboard pattern.
+UPSAMPLE_MODES = ("convtranspose", "nearest", "bilinear")
+
+
+def resize_convolution(transposed: nn.ConvTranspose2d, mode: str) -> nn.Sequential:
+    """A resize by 2 and a 3x3 convolution with the channels and bias of ``transposed``."""
+    resize = nn.Upsample(scale_factor=2, mode=mode, **({} if mode == "nearest" else {"align_corners": False}))
+    return nn.Sequential(resize, nn.Conv2d(transposed.in_channels, transposed.out_channels, kernel_size=3,
+                                           padding=1, bias=transposed.bias is not None))
+
+
+def use_resize_upsampling(net: nn.Module, mode: str) -> nn.Module:
+    """Replace every stride-2 transposed convolution of ``net`` by ``resize_convolution`` (in
+    place; any U-Net depth, the ResNet generator, and networks outside the tree alike)."""
+    for parent in list(net.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.ConvTranspose2d) and child.stride == (2, 2):
+                setattr(parent, name, resize_convolution(child, mode))
+    return net
+
+
 def generator_size_multiple(netG: str) -> int:
     """The input side of ``netG`` must be a multiple of this."""
     return GENERATORS.get(netG).size_multiple
@@ -248,8 +272,12 @@ def generator_min_size(netG: str) -> int:
 
 def define_G(input_nc: int, output_nc: int, ngf: int, netG: str, norm: str = "batch",
              use_dropout: bool = False, init_type: str = "normal",
-             init_gain: float = 0.02) -> nn.Module:
+             init_gain: float = 0.02, spectral_norm: bool = False, upsample: str = "convtranspose",
+             attention: str = "none") -> nn.Module:
     """Build and initialize generator ``netG`` on the CPU (moving it is the caller's job)."""
     spec = GENERATORS.get(netG)
-    net = spec.builder(input_nc, output_nc, ngf, get_norm_layer(norm), use_dropout)
-    return init_weights(net, init_type, init_gain)
+    net = use_attention(spec.builder(input_nc, output_nc, ngf, get_norm_layer(norm), use_dropout), attention)
+    if upsample != "convtranspose":
+        net = use_resize_upsampling(net, upsample)
+    net = init_weights(net, init_type, init_gain)
+    return spectral_norm_convs(net) if spectral_norm else net

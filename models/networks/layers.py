@@ -63,6 +63,19 @@ _WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspo
              nn.ConvTranspose3d, nn.Linear)
 
 
+def spectral_norm_convs(net: nn.Module) -> nn.Module:
+    """Spectral normalization (Miyato et al. 2018) of every convolution of ``net``, in place.
+
+    Applied after ``init_weights``: the initial weights are the normalized ones' originals.
+    Each weight becomes ``parametrizations.weight.original`` plus the power-iteration vectors,
+    so the state_dict keys change only for networks built with it.
+    """
+    for module in list(net.modules()):
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.utils.parametrizations.spectral_norm(module)
+    return net
+
+
 def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0.02) -> nn.Module:
     """Initialize conv/linear weights with ``init_type`` and zero their biases, in place.
 

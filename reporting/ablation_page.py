@@ -1,0 +1,181 @@
+"""The page of an ablation study (``scripts/ablate.py``): metrics, loss curves, images.
+
+Reads only what the runs wrote: ``loss_log.jsonl`` of each training run and ``metrics.json``
+plus the images of each ``test.py`` run. No torch here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import dominate
+from dominate import tags
+
+from reporting.html import href, write_text_atomic
+from reporting.plots import loss_series, save_figure
+from util.metrics import METRICS
+
+_CSS = """
+body { font-family: sans-serif; margin: 1em; }
+table.metrics { border-collapse: collapse; }
+table.metrics td, table.metrics th { padding: 3px 12px; border-bottom: 1px solid #ddd; text-align: left; }
+td.best { font-weight: bold; background: #e8f5e9; }
+table.images td { padding: 3px; text-align: center; vertical-align: top; font-size: 85%; }
+"""
+
+
+@dataclass
+class RunResult:
+    """One configuration: its label, flags, training folder and test results folder."""
+
+    label: str
+    flags: Dict[str, str]
+    train_dir: Path
+    test_dir: Path
+
+    def metrics(self) -> Dict[str, dict]:
+        path = self.test_dir / "metrics.json"
+        return json.loads(path.read_text())["metrics"] if path.is_file() else {}
+
+    def history(self) -> List[dict]:
+        path = self.train_dir / "loss_log.jsonl"
+        if not path.is_file():
+            return []
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return [r for r in rows if r.get("kind", "train") == "train"]
+
+
+def _base(name: str) -> str:
+    head = name.rpartition("_")[0]
+    return name if name in METRICS else head if head in METRICS else name
+
+
+def best_runs(runs: List[RunResult]) -> Dict[str, Optional[int]]:
+    """Metric name -> index of the best run (by the metric's direction); None when unknown."""
+    table = [r.metrics() for r in runs]
+    names = [n for m in table for n in m]
+    best: Dict[str, Optional[int]] = {}
+    for name in dict.fromkeys(names):
+        spec = METRICS.get(_base(name))
+        scored = [(m[name].get("mean", m[name].get("value")), i) for i, m in enumerate(table)
+                  if name in m and "unavailable" not in m[name]]
+        if spec is None or not scored:
+            best[name] = None
+            continue
+        best[name] = (max if spec.higher_is_better else min)(scored)[1]
+    return best
+
+
+def _cell(result: Optional[dict], name: str) -> str:
+    if not result:
+        return "-"
+    if "unavailable" in result:
+        return "n/a"
+    fmt = METRICS[_base(name)].fmt if _base(name) in METRICS else ".4g"
+    if "value" in result:
+        return f"{result['value']:{fmt}}"
+    return f"{result['mean']:{fmt}} ± {result['std']:{fmt}}"
+
+
+def plot_study_losses(runs: List[RunResult], path: Path, title: str) -> bool:
+    """One panel per loss, one line per configuration; False when no run logged a loss."""
+    series = {r.label: loss_series(r.history()) for r in runs}
+    names = list(dict.fromkeys(n for s in series.values() for n in s))
+    if not names:
+        return False
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    cols = min(2, len(names))
+    rows = (len(names) + cols - 1) // cols
+    figure = Figure(figsize=(6 * cols, 3.2 * rows), dpi=100)
+    FigureCanvasAgg(figure)
+    for k, name in enumerate(names):
+        axes = figure.add_subplot(rows, cols, k + 1)
+        for j, (label, s) in enumerate(series.items()):
+            if name in s:  # one colour per configuration in every panel
+                axes.plot(*s[name], label=label, linewidth=1.1, color=f"C{j % 10}")
+        axes.set_title(name, fontsize="medium")
+        axes.set_xlabel("epoch")
+        axes.grid(True, alpha=0.3)
+        if k == 0:
+            axes.legend(fontsize="x-small")
+    figure.suptitle(title)
+    figure.tight_layout()
+    save_figure(figure, path)
+    return True
+
+
+def _images(run: RunResult) -> Dict[str, Dict[str, Path]]:
+    """Image stem -> {visual label -> file} of a test run."""
+    found: Dict[str, Dict[str, Path]] = {}
+    folder = run.test_dir / "images"
+    for path in sorted(folder.glob("*.png")) if folder.is_dir() else []:
+        stem, _, label = path.stem.rpartition("_")
+        if stem.endswith(("_real", "_fake", "_rec", "_idt")):  # labels like real_A, fake_B
+            stem, _, first = stem.rpartition("_")
+            label = f"{first}_{label}"
+        found.setdefault(stem, {})[label] = path
+    return found
+
+
+def write_study_page(root: Path, title: str, runs: List[RunResult], varied: List[str],
+                     max_images: int = 4) -> Path:
+    """Write ``root/index.html`` (and ``root/losses.png``); returns the page's path."""
+    root.mkdir(parents=True, exist_ok=True)
+    best = best_runs(runs)
+    has_plot = plot_study_losses(runs, root / "losses.png", title)
+    doc = dominate.document(title=title)
+    with doc.head:
+        tags.meta(charset="utf-8")
+        tags.style(_CSS)
+    with doc.body:
+        tags.h1(title)
+        tags.p(f"{len(runs)} configuration(s); varied: {', '.join(varied) or '-'}. "
+               "Metrics: mean ± std over the test images; the best of each column is marked.")
+        with tags.table(cls="metrics"):
+            with tags.tr():
+                tags.th("configuration")
+                for name in best:
+                    tags.th(name)
+            for i, run in enumerate(runs):
+                metrics = run.metrics()
+                with tags.tr(cls="row"):
+                    tags.td(run.label)
+                    for name, winner in best.items():
+                        mark = winner == i and len(runs) > 1
+                        tags.td(_cell(metrics.get(name), name) + (" ★" if mark else ""),
+                                cls="best" if mark else "")
+        if has_plot:
+            tags.h2("Training losses")
+            tags.img(src="losses.png", style="max-width: 100%")
+        tags.h2("The same test images across configurations")
+        images = [_images(r) for r in runs]
+        stems = [s for s in images[0] if all(s in im for im in images)][:max_images] if images else []
+        with tags.table(cls="images"):
+            for stem in stems:
+                first = images[0][stem]
+                inputs = [k for k in first if k.startswith("real")]
+                outputs = [k for k in first if not k.startswith("real")]
+                with tags.tr(cls="row"):
+                    tags.td(stem)
+                    for label in inputs[:1]:
+                        _image(root, first[label], label)
+                    for run, im in zip(runs, images):
+                        for label in outputs:
+                            _image(root, im[stem][label], f"{run.label}: {label}")
+                    for label in inputs[1:]:
+                        _image(root, first[label], label)
+    page = root / "index.html"
+    write_text_atomic(page, doc.render())
+    return page
+
+
+def _image(root: Path, path: Path, caption: str) -> None:
+    with tags.td():
+        tags.img(src=href(os.path.relpath(path, root).replace(os.sep, "/")), width=128)
+        tags.p(caption)
