@@ -106,6 +106,8 @@ class CUTModel(BaseModel):
         self.loss_names = ["G_GAN", "D_real", "D_fake", "G", "NCE"] + (["NCE_Y"] if self.nce_idt else [])
         self.visual_names = ["real_A", "fake_B", "real_B"] + (["idt_B"] if self.nce_idt else [])
         self.model_names = ["G", "D"] if self.isTrain else ["G"]
+        if not self.isTrain and opt.dataset_mode == "single":
+            self.metric_visuals = {}  # A images only: nothing to compare the translations with
         self.netG = self.build_network(define_cut_G(
             opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, not opt.no_dropout, not opt.no_antialias,
             not opt.no_antialias_up, opt.init_type, opt.init_gain))

@@ -180,6 +180,9 @@ def test_weights_in_the_cut_layout_load_and_test_py_uses_them(unaligned_dataroot
             "resnet_6blocks", "--ngf", "8", "--crop_size", "32", "--load_size", "32", "--gpu_ids", "-1",
             "--num_threads", "0", "--num_test", "1", "--metrics", "none"]
     assert test_script.main(args) == 0
+    # A folder of A images only: translated, nothing scored.
+    single = [a if a != str(unaligned_dataroot) else str(unaligned_dataroot / "testA") for a in args]
+    assert test_script.main(single[:-2] + ["--dataset_mode", "single", "--metrics", "psnr"]) == 0
     opt = parse_options(args, is_train=False)
     model = create_model(opt)
     model.setup(opt)
