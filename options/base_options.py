@@ -154,6 +154,11 @@ def build_parser(is_train: bool, argv: Sequence[str]) -> argparse.ArgumentParser
     known, _ = parser.parse_known_args(lenient)
     MODELS.get(known.model).modify_commandline_options(parser, is_train)
     known, _ = parser.parse_known_args(lenient)
+    # Defaults that depend on one of the model's own flags (CUT's --CUT_mode).
+    mode_defaults = getattr(MODELS.get(known.model), "mode_defaults", None)
+    if mode_defaults is not None:
+        mode_defaults(parser, known, is_train)
+        known, _ = parser.parse_known_args(lenient)
     DATASETS.get(known.dataset_mode).modify_commandline_options(parser, is_train)
     parser.add_argument("-h", "--help", action="help", help="show this help message and exit")
     return parser

@@ -14,14 +14,19 @@ TINY_BY_MODEL = {
     # 16^3 patches of 1-channel volumes (tests/conftest.py volume_dataroot).
     "pix2pix3d": ["--netG", "unet_16", "--netD", "n_layers", "--n_layers_D", "2", "--patch_size", "16",
                   "--ngf", "4", "--ndf", "4", "--input_nc", "1", "--output_nc", "1", "--patches_per_volume", "1"],
+    "colorization": ["--netG", "resnet_6blocks", "--load_size", "36", "--crop_size", "32", "--phase", "trainA"],
+    "cut": ["--netG", "resnet_6blocks", "--load_size", "36", "--crop_size", "32"],
 }
+# Training-only flags of the tiny settings (test.py does not take them).
+TINY_TRAIN_BY_MODEL = {"cut": ["--num_patches", "16", "--netF_nc", "16"]}
 PAIRED = {"pix2pix", "template"}
 VOLUMES = {"pix2pix3d"}
 
 
 def tiny_args(model: str, dataroot: Path, checkpoints: Path, name: str = "run", *extra: str) -> list:
     return ["--dataroot", str(dataroot), "--model", model, "--name", name,
-            "--checkpoints_dir", str(checkpoints), *TINY, *TINY_BY_MODEL[model], *extra]
+            "--checkpoints_dir", str(checkpoints), *TINY, *TINY_BY_MODEL[model],
+            *TINY_TRAIN_BY_MODEL.get(model, []), *extra]
 
 # Tiny, fast networks at 32x32 (resnet_6blocks needs 8 pixels, the basic PatchGAN 24), no pages,
 # one short epoch: for tests about the loop and its errors, not about the networks.

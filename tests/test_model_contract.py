@@ -32,9 +32,10 @@ def test_one_step_then_save_and_load(model_name, request, tmp_path):
     root = request.getfixturevalue(fixture)
     opt = parse_options(tiny_args(model_name, root, tmp_path), is_train=True)
     model = create_model(opt)
+    batch = first_batch(opt)
+    model.data_dependent_initialize(batch)  # as train.py does, before the schedulers
     model.setup(opt)
     assert model.loss_names and model.visual_names and model.model_names and model.optimizers
-    batch = first_batch(opt)
     before = {n: [p.detach().clone() for p in net.parameters()] for n, net in model.networks().items()}
     model.train_step(batch)
 
@@ -44,6 +45,7 @@ def test_one_step_then_save_and_load(model_name, request, tmp_path):
     for name, net in model.networks().items():
         changed = any(not torch.equal(a, b) for a, b in zip(before[name], net.parameters()))
         assert changed, f"net{name} did not change after a training step"
+    model.compute_visuals()  # as the pages do before showing them
     visuals = model.get_current_visuals()
     assert list(visuals) == model.visual_names
     assert all(v.shape[0] == batch["A"].shape[0] for v in visuals.values())

@@ -1,0 +1,211 @@
+"""CUT / FastCUT: PatchNCE by hand, the modes' defaults, the flip, CUT's weight layout, resume."""
+
+import signal
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import test as test_script
+import train as train_script
+from data import create_dataloader, create_dataset
+from models import create_model
+from models.networks import load_network_weights
+from models.networks.antialias import AntialiasResnetGenerator, Downsample, Upsample
+from models.patchnce import patchnce_loss
+from options import parse_options
+from tests.helpers import tiny_args
+from tests.test_resume import SignalDuringStep
+
+
+def test_patchnce_matches_a_hand_computation():
+    torch.manual_seed(0)
+    n, p, c, t = 2, 3, 4, 0.07
+    q = F.normalize(torch.randn(n * p, c), dim=1)
+    k = F.normalize(torch.randn(n * p, c), dim=1)
+    got = patchnce_loss(q, k, n, temperature=t)
+    expected = []
+    for img in range(n):
+        for i in range(p):
+            row = img * p + i
+            positive = float(q[row] @ k[row]) / t
+            # Negatives: the other locations of the same image only.
+            negatives = [float(q[row] @ k[img * p + j]) / t for j in range(p) if j != i]
+            # The query's own location is filled with -10 (about zero weight), not dropped.
+            logits = torch.tensor([positive] + [-10.0 / t] + negatives)
+            expected.append(float(torch.logsumexp(logits, 0) - positive))
+    torch.testing.assert_close(got, torch.tensor(expected), atol=1e-5, rtol=1e-5)
+    # Identical queries and keys, orthogonal across locations: the positive wins by far.
+    eye = torch.eye(p)
+    assert float(patchnce_loss(eye, eye, 1, temperature=t).max()) < 1e-4
+    # With the minibatch's negatives, the other image's keys compete as well: a higher loss.
+    assert float(patchnce_loss(q, k, n, t, all_negatives_from_minibatch=True).mean()) > float(got.mean())
+
+
+def test_patchnce_sends_no_gradient_through_the_keys():
+    q = torch.randn(6, 4, requires_grad=True)
+    k = torch.randn(6, 4, requires_grad=True)
+    patchnce_loss(q, k, 2).sum().backward()
+    assert q.grad is not None and k.grad is None
+
+
+def options(mode, root, tmp_path, *extra):
+    return parse_options(tiny_args("cut", root, tmp_path, "run", "--CUT_mode", mode, *extra), is_train=True)
+
+
+def test_modes_set_the_cut_repository_defaults(unaligned_dataroot, tmp_path):
+    cut = options("CUT", unaligned_dataroot, tmp_path)
+    assert (cut.lambda_GAN, cut.lambda_NCE, cut.nce_idt, cut.flip_equivariance) == (1.0, 1.0, True, False)
+    assert (cut.nce_layers, cut.nce_T, cut.netF, cut.pool_size, cut.gan_mode) == ("0,4,8,12,16", 0.07,
+                                                                                  "mlp_sample", 0, "lsgan")
+    assert (cut.n_epochs, cut.n_epochs_decay, cut.init_type, cut.no_dropout) == (200, 200, "xavier", True)
+    fast = options("FastCUT", unaligned_dataroot, tmp_path)
+    assert (fast.lambda_NCE, fast.nce_idt, fast.flip_equivariance) == (10.0, False, True)
+    assert (fast.n_epochs, fast.n_epochs_decay) == (150, 50)
+    mine = options("fastcut", unaligned_dataroot, tmp_path, "--lambda_NCE", "3", "--nce_idt", "--n_epochs", "5")
+    assert (mine.lambda_NCE, mine.nce_idt, mine.n_epochs, mine.flip_equivariance) == (3.0, True, 5, True)
+    assert options("CUT", unaligned_dataroot, tmp_path, "--flip_equivariance", "false").flip_equivariance is False
+
+
+def built_model(mode, root, tmp_path, *extra):
+    opt = options(mode, root, tmp_path, *extra)
+    model = create_model(opt)
+    batch = next(iter(create_dataloader(opt, create_dataset(opt), shuffle=False)))
+    model.data_dependent_initialize(batch)
+    model.setup(opt)
+    model.set_input(batch)
+    return model
+
+
+def test_netF_is_built_from_the_first_batch_and_trained_with_G(unaligned_dataroot, tmp_path):
+    model = built_model("CUT", unaligned_dataroot, tmp_path)
+    assert model.model_names == ["G", "F", "D"]
+    # One MLP per NCE layer, sized by G's channels there (ngf 8: 3, 16, 32, 32, 32).
+    widths = [getattr(model.netF, f"mlp_{i}")[0].in_features for i in range(5)]
+    assert widths == [3, 16, 32, 32, 32]
+    f_params = {id(p) for p in model.netF.parameters()}
+    assert f_params <= {id(p) for group in model.optimizer_G.param_groups for p in group["params"]}
+
+
+def test_fastcut_flips_the_input_and_the_query_features_back(unaligned_dataroot, tmp_path, monkeypatch):
+    model = built_model("FastCUT", unaligned_dataroot, tmp_path)
+    model.eval()  # dropout-free; eval only so that nothing else differs between calls
+    seen = set()
+    for seed in range(8):
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            model.forward_train()
+        seen.add(model.flipped)
+        real = model.real_A.flip(3) if model.flipped else model.real_A
+        torch.testing.assert_close(model.fake_B, model.netG(real), rtol=0, atol=0)
+    assert seen == {True, False}
+
+    # nce_loss with the flip = nce_loss without it on queries whose features come flipped.
+    src, tgt = model.real_A, model.fake_B.detach()
+    model.flipped = True
+    torch.manual_seed(1)
+    flipped = model.nce_loss(src, tgt)
+    G = model.netG
+
+    def G_flipping_tgt(x, layers=None, encode_only=False):
+        feats = G(x, layers, encode_only=encode_only)
+        return [f.flip(3) for f in feats] if x is tgt else feats
+
+    monkeypatch.setattr(model, "netG", G_flipping_tgt)
+    model.flipped = False
+    torch.manual_seed(1)
+    torch.testing.assert_close(model.nce_loss(src, tgt), flipped, rtol=0, atol=0)
+    monkeypatch.setattr(model, "netG", G)
+    torch.manual_seed(1)
+    assert not torch.allclose(model.nce_loss(src, tgt), flipped)
+
+
+def cut_repository_layout(ngf, n_blocks, input_nc=3, output_nc=3):
+    """Keys and shapes of the CUT repository's anti-aliased ``ResnetGenerator`` state dict, from
+    its code (instance norm: convs with bias; ``Downsample``/``Upsample`` save ``filt``)."""
+    layout = {"model.1.weight": (ngf, input_nc, 7, 7), "model.1.bias": (ngf,),
+              "model.4.weight": (2 * ngf, ngf, 3, 3), "model.4.bias": (2 * ngf,),
+              "model.7.filt": (2 * ngf, 1, 3, 3),
+              "model.8.weight": (4 * ngf, 2 * ngf, 3, 3), "model.8.bias": (4 * ngf,),
+              "model.11.filt": (4 * ngf, 1, 3, 3)}
+    for b in range(12, 12 + n_blocks):
+        for conv in (1, 5):
+            layout[f"model.{b}.conv_block.{conv}.weight"] = (4 * ngf, 4 * ngf, 3, 3)
+            layout[f"model.{b}.conv_block.{conv}.bias"] = (4 * ngf,)
+    up = 12 + n_blocks
+    layout.update({f"model.{up}.filt": (4 * ngf, 1, 4, 4),
+                   f"model.{up + 1}.weight": (2 * ngf, 4 * ngf, 3, 3), f"model.{up + 1}.bias": (2 * ngf,),
+                   f"model.{up + 4}.filt": (2 * ngf, 1, 4, 4),
+                   f"model.{up + 5}.weight": (ngf, 2 * ngf, 3, 3), f"model.{up + 5}.bias": (ngf,),
+                   f"model.{up + 9}.weight": (output_nc, ngf, 7, 7), f"model.{up + 9}.bias": (output_nc,)})
+    return layout
+
+
+def test_generator_has_the_cut_repository_layout():
+    net = AntialiasResnetGenerator(3, 3, 64, torch.nn.InstanceNorm2d, n_blocks=9)
+    assert {k: tuple(v.shape) for k, v in net.state_dict().items()} == cut_repository_layout(64, 9)
+    state = net.state_dict()
+    # The fixed filters: binomial [1, 2, 1] (sum 1) down, [1, 3, 3, 1] x 4 (sum 4) up.
+    down = torch.tensor([1.0, 2.0, 1.0])
+    up = torch.tensor([1.0, 3.0, 3.0, 1.0])
+    torch.testing.assert_close(state["model.7.filt"][0, 0], torch.outer(down, down) / 16)
+    torch.testing.assert_close(state["model.21.filt"][5, 0], torch.outer(up, up) / 64 * 4)
+    plain = AntialiasResnetGenerator(3, 3, 8, torch.nn.InstanceNorm2d, n_blocks=6, antialias=False, antialias_up=False)
+    from models.networks import ResnetGenerator
+    reference = ResnetGenerator(3, 3, 8, torch.nn.InstanceNorm2d, n_blocks=6)
+    assert {k: v.shape for k, v in plain.state_dict().items()} == {k: v.shape for k, v in
+                                                                   reference.state_dict().items()}
+
+
+def test_blur_layers_keep_flat_images_flat_and_resample_by_two():
+    x = torch.full((1, 4, 8, 8), 0.3)
+    torch.testing.assert_close(Downsample(4)(x), torch.full((1, 4, 4, 4), 0.3))
+    torch.testing.assert_close(Upsample(4)(x), torch.full((1, 4, 16, 16), 0.3))
+
+
+def test_weights_in_the_cut_layout_load_and_test_py_uses_them(unaligned_dataroot, tmp_path):
+    torch.manual_seed(0)
+    state = {k: torch.randn(shape) * 0.05 for k, shape in cut_repository_layout(8, 6).items()}
+    reference = AntialiasResnetGenerator(3, 3, 8, torch.nn.InstanceNorm2d, n_blocks=6)
+    for k in state:
+        if k.endswith("filt"):
+            state[k] = reference.state_dict()[k].clone()
+    load_network_weights(reference, state)
+    run = tmp_path / "pretrained" / "horse2zebra_cut"
+    run.mkdir(parents=True)
+    torch.save(state, run / "latest_net_G.pth")  # as the CUT repository publishes them: G only
+    results = tmp_path / "r"
+    args = ["--dataroot", str(unaligned_dataroot), "--name", "horse2zebra_cut", "--model", "cut",
+            "--checkpoints_dir", str(tmp_path / "pretrained"), "--results_dir", str(results), "--netG",
+            "resnet_6blocks", "--ngf", "8", "--crop_size", "32", "--load_size", "32", "--gpu_ids", "-1",
+            "--num_threads", "0", "--num_test", "1", "--metrics", "none"]
+    assert test_script.main(args) == 0
+    # A folder of A images only: translated, nothing scored.
+    single = [a if a != str(unaligned_dataroot) else str(unaligned_dataroot / "testA") for a in args]
+    assert test_script.main(single[:-2] + ["--dataset_mode", "single", "--metrics", "psnr"]) == 0
+    opt = parse_options(args, is_train=False)
+    model = create_model(opt)
+    model.setup(opt)
+    batch = next(iter(create_dataloader(opt, create_dataset(opt), shuffle=False)))
+    model.set_input(batch)
+    model.test()
+    with torch.no_grad():
+        # (The model runs faster conv implementations: the same weights, rounding differs.)
+        torch.testing.assert_close(model.fake_B, reference(batch["A"]), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["CUT", "FastCUT"])
+def test_stop_and_resume_equals_one_run(mode, unaligned_dataroot, tmp_path):
+    extra = ["--CUT_mode", mode, "--n_epochs", "1", "--n_epochs_decay", "1", "--max_dataset_size", "4",
+             "--seed", "7", "--save_latest_freq", "3", "--no_html", "--display_freq", "100"]
+    one_go = tiny_args("cut", unaligned_dataroot, tmp_path, "one", *extra)
+    assert train_script.main(one_go) == 0
+    interrupted = tiny_args("cut", unaligned_dataroot, tmp_path, "two", *extra)
+    assert train_script.main(interrupted, hooks=[SignalDuringStep(5)]) == 128 + signal.SIGINT
+    assert train_script.main(interrupted + ["--continue_train"]) == 0
+    for name in ("G", "F", "D"):
+        a = torch.load(tmp_path / "one" / f"latest_net_{name}.pth", weights_only=True)
+        b = torch.load(tmp_path / "two" / f"latest_net_{name}.pth", weights_only=True)
+        assert a.keys() == b.keys()
+        for key in a:
+            torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-6, msg=f"{name}.{key}")
