@@ -33,3 +33,15 @@ def tiny_args(model: str, dataroot: Path, checkpoints: Path, name: str = "run", 
 TINY_NETS_32 = ["--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--load_size", "36", "--crop_size", "32",
                 "--no_html", "--display_freq", "100000", "--print_freq", "100000", "--n_epochs", "1",
                 "--n_epochs_decay", "0", "--max_dataset_size", "2"]
+
+
+def assert_same_networks(expected: Path, actual: Path, names, tag: str = "latest", atol: float = 1e-6) -> None:
+    """Every tensor of ``<tag>_net_<name>.pth`` in ``actual`` equals ``expected``'s to ``atol``."""
+    import torch
+
+    for name in names:
+        a = torch.load(Path(expected) / f"{tag}_net_{name}.pth", weights_only=True)
+        b = torch.load(Path(actual) / f"{tag}_net_{name}.pth", weights_only=True)
+        assert a.keys() == b.keys(), name
+        for key in a:
+            torch.testing.assert_close(b[key], a[key], rtol=0, atol=atol, msg=f"{name}.{key}")

@@ -14,7 +14,7 @@ from models.networks import load_network_weights
 from models.networks.antialias import AntialiasResnetGenerator, Downsample, Upsample
 from models.patchnce import patchnce_loss
 from options import parse_options
-from tests.helpers import tiny_args
+from tests.helpers import assert_same_networks, tiny_args
 from tests.test_resume import SignalDuringStep
 
 
@@ -203,9 +203,4 @@ def test_stop_and_resume_equals_one_run(mode, unaligned_dataroot, tmp_path):
     interrupted = tiny_args("cut", unaligned_dataroot, tmp_path, "two", *extra)
     assert train_script.main(interrupted, hooks=[SignalDuringStep(5)]) == 128 + signal.SIGINT
     assert train_script.main(interrupted + ["--continue_train"]) == 0
-    for name in ("G", "F", "D"):
-        a = torch.load(tmp_path / "one" / f"latest_net_{name}.pth", weights_only=True)
-        b = torch.load(tmp_path / "two" / f"latest_net_{name}.pth", weights_only=True)
-        assert a.keys() == b.keys()
-        for key in a:
-            torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-6, msg=f"{name}.{key}")
+    assert_same_networks(tmp_path / "one", tmp_path / "two", ("G", "F", "D"))

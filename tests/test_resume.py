@@ -8,7 +8,7 @@ import torch
 
 import train as train_script
 from engine import Hook
-from tests.helpers import PAIRED, tiny_args
+from tests.helpers import PAIRED, assert_same_networks, tiny_args
 
 
 class SignalDuringStep(Hook):
@@ -41,11 +41,7 @@ def test_stop_and_resume_equals_one_run(model_name, aligned_dataroot, unaligned_
     assert (state["epoch"], state["epoch_iter"], state["total_iters"]) == (2, 1, 5)
 
     assert train_script.main(interrupted + ["--continue_train"]) == 0
-    for name in (["G", "D"] if model_name == "pix2pix" else ["G_A", "G_B", "D_A", "D_B"]):
-        a = torch.load(tmp_path / "one" / f"latest_net_{name}.pth", weights_only=True)
-        b = torch.load(tmp_path / "two" / f"latest_net_{name}.pth", weights_only=True)
-        for key in a:
-            torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-6, msg=f"{name}.{key}")
+    assert_same_networks(tmp_path / "one", tmp_path / "two", (["G", "D"] if model_name == "pix2pix" else ["G_A", "G_B", "D_A", "D_B"]))
     a = torch.load(tmp_path / "one" / "latest_checkpoint.pth", weights_only=True)
     b = torch.load(tmp_path / "two" / "latest_checkpoint.pth", weights_only=True)
     assert a["total_iters"] == b["total_iters"] == 8
@@ -77,11 +73,7 @@ def test_continue_train_extends_a_finished_run(model_name, aligned_dataroot, una
     out = capsys.readouterr().out
     assert ("schedule options changed (--n_epochs 1 -> 2, --n_epochs_decay 0 -> 1); learning rate 0.0002 "
             "at epoch 2 of 3 (--lr_policy linear)") in out
-    for name in (["G", "D"] if model_name == "pix2pix" else ["G_A", "G_B", "D_A", "D_B"]):
-        a = torch.load(tmp_path / "straight" / f"latest_net_{name}.pth", weights_only=True)
-        b = torch.load(tmp_path / "extended" / f"latest_net_{name}.pth", weights_only=True)
-        for key in a:
-            torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-6, msg=f"{name}.{key}")
+    assert_same_networks(tmp_path / "straight", tmp_path / "extended", (["G", "D"] if model_name == "pix2pix" else ["G_A", "G_B", "D_A", "D_B"]))
     a = torch.load(tmp_path / "straight" / "latest_checkpoint.pth", weights_only=True)
     b = torch.load(tmp_path / "extended" / "latest_checkpoint.pth", weights_only=True)
     assert a["model"]["schedulers"] == b["model"]["schedulers"]

@@ -15,7 +15,7 @@ import train as train_script
 from models import create_model
 from models.training_step import clip_gradients, warmup_factor
 from options import parse_options
-from tests.helpers import tiny_args
+from tests.helpers import assert_same_networks, tiny_args
 from tests.test_resume import SignalDuringStep
 
 
@@ -152,11 +152,7 @@ def test_resume_with_warmup_accumulation_average_and_two_rates_equals_one_run(al
     # Stopped after 5 steps: inside an accumulation, in the second epoch.
     assert train_script.main(interrupted, hooks=[SignalDuringStep(5)]) == 128 + signal.SIGINT
     assert train_script.main(interrupted + ["--continue_train"]) == 0
-    for name in ("G", "D", "G_ema"):
-        a = torch.load(tmp_path / "one" / f"latest_net_{name}.pth", weights_only=True)
-        b = torch.load(tmp_path / "two" / f"latest_net_{name}.pth", weights_only=True)
-        for key in a:
-            torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-6, msg=f"{name}.{key}")
+    assert_same_networks(tmp_path / "one", tmp_path / "two", ("G", "D", "G_ema"))
     assert (tmp_path / "one" / "2_net_G_ema.pth").is_file()
     # test.py --use_ema runs the average, which differs from the last weights.
     results = {}
