@@ -73,7 +73,8 @@ def test_two_processes_equal_one_process_with_the_global_batch(two_process_run, 
         total = sum(v.numel() for v in a.values())
         close = sum(int(torch.isclose(a[k], b[k], rtol=0, atol=1e-5).sum()) for k in a)
         assert close / total > 0.99, f"{name}: only {close} of {total} weights within 1e-5"
-        assert max(float((a[k] - b[k]).abs().max()) for k in a) <= 2 * 2 * 2e-4 + 1e-5
+        # Adam's second step can move a weight by up to about 1.06 lr (beta1 0.5, beta2 0.999): 10% margin.
+        assert max(float((a[k] - b[k]).abs().max()) for k in a) <= 2 * 2 * 2e-4 * 1.1
     # Logged losses are the mean over processes: the same as the single process's batch losses.
     two = [json.loads(line) for line in (ckpt / "two" / "loss_log.jsonl").read_text().splitlines()]
     one = [json.loads(line) for line in (tmp_path / "one" / "loss_log.jsonl").read_text().splitlines()]
