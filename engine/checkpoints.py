@@ -156,11 +156,12 @@ class ResumeHook(Hook):
                 print(f"no full checkpoint at {checkpoint_path(self.save_dir, opt.epoch)}; loaded {suffix}_net_*.pth "
                       f"weights and starting at epoch {opt.epoch_count} (optimizer state starts afresh)")
             return
-        model.load_training_state(saved["model"], source=saved["path"], saved_options=saved["options"])
         old_world = int(saved.get("world_size", 1))
         ranks = saved.get("ranks") or [{"rng": saved["rng"], "extra": saved["model"].get("extra", {})}]
         mine = ranks[dist.rank % len(ranks)]
-        model.load_extra_state(mine["extra"])
+        # This rank's image pools (rank 0's are the ones in saved["model"]).
+        model.load_training_state({**saved["model"], "extra": mine["extra"]}, source=saved["path"],
+                                  saved_options=saved["options"])
         restore_rng_state(mine["rng"])
         trainer.sampler.load_state_dict(saved["sampler"])
         state.epoch, state.total_iters = saved["epoch"], saved["total_iters"]
