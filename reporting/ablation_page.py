@@ -123,36 +123,62 @@ def _images(run: RunResult) -> Dict[str, Dict[str, Path]]:
     return found
 
 
-def write_study_page(root: Path, title: str, runs: List[RunResult], varied: List[str],
-                     max_images: int = 4) -> Path:
-    """Write ``root/index.html`` (and ``root/losses.png``); returns the page's path."""
-    root.mkdir(parents=True, exist_ok=True)
+def _metrics_table(runs: List[RunResult]) -> None:
+    """The table of every configuration's metrics, the best of each column marked."""
     best = best_runs(runs)
-    has_plot = plot_study_losses(runs, root / "losses.png", title)
+    with tags.table(cls="metrics"):
+        with tags.tr():
+            tags.th("configuration")
+            for name in best:
+                tags.th(name)
+        for i, run in enumerate(runs):
+            metrics = run.metrics()
+            with tags.tr(cls="row"):
+                tags.td(run.label)
+                for name, winner in best.items():
+                    mark = winner == i and len(runs) > 1
+                    tags.td(_cell(metrics.get(name), name) + (" ★" if mark else ""), cls="best" if mark else "")
+
+
+def _document(title: str) -> dominate.document:
     doc = dominate.document(title=title)
     with doc.head:
         tags.meta(charset="utf-8")
         tags.style(_CSS)
+    return doc
+
+
+def write_index_page(root: Path, title: str, experiments: Dict[str, List[RunResult]]) -> Path:
+    """``root/index.html``: every experiment's table, each linked to its own page."""
+    doc = _document(title)
+    with doc.body:
+        tags.h1(title)
+        tags.p("Each experiment changes one thing of the baseline; a configuration shared by "
+               "several experiments was trained once. Metrics: mean ± std over the test images.")
+        for experiment, runs in experiments.items():
+            tags.h2(tags.a(experiment, href=href(f"{experiment}.html")))
+            _metrics_table(runs)
+    page = root / "index.html"
+    write_text_atomic(page, doc.render())
+    return page
+
+
+def write_study_page(root: Path, title: str, runs: List[RunResult], varied: List[str], page_name: str = "index",
+                     max_images: int = 4) -> Path:
+    """Write ``root/<page_name>.html`` and its figure (``losses.png``, or ``<page_name>_losses.png``);
+    returns the page's path."""
+    root.mkdir(parents=True, exist_ok=True)
+    figure = "losses.png" if page_name == "index" else f"{page_name}_losses.png"
+    has_plot = plot_study_losses(runs, root / figure, title)
+    doc = _document(title)
     with doc.body:
         tags.h1(title)
         tags.p(f"{len(runs)} configuration(s); varied: {', '.join(varied) or '-'}. "
                "Metrics: mean ± std over the test images; the best of each column is marked.")
-        with tags.table(cls="metrics"):
-            with tags.tr():
-                tags.th("configuration")
-                for name in best:
-                    tags.th(name)
-            for i, run in enumerate(runs):
-                metrics = run.metrics()
-                with tags.tr(cls="row"):
-                    tags.td(run.label)
-                    for name, winner in best.items():
-                        mark = winner == i and len(runs) > 1
-                        tags.td(_cell(metrics.get(name), name) + (" ★" if mark else ""),
-                                cls="best" if mark else "")
+        _metrics_table(runs)
         if has_plot:
             tags.h2("Training losses")
-            tags.img(src="losses.png", style="max-width: 100%")
+            tags.img(src=href(figure), style="max-width: 100%")
         tags.h2("The same test images across configurations")
         images = [_images(r) for r in runs]
         stems = [s for s in images[0] if all(s in im for im in images)][:max_images] if images else []
@@ -170,7 +196,7 @@ def write_study_page(root: Path, title: str, runs: List[RunResult], varied: List
                             _image(root, im[stem][label], f"{run.label}: {label}")
                     for label in inputs[1:]:
                         _image(root, first[label], label)
-    page = root / "index.html"
+    page = root / f"{page_name}.html"
     write_text_atomic(page, doc.render())
     return page
 

@@ -13,7 +13,12 @@ test), and ``<results_dir>/<name>/index.html`` shows the metrics of every config
 (mean ± std over the images, the best marked), the loss curves of all runs in one figure,
 and the same test images side by side. Finished runs and tests are skipped, an
 interrupted run is resumed (``--continue_train``), so the command can be run again after a
-stop. ``--preset seed_study`` runs the five experiments of docs/ablation.md, one page each.
+stop. ``--nproc_per_node N`` trains each configuration under torchrun in N processes.
+
+``--preset seed_study`` (two CPU cores, about an hour) and ``--preset seed_study_paper`` (a
+GPU, the paper's sizes) run the experiments of docs/ablation.md: one page each,
+``<results_dir>/<name>/<experiment>.html``, and an index of them. Their shared baseline is
+trained once.
 """
 
 from __future__ import annotations
@@ -26,34 +31,65 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from reporting.ablation_page import RunResult, write_study_page  # noqa: E402
+from reporting.ablation_page import RunResult, write_index_page, write_study_page  # noqa: E402
 from util.errors import UserError, report_user_error  # noqa: E402
 
 DONE_FILE = "ablation_done.json"
-Config = Dict[str, str]
 
-# The pix2pix paper's study on maps (photo -> map), sized for 128 px on two CPU cores:
-# unet_128 with ngf 32, 100 training pairs, 50 test pairs; each experiment varies one thing.
-SEED_STUDY_FLAGS = ["--model", "pix2pix", "--netG", "unet_128", "--ngf", "32", "--ndf", "32",
-                    "--load_size", "143", "--crop_size", "128", "--max_dataset_size", "100",
-                    "--n_epochs", "1", "--n_epochs_decay", "1", "--num_threads", "2", "--gpu_ids", "-1",
-                    "--seed", "0", "--no_html", "--print_freq", "50", "--save_epoch_freq", "100"]
-SEED_STUDY: Dict[str, List[Config]] = {
-    "epochs": [{"n_epochs": str(n), "n_epochs_decay": str(n)} for n in (1, 2, 4)],
-    "batch_size": [{"batch_size": str(b)} for b in (1, 4, 16)],
-    "patch_size": [{"netD": "n_layers", "n_layers_D": "1"}, {"netD": "basic"},
-                   {"netD": "n_layers", "n_layers_D": "5"}],
-    "objective": [{"lambda_GAN": "0"}, {"lambda_L1": "0"}, {}],
-    "norm": [{"norm": "batch"}, {"norm": "instance"}],
-    "attention": [{"attention": "down"}, {"attention": "up"}],
+Config = Dict[str, str]
+Entry = Tuple[str, Config]  # (label on the page, the flags that differ from the preset's)
+
+
+class Preset(NamedTuple):
+    """A study of several experiments that share one baseline run (flags: the baseline's)."""
+
+    flags: List[str]
+    experiments: Dict[str, List[Entry]]
+    num_test: Optional[int] = None
+
+
+def seed_study(device_flags: List[str], size: Tuple[str, str, str], ngf: str, pairs: str,
+               baseline_epochs: int, other_epochs: Sequence[int]) -> Preset:
+    """The pix2pix paper's study on maps (photo -> map): each experiment varies one thing of
+    one baseline (U-Net, PatchGAN 70x70, L1 + cGAN, batch norm, batch 1), which is trained once
+    and shown in every experiment. ``size``: (netG, load_size, crop_size)."""
+    net, load, crop = size
+    flags = ["--model", "pix2pix", "--netG", net, "--ngf", ngf, "--ndf", ngf, "--load_size", load,
+             "--crop_size", crop, "--max_dataset_size", pairs, "--n_epochs", str(baseline_epochs),
+             "--n_epochs_decay", str(baseline_epochs), "--seed", "0", "--no_html", "--print_freq", "100",
+             "--save_epoch_freq", "1000", *device_flags]
+    epochs = sorted({baseline_epochs, *other_epochs})
+    base = " (baseline)"
+    return Preset(flags, {
+        "epochs": [(f"epochs {n}+{n}" + base, {}) if n == baseline_epochs else
+                   (f"epochs {n}+{n}", {"n_epochs": str(n), "n_epochs_decay": str(n)}) for n in epochs],
+        "batch_size": [("batch 1" + base, {}), ("batch 4", {"batch_size": "4"}),
+                       ("batch 16", {"batch_size": "16"})],
+        "patch_size": [("PatchGAN 16x16", {"netD": "n_layers", "n_layers_D": "1"}),
+                       ("PatchGAN 70x70" + base, {}),
+                       ("PatchGAN 286x286", {"netD": "n_layers", "n_layers_D": "5"})],
+        "objective": [("L1 only", {"lambda_GAN": "0"}), ("cGAN only", {"lambda_L1": "0"}),
+                      ("L1 + cGAN" + base, {})],
+        "norm": [("batch norm" + base, {}), ("instance norm", {"norm": "instance"})],
+        "attention": [("no attention" + base, {}), ("attention down (encoder)", {"attention": "down"}),
+                      ("attention up (decoder gates)", {"attention": "up"})],
+    })
+
+
+PRESETS = {
+    # Two CPU cores, about an hour: unet_128 (ngf 32) at 128 px, all 400 training pairs,
+    # 1 + 1 epochs for the baseline (800 steps), every run tested on the 100 val pairs.
+    "seed_study": seed_study(["--gpu_ids", "-1", "--num_threads", "2"], ("unet_128", "143", "128"), "32",
+                             "inf", 1, (2, 4)),
+    # The paper's setting, for a GPU: unet_256 (ngf 64) at 256 px, 100 + 100 epochs.
+    "seed_study_paper": seed_study(["--num_threads", "4"], ("unet_256", "286", "256"), "64", "inf", 100,
+                                   (25, 50)),
 }
-# preset -> (train.py flags, experiments, test images)
-PRESETS = {"seed_study": (SEED_STUDY_FLAGS, SEED_STUDY, 50)}
 
 
 def parse_grid(items: Sequence[str]) -> List[Config]:
@@ -105,49 +141,76 @@ def call(script: str, argv: List[str], in_process: bool) -> int:
 
 
 class Study:
-    def __init__(self, name: str, base: List[str], configs: List[Config], checkpoints: Path,
-                 results: Path, phase: str, metrics: str, jobs: int, num_test: Optional[int] = None) -> None:
-        self.name, self.base, self.configs, self.jobs = name, base, configs, jobs
+    """Runs under ``checkpoints/<name>/<configuration>`` and ``results/<name>/runs/<configuration>``,
+    so a configuration that two experiments share is trained and tested once."""
+
+    def __init__(self, name: str, base: List[str], checkpoints: Path, results: Path, phase: str,
+                 metrics: str, jobs: int = 1, num_test: Optional[int] = None, nproc: int = 1) -> None:
+        self.name, self.base, self.jobs, self.nproc = name, base, jobs, nproc
         self.checkpoints, self.results = checkpoints / name, results / name
         self.phase, self.metrics, self.num_test = phase, metrics, num_test
 
-    def runs(self) -> List[RunResult]:
-        return [RunResult(run_name(c), c, self.checkpoints / run_name(c),
-                          self.results / "runs" / run_name(c) / f"{self.phase}_latest") for c in self.configs]
+    def runs(self, entries: Sequence[Entry]) -> List[RunResult]:
+        return [RunResult(label, config, self.checkpoints / run_name(config),
+                          self.results / "runs" / run_name(config) / f"{self.phase}_latest")
+                for label, config in entries]
+
+    def train(self, run: RunResult) -> None:
+        folder = run.train_dir.name
+        argv = [*self.base, *config_flags(run.flags), "--name", folder, "--checkpoints_dir", str(self.checkpoints)]
+        if (run.train_dir / "latest_checkpoint.pth").is_file():
+            argv.append("--continue_train")  # stopped before: go on where it was
+        print(f"[{self.name}] training {folder}" + (f" in {self.nproc} processes" if self.nproc > 1 else ""),
+              flush=True)
+        if self.nproc > 1:
+            command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                       f"--nproc_per_node={self.nproc}", str(REPO / "train.py"), *argv]
+            code = subprocess.run(command, cwd=REPO).returncode
+        else:
+            code = call("train", argv, self.jobs == 1)
+        if code != 0:
+            raise UserError(f"training {folder} failed (see above); run the same command again to resume")
+        (run.train_dir / DONE_FILE).write_text(json.dumps({"flags": run.flags}))
+
+    def test(self, run: RunResult) -> None:
+        folder = run.train_dir.name
+        model = flag_value(self.base, "--model")
+        argv = ["--dataroot", flag_value(self.base, "--dataroot"), "--name", folder,
+                "--checkpoints_dir", str(self.checkpoints), "--results_dir", str(self.results / "runs"),
+                "--phase", self.phase, "--metrics", self.metrics, "--gpu_ids", "-1", "--num_threads", "0",
+                *(["--model", model] if model else []), *(["--num_test", str(self.num_test)] if self.num_test else [])]
+        print(f"[{self.name}] testing {folder} on {self.phase}", flush=True)
+        if call("test", argv, self.jobs == 1) != 0:
+            raise UserError(f"testing {folder} failed (see above)")
 
     def train_and_test(self, run: RunResult) -> None:
-        in_process = self.jobs == 1
         if not (run.train_dir / DONE_FILE).is_file():
-            argv = [*self.base, *config_flags(run.flags), "--name", run.label,
-                    "--checkpoints_dir", str(self.checkpoints)]
-            if (run.train_dir / "latest_checkpoint.pth").is_file():
-                argv.append("--continue_train")  # stopped before: go on where it was
-            print(f"[{self.name}] training {run.label}", flush=True)
-            if call("train", argv, in_process) != 0:
-                raise UserError(f"training {run.label} failed (see above); run the same command again to resume")
-            (run.train_dir / DONE_FILE).write_text(json.dumps({"flags": run.flags}))
+            self.train(run)
         if not (run.test_dir / "metrics.json").is_file():
-            argv = ["--dataroot", flag_value(self.base, "--dataroot"), "--name", run.label,
-                    "--checkpoints_dir", str(self.checkpoints), "--results_dir", str(self.results / "runs"),
-                    "--phase", self.phase, "--metrics", self.metrics, "--gpu_ids", "-1", "--num_threads", "0",
-                    *(["--model", flag_value(self.base, "--model")] if flag_value(self.base, "--model") else []),
-                    *(["--num_test", str(self.num_test)] if self.num_test else [])]
-            print(f"[{self.name}] testing {run.label} on {self.phase}", flush=True)
-            if call("test", argv, in_process) != 0:
-                raise UserError(f"testing {run.label} failed (see above)")
+            self.test(run)
 
-    def run(self) -> Path:
-        runs = self.runs()
+    def run(self, experiments: Dict[str, List[Entry]]) -> List[Path]:
+        """Train and test every configuration once, then one page per experiment in ``results/<name>``:
+        ``index.html`` for a single grid; ``<experiment>.html`` and an ``index.html`` of them for several."""
+        unique = {run.train_dir: run for entries in experiments.values() for run in self.runs(entries)}
         if self.jobs == 1:
-            for run in runs:
+            for run in unique.values():
                 self.train_and_test(run)
         else:
             with ThreadPoolExecutor(self.jobs) as pool:
-                list(pool.map(self.train_and_test, runs))
-        varied = list(dict.fromkeys(k for c in self.configs for k in c))
-        page = write_study_page(self.results, f"Ablation study: {self.name}", runs, varied)
-        print(f"[{self.name}] page: {page}")
-        return page
+                list(pool.map(self.train_and_test, unique.values()))
+        pages = []
+        for experiment, entries in experiments.items():
+            stem = "index" if len(experiments) == 1 else experiment
+            varied = list(dict.fromkeys(k for _, c in entries for k in c))
+            title = f"Ablation study: {self.name}" + (f", {experiment}" if len(experiments) > 1 else "")
+            pages.append(write_study_page(self.results, title, self.runs(entries), varied, stem))
+            print(f"[{self.name}] page: {pages[-1]}")
+        if len(experiments) > 1:
+            tables = {experiment: self.runs(entries) for experiment, entries in experiments.items()}
+            pages.insert(0, write_index_page(self.results, f"Ablation study: {self.name}", tables))
+            print(f"[{self.name}] index: {pages[0]}")
+        return pages
 
 
 def default_phase(dataroot: str) -> str:
@@ -169,26 +232,31 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--metrics", default="l1,psnr,ssim", help="test.py --metrics")
     parser.add_argument("--num_test", type=int, default=None, help="test on at most this many images")
     parser.add_argument("--jobs", type=int, default=1, help="configurations trained at once (child processes)")
+    parser.add_argument("--nproc_per_node", type=int, default=1,
+                        help="train each configuration under torchrun with this many processes (one per GPU)")
     opt = parser.parse_args(ours)
     try:
         if opt.preset:
-            base, experiments, num_test = PRESETS[opt.preset]
-            opt.num_test = opt.num_test or num_test
-            chosen = opt.experiments.split(",") if opt.experiments else list(experiments)
-            unknown = [k for k in chosen if k not in experiments]
+            preset = PRESETS[opt.preset]
+            opt.num_test = opt.num_test or preset.num_test
+            chosen = opt.experiments.split(",") if opt.experiments else list(preset.experiments)
+            unknown = [k for k in chosen if k not in preset.experiments]
             if unknown:
-                raise UserError(f"--experiments {','.join(unknown)}: {opt.preset} has {', '.join(experiments)}")
-            studies = {f"{opt.name}_{k}": experiments[k] for k in chosen}
-            base = [*base, *train_flags]
+                raise UserError(f"--experiments {','.join(unknown)}: {opt.preset} has "
+                                f"{', '.join(preset.experiments)}")
+            experiments = {k: preset.experiments[k] for k in chosen}
+            base = [*preset.flags, *train_flags]
         else:
-            studies, base = {opt.name: parse_grid(opt.grid)}, train_flags
+            experiments = {opt.name: [(run_name(c), c) for c in parse_grid(opt.grid)]}
+            base = train_flags
         dataroot = flag_value(base, "--dataroot")
         if dataroot is None:
             raise UserError("give the training flags after --, with --dataroot (e.g. -- --dataroot ./datasets/maps)")
+        if opt.nproc_per_node > 1 and opt.jobs > 1:
+            raise UserError("--nproc_per_node and --jobs: use one of them (each torchrun run takes the machine)")
         phase = opt.phase or default_phase(dataroot)
-        for name, configs in studies.items():
-            Study(name, base, configs, Path(opt.checkpoints_dir), Path(opt.results_dir), phase, opt.metrics,
-                  max(1, opt.jobs), opt.num_test).run()
+        Study(opt.name, base, Path(opt.checkpoints_dir), Path(opt.results_dir), phase, opt.metrics,
+              max(1, opt.jobs), opt.num_test, max(1, opt.nproc_per_node)).run(experiments)
         return 0
     except UserError as e:
         return report_user_error(e, False)
