@@ -16,6 +16,15 @@ from reporting.visualizer import Visualizer
 from util.hardware import describe_precision
 
 
+def describe_batch(batch_size: int, processes: int, accum_steps: int) -> str:
+    """``4``, ``4 per process x 2 processes = 8``, ``4 x 2 accumulated steps = 8 per update``."""
+    parts = [f"{batch_size} per process" if processes > 1 else str(batch_size)]
+    parts += [f"{processes} processes"] if processes > 1 else []
+    parts += [f"{accum_steps} accumulated steps"] if accum_steps > 1 else []
+    total = batch_size * processes * accum_steps
+    return " x ".join(parts) + (f" = {total}" if len(parts) > 1 else "") + (" per update" if accum_steps > 1 else "")
+
+
 class ReportHook(Hook):
     def __init__(self, opt, timing: TimingHook, validation: Optional[str] = None) -> None:
         self.opt, self.timing = opt, timing
@@ -40,8 +49,8 @@ class ReportHook(Hook):
             "precision": describe_precision(opt.amp, opt.amp_resolved),
             "dataset": f"{len(dataset)} samples" + (f" ({dataset.describe()})" if hasattr(dataset, "describe") else ""),
             "networks": ", ".join(f"net{n} {c / 1e6:.2f} M" for n, c in counts.items()),
-            "batch": (f"{opt.batch_size} per process x {dist.world_size} processes = {opt.batch_size * dist.world_size}"
-                      if dist.enabled else str(opt.batch_size)),
+            "batch": describe_batch(opt.batch_size, dist.world_size if dist.enabled else 1,
+                                    getattr(opt, "grad_accum_steps", 1)),
             "epochs": f"{state.epoch} .. {state.last_epoch}",
             "checkpoints": str(trainer_save_dir(opt)),
             "loss logs": f"{trainer_save_dir(opt) / 'loss_log.txt'} (and loss_log.jsonl)",

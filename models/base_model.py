@@ -233,6 +233,16 @@ class BaseModel(ABC):
             raise RuntimeError(f"{type(self).__name__}: an optimizer stepped outside BaseModel.update() under "
                                "--amp fp16; call self.update(optimizer, loss), which scales the gradients")
 
+    @staticmethod
+    def plain(net: nn.Module) -> nn.Module:
+        """``net`` without its DistributedDataParallel wrapper (itself when it has none).
+
+        For a forward pass whose gradients must not reach ``net``'s weights, such as D's in
+        G's step (D frozen by ``set_requires_grad``): through DDP, that pass would leave DDP
+        waiting for D's gradients, and DDP would then all-reduce the next D step's gradients
+        even inside ``no_sync`` (an accumulating step of ``--grad_accum_steps``)."""
+        return net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
+
     @contextlib.contextmanager
     def plain_networks(self):
         """The networks without their DistributedDataParallel wrappers, for work that one

@@ -30,9 +30,10 @@ EQUIVALENT = ["--model", "pix2pix", "--netG", "resnet_6blocks", "--load_size", "
               "--val_metrics", "psnr"]
 
 
-def torchrun(nproc: int, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def torchrun(nproc: int, *args: str, env: dict | None = None, timeout: float = 300,
+             script: Path = ROOT / "train.py") -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               str(ROOT / "train.py"), *args]
+               str(script), *args]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
@@ -44,6 +45,21 @@ def run_args(root: Path, ckpt: Path, name: str, *extra: str) -> list:
 
 def weights(folder: Path, name: str) -> dict:
     return torch.load(folder / f"latest_net_{name}.pth", weights_only=True)
+
+
+def assert_two_updates_agree(two: Path, one: Path, tag: str) -> None:
+    """G and D after 2 weight updates in 2 processes equal those of 1 process with the global batch."""
+    for name in ("G", "D"):
+        a = torch.load(two / f"{tag}_net_{name}.pth", weights_only=True)
+        b = torch.load(one / f"{tag}_net_{name}.pth", weights_only=True)
+        # Gradients averaged over processes equal the batch's up to rounding. Adam moves a
+        # weight by about lr per step whatever its gradient's size, so where a gradient is zero
+        # but for rounding (biases before an instance norm) the two can move apart by 2 lr a step.
+        total = sum(v.numel() for v in a.values())
+        close = sum(int(torch.isclose(a[k], b[k], rtol=0, atol=1e-5).sum()) for k in a)
+        assert close / total > 0.99, f"{name}: only {close} of {total} weights within 1e-5"
+        # Adam's second step can move a weight by up to about 1.06 lr (beta1 0.5, beta2 0.999): 10% margin.
+        assert max(float((a[k] - b[k]).abs().max()) for k in a) <= 2 * 2 * 2e-4 * 1.1
 
 
 @pytest.fixture(scope="module")
@@ -64,17 +80,7 @@ def test_two_processes_equal_one_process_with_the_global_batch(two_process_run, 
     assert (state["world_size"], state["total_iters"], len(state["ranks"])) == (2, 16, 2)
 
     assert train_script.main(run_args(aligned_dataroot, tmp_path, "one", *EQUIVALENT, "--batch_size", "2")) == 0
-    for name in ("G", "D"):  # after 2 steps (iter_4: 4 images)
-        a = torch.load(ckpt / "two" / f"iter_4_net_{name}.pth", weights_only=True)
-        b = torch.load(tmp_path / "one" / f"iter_4_net_{name}.pth", weights_only=True)
-        # Gradients averaged over processes equal the batch's up to rounding. Adam moves a
-        # weight by about lr per step whatever its gradient's size, so where a gradient is zero
-        # but for rounding (biases before an instance norm) the two can move apart by 2 lr a step.
-        total = sum(v.numel() for v in a.values())
-        close = sum(int(torch.isclose(a[k], b[k], rtol=0, atol=1e-5).sum()) for k in a)
-        assert close / total > 0.99, f"{name}: only {close} of {total} weights within 1e-5"
-        # Adam's second step can move a weight by up to about 1.06 lr (beta1 0.5, beta2 0.999): 10% margin.
-        assert max(float((a[k] - b[k]).abs().max()) for k in a) <= 2 * 2 * 2e-4 * 1.1
+    assert_two_updates_agree(ckpt / "two", tmp_path / "one", "iter_4")  # 2 steps of 2 images
     # Logged losses are the mean over processes: the same as the single process's batch losses.
     two = [json.loads(line) for line in (ckpt / "two" / "loss_log.jsonl").read_text().splitlines()]
     one = [json.loads(line) for line in (tmp_path / "one" / "loss_log.jsonl").read_text().splitlines()]
@@ -90,6 +96,21 @@ def test_two_processes_equal_one_process_with_the_global_batch(two_process_run, 
     best = json.loads((ckpt / "two" / "best.json").read_text())
     report = json.loads((tmp_path / "r" / "two" / "val_best" / "metrics.json").read_text())
     assert report["metrics"]["psnr"]["mean"] == pytest.approx(best["value"], abs=1e-6)
+
+
+def test_accumulation_syncs_gradients_only_on_the_stepping_step(aligned_dataroot, tmp_path):
+    # 2 processes x batch 1 x 2 accumulated steps: the global batch of 1 process x batch 2 x 2 steps.
+    args = run_args(aligned_dataroot, tmp_path, "acc", *EQUIVALENT, "--grad_accum_steps", "2")
+    done = torchrun(2, *args, script=ROOT / "tests" / "distributed_helpers.py")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "1 per process x 2 processes x 2 accumulated steps = 4 per update" in done.stdout
+    for rank in (0, 1):  # DDP's all-reduce ran in the 2nd, 4th, ... step only (no_sync in the others)
+        syncs = json.loads((tmp_path / "acc" / f"syncs_rank{rank}.json").read_text())
+        assert syncs == {"steps": 8, "synced": [2, 4, 6, 8]}
+
+    one = run_args(aligned_dataroot, tmp_path, "one", *EQUIVALENT, "--grad_accum_steps", "2", "--batch_size", "2")
+    assert train_script.main(one) == 0
+    assert_two_updates_agree(tmp_path / "acc", tmp_path / "one", "iter_8")  # 2 updates of 4 images
 
 
 def test_sigterm_stops_every_rank_and_the_run_resumes_in_two_or_one_process(two_process_run, aligned_dataroot,
@@ -130,12 +151,14 @@ def test_a_failure_on_one_rank_ends_the_job(aligned_dataroot, tmp_path):
     assert "error: " in failed.stderr and str(blocked) in failed.stderr
 
 
-def test_torchrun_trains_cycle_gan_with_a_pool_per_rank(unaligned_dataroot, tmp_path):
+def test_torchrun_trains_cycle_gan_with_a_pool_per_rank_and_accumulation(unaligned_dataroot, tmp_path):
     args = run_args(unaligned_dataroot, tmp_path, "cyc", "--model", "cycle_gan", "--netG", "resnet_6blocks",
                     "--load_size", "36", "--crop_size", "32", "--n_epochs", "1", "--n_epochs_decay", "0",
-                    "--max_dataset_size", "4", "--pool_size", "2", "--seed", "1")
-    done = torchrun(2, *args)
+                    "--max_dataset_size", "4", "--pool_size", "2", "--seed", "1", "--grad_accum_steps", "2")
+    done = torchrun(2, *args, script=ROOT / "tests" / "distributed_helpers.py")
     assert done.returncode == 0, done.stderr[-3000:]
+    for rank in (0, 1):  # 2 steps of 1 accumulation: the 4 networks' gradients are all-reduced in the 2nd only
+        assert json.loads((tmp_path / "cyc" / f"syncs_rank{rank}.json").read_text()) == {"steps": 2, "synced": [2]}
     state = torch.load(tmp_path / "cyc" / "latest_checkpoint.pth", weights_only=True)
     pools = [rank["extra"]["fake_A_pool"]["images"] for rank in state["ranks"]]
     assert [len(p) for p in pools] == [2, 2] and not torch.equal(pools[0][0], pools[1][0])  # each rank its own
