@@ -58,3 +58,19 @@ def test_two_by_two_study_writes_one_page_and_resumes(aligned_dataroot, tmp_path
         pytest.skip("chromium not installed")
     seen = render(page, tmp_path / "profile")
     assert seen["rows"] >= 8 and seen["images"] and all(i["ok"] for i in seen["images"])
+
+
+def test_each_configuration_under_torchrun(aligned_dataroot, tmp_path, capsys):
+    import torch
+
+    ablate = load_ablate()
+    argv = ["--name", "ddp", "--grid", "lambda_GAN=1", "--nproc_per_node", "2",
+            "--checkpoints_dir", str(tmp_path / "ckpt"), "--results_dir", str(tmp_path / "results"),
+            "--", "--dataroot", str(aligned_dataroot), *TINY_PIX2PIX]
+    assert ablate.main(argv) == 0
+    assert "[ddp] training lambda_GAN-1 in 2 processes" in capsys.readouterr().out
+    state = torch.load(tmp_path / "ckpt" / "ddp" / "lambda_GAN-1" / "latest_checkpoint.pth", weights_only=True)
+    assert state["world_size"] == 2
+    assert (tmp_path / "results" / "ddp" / "runs" / "lambda_GAN-1" / "val_latest" / "metrics.json").is_file()
+    assert ablate.main([*argv[:6], "--jobs", "2", *argv[6:]]) == 2
+    assert capsys.readouterr().err.startswith("error: --nproc_per_node and --jobs")
