@@ -140,6 +140,28 @@ def _metrics_table(runs: List[RunResult]) -> None:
                     tags.td(_cell(metrics.get(name), name) + (" ★" if mark else ""), cls="best" if mark else "")
 
 
+def markdown_table(runs: List[RunResult]) -> str:
+    """The metrics table as Markdown (for a report or a README), the best of each column in bold."""
+    best = best_runs(runs)
+    lines = ["| configuration | " + " | ".join(best) + " |", "|---" * (len(best) + 1) + "|"]
+    for i, run in enumerate(runs):
+        metrics = run.metrics()
+        cells = [f"**{_cell(metrics.get(n), n)}**" if w == i and len(runs) > 1 else _cell(metrics.get(n), n)
+                 for n, w in best.items()]
+        lines.append(f"| {run.label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(root: Path, title: str, experiments: Dict[str, List[RunResult]]) -> Path:
+    """``root/results.md``: every experiment's table, as Markdown."""
+    parts = [f"# {title}\n"]
+    for experiment, runs in experiments.items():
+        parts += ([f"## {experiment}\n"] if len(experiments) > 1 else []) + [markdown_table(runs)]
+    path = root / "results.md"
+    write_text_atomic(path, "\n".join(parts))
+    return path
+
+
 def _document(title: str) -> dominate.document:
     doc = dominate.document(title=title)
     with doc.head:

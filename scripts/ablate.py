@@ -18,7 +18,7 @@ stop. ``--nproc_per_node N`` trains each configuration under torchrun in N proce
 ``--preset seed_study`` (two CPU cores, about an hour) and ``--preset seed_study_paper`` (a
 GPU, the paper's sizes) run the experiments of docs/ablation.md: one page each,
 ``<results_dir>/<name>/<experiment>.html``, and an index of them. Their shared baseline is
-trained once.
+trained once. Every study also writes its tables as Markdown, ``<results_dir>/<name>/results.md``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from reporting.ablation_page import RunResult, write_index_page, write_study_page  # noqa: E402
+from reporting.ablation_page import RunResult, write_index_page, write_markdown, write_study_page  # noqa: E402
 from util.errors import UserError, report_user_error  # noqa: E402
 
 DONE_FILE = "ablation_done.json"
@@ -206,10 +206,11 @@ class Study:
             title = f"Ablation study: {self.name}" + (f", {experiment}" if len(experiments) > 1 else "")
             pages.append(write_study_page(self.results, title, self.runs(entries), varied, stem))
             print(f"[{self.name}] page: {pages[-1]}")
+        tables = {experiment: self.runs(entries) for experiment, entries in experiments.items()}
         if len(experiments) > 1:
-            tables = {experiment: self.runs(entries) for experiment, entries in experiments.items()}
             pages.insert(0, write_index_page(self.results, f"Ablation study: {self.name}", tables))
             print(f"[{self.name}] index: {pages[0]}")
+        print(f"[{self.name}] tables (Markdown): {write_markdown(self.results, f'Ablation study: {self.name}', tables)}")
         return pages
 
 
