@@ -174,11 +174,12 @@ class Study:
 
     def test(self, run: RunResult) -> None:
         folder = run.train_dir.name
-        model = flag_value(self.base, "--model")
+        given = {flag: flag_value(self.base, flag) for flag in ("--model", "--gpu_ids")}  # else test.py's defaults
         argv = ["--dataroot", flag_value(self.base, "--dataroot"), "--name", folder,
                 "--checkpoints_dir", str(self.checkpoints), "--results_dir", str(self.results / "runs"),
-                "--phase", self.phase, "--metrics", self.metrics, "--gpu_ids", "-1", "--num_threads", "0",
-                *(["--model", model] if model else []), *(["--num_test", str(self.num_test)] if self.num_test else [])]
+                "--phase", self.phase, "--metrics", self.metrics, "--num_threads", "0",
+                *[x for flag, value in given.items() if value is not None for x in (flag, value)],
+                *(["--num_test", str(self.num_test)] if self.num_test else [])]
         print(f"[{self.name}] testing {folder} on {self.phase}", flush=True)
         if call("test", argv, self.jobs == 1) != 0:
             raise UserError(f"testing {folder} failed (see above)")

@@ -77,3 +77,21 @@ def test_each_configuration_under_torchrun(aligned_dataroot, tmp_path, capsys):
     assert (tmp_path / "results" / "ddp" / "runs" / "lambda_GAN-1" / "val_latest" / "metrics.json").is_file()
     assert ablate.main([*argv[:6], "--jobs", "2", *argv[6:]]) == 2
     assert capsys.readouterr().err.startswith("error: --nproc_per_node and --jobs")
+
+
+def test_presets_are_valid_train_flags_and_share_their_baseline():
+    from options import parse_options
+
+    ablate = load_ablate()
+    for name, preset in ablate.PRESETS.items():
+        baselines = set()
+        for experiment, entries in preset.experiments.items():
+            assert len(entries) >= 2 and len({ablate.run_name(c) for _, c in entries}) == len(entries), experiment
+            for label, config in entries:
+                opt = parse_options([*preset.flags, *ablate.config_flags(config), "--dataroot", "x"], is_train=True)
+                assert opt.model == "pix2pix" and opt.batch_size >= 1
+                if "(baseline)" in label:
+                    baselines.add(ablate.run_name(config))
+        assert baselines == {"default"}, name  # one run, shown in every experiment
+    paper = parse_options([*ablate.PRESETS["seed_study_paper"].flags, "--dataroot", "x"], is_train=True)
+    assert (paper.netG, paper.crop_size, paper.n_epochs + paper.n_epochs_decay) == ("unet_256", 256, 200)
