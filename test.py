@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 
@@ -67,6 +67,7 @@ def run(opt) -> int:
     progress = Progress(total=total, desc="test")
     done, start = 0, time.time()
     used_names = set()
+    per_image: Dict[str, Dict[str, float]] = {}  # image name -> its paired scores, for metrics.json
     seed_everything(opt.seed)  # here, just before the first image: --seed fixes dropout as validation does
     with ImageWriter() as writer:  # PNGs are encoded while the next batch is translated
         # Results in the data's own type for the scientific modes, 8-bit PNGs otherwise.
@@ -81,11 +82,13 @@ def run(opt) -> int:
                 for label, image in visuals.items():
                     row += saver.save(label, image[i:i + 1], name, path)
                 gallery.add_row(Path(path).name, row, scores[i])
+                if scores[i]:
+                    per_image[name] = scores[i]
                 done += 1
                 progress.update(1, None)
     progress.close()
     if evaluator is not None:
-        report_metrics(opt, evaluator, gallery, out_dir, done)
+        report_metrics(opt, evaluator, gallery, out_dir, done, per_image)
     else:
         (out_dir / METRICS_FILE).unlink(missing_ok=True)  # not left from an earlier run
     gallery.save()
@@ -95,8 +98,10 @@ def run(opt) -> int:
     return 0
 
 
-def report_metrics(opt, evaluator: Evaluator, gallery: Gallery, out_dir: Path, images: int) -> None:
-    """Means (and std) in metrics.json, at the top of the gallery and in one console line."""
+def report_metrics(opt, evaluator: Evaluator, gallery: Gallery, out_dir: Path, images: int,
+                   per_image: Dict[str, Dict[str, float]]) -> None:
+    """Means (and std) in metrics.json, at the top of the gallery and in one console line;
+    metrics.json also keeps each image's paired scores (``per_image``)."""
     by_target = evaluator.compute_by_target()
     results = evaluator.flatten(by_target)
     for line in describe_unavailable(evaluator.later_unavailable(results)):
@@ -106,7 +111,7 @@ def report_metrics(opt, evaluator: Evaluator, gallery: Gallery, out_dir: Path, i
         "name": opt.name, "model": opt.model, "phase": opt.phase, "epoch": opt.epoch, "images": images,
         "ground_truth_pairs": evaluator.pairs,
         "translations": {evaluator.suffix(t) or "-": evaluator.label(t) for t in evaluator.targets},
-        "metrics": results})
+        "metrics": results, "per_image": per_image})
     print(f"metrics over {images} image(s): {evaluator.summary_line(by_target)}  ({out_dir / METRICS_FILE})")
 
 

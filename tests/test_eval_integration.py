@@ -130,6 +130,9 @@ def test_test_py_psnr_ssim_l1_match_the_saved_images(p2p_runs, aligned_dataroot,
     assert f"{m['psnr']['mean']:.2f} ± {m['psnr']['std']:.2f}" in html
     shown = [float(v) for v in re.findall(r"<div>psnr: ([\d.]+)</div>", html)]
     assert len(shown) == 4 and np.allclose(shown, psnr, atol=0.05)  # per-image, next to each row
+    stems = [f.name[:-len("_fake_B.png")] for f in sorted((out_dir / "images").glob("*_fake_B.png"))]
+    kept = report["per_image"]  # and in metrics.json, by image name
+    assert sorted(kept) == stems and np.allclose([kept[s]["psnr"] for s in stems], psnr, atol=0.05)
     out = capsys.readouterr().out
     assert f"psnr {m['psnr']['mean']:.2f} ± {m['psnr']['std']:.2f} | ssim" in out
 
