@@ -7,10 +7,11 @@ plus the images of each ``test.py`` run. No torch here.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import dominate
 from dominate import tags
@@ -40,6 +41,11 @@ class RunResult:
     def metrics(self) -> Dict[str, dict]:
         path = self.test_dir / "metrics.json"
         return json.loads(path.read_text())["metrics"] if path.is_file() else {}
+
+    def per_image(self) -> Dict[str, Dict[str, float]]:
+        """Image name -> its paired scores (test.py's ``per_image`` in metrics.json)."""
+        path = self.test_dir / "metrics.json"
+        return json.loads(path.read_text()).get("per_image", {}) if path.is_file() else {}
 
     def history(self) -> List[dict]:
         path = self.train_dir / "loss_log.jsonl"
@@ -140,8 +146,61 @@ def _metrics_table(runs: List[RunResult]) -> None:
                     tags.td(_cell(metrics.get(name), name) + (" ★" if mark else ""), cls="best" if mark else "")
 
 
+def reference_of(runs: List[RunResult]) -> int:
+    """The run the others are compared with: the one without flags of its own (a preset's
+    baseline), else the first."""
+    return next((i for i, run in enumerate(runs) if not run.flags), 0)
+
+
+def paired_rows(runs: List[RunResult], reference: int) -> List[Tuple[str, Dict[str, str]]]:
+    """Each other configuration against ``runs[reference]`` on the same test images: per
+    metric, on how many images it scores better, and the mean of the differences ± their
+    standard error (the spread of a mean over n images, std / sqrt(n))."""
+    base = runs[reference].per_image()
+    rows = []
+    for i, run in enumerate(runs):
+        if i == reference:
+            continue
+        mine, cells = run.per_image(), {}
+        common = [stem for stem in base if stem in mine]
+        for name in dict.fromkeys(n for stem in common for n in base[stem]):
+            spec = METRICS.get(_base(name))
+            pairs = [(mine[s][name], base[s][name]) for s in common if name in mine[s] and name in base[s]]
+            if spec is None or len(pairs) < 2:
+                continue
+            diffs = [a - b for a, b in pairs]
+            better = sum(d > 0 if spec.higher_is_better else d < 0 for d in diffs)
+            mean = sum(diffs) / len(diffs)
+            se = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1) / len(diffs))
+            cells[name] = f"better on {better}/{len(diffs)}; {mean:+{spec.fmt}} ± {se:{spec.fmt}}"
+        if cells:
+            rows.append((run.label, cells))
+    return rows
+
+
+def _paired_table(runs: List[RunResult], reference: int) -> None:
+    rows = paired_rows(runs, reference)
+    if not rows:
+        return
+    names = list(dict.fromkeys(n for _, cells in rows for n in cells))
+    tags.h2(f"Image by image, against {runs[reference].label}")
+    tags.p("On how many of the same test images each configuration scores better than the reference, "
+           "and the mean difference ± its standard error.")
+    with tags.table(cls="metrics paired"):
+        with tags.tr():
+            tags.th("configuration")
+            for name in names:
+                tags.th(name)
+        for label, cells in rows:
+            with tags.tr():
+                tags.td(label)
+                for name in names:
+                    tags.td(cells.get(name, "-"))
+
+
 def markdown_table(runs: List[RunResult]) -> str:
-    """The metrics table as Markdown (for a report or a README), the best of each column in bold."""
+    """The metrics table as Markdown (for a report or a README), the best of each column in bold,
+    then the image-by-image comparison with the reference."""
     best = best_runs(runs)
     lines = ["| configuration | " + " | ".join(best) + " |", "|---" * (len(best) + 1) + "|"]
     for i, run in enumerate(runs):
@@ -149,6 +208,14 @@ def markdown_table(runs: List[RunResult]) -> str:
         cells = [f"**{_cell(metrics.get(n), n)}**" if w == i and len(runs) > 1 else _cell(metrics.get(n), n)
                  for n, w in best.items()]
         lines.append(f"| {run.label} | " + " | ".join(cells) + " |")
+    reference = reference_of(runs)
+    rows = paired_rows(runs, reference)
+    if rows:
+        names = list(dict.fromkeys(n for _, cells in rows for n in cells))
+        lines += ["", f"Image by image, against {runs[reference].label} (better on k of n images; "
+                  "mean difference ± standard error):", "",
+                  "| configuration | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        lines += [f"| {label} | " + " | ".join(cells.get(n, "-") for n in names) + " |" for label, cells in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -198,6 +265,7 @@ def write_study_page(root: Path, title: str, runs: List[RunResult], varied: List
         tags.p(f"{len(runs)} configuration(s); varied: {', '.join(varied) or '-'}. "
                "Metrics: mean ± std over the test images; the best of each column is marked.")
         _metrics_table(runs)
+        _paired_table(runs, reference_of(runs))
         if has_plot:
             tags.h2("Training losses")
             tags.img(src=href(figure), style="max-width: 100%")

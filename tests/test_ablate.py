@@ -49,8 +49,12 @@ def test_two_by_two_study_writes_one_page_and_resumes(aligned_dataroot, tmp_path
     assert re.search(r"\d\.\d+ ± \d\.\d+", text)
     assert (tmp_path / "results" / "tiny" / "losses.png").stat().st_size > 1000
     markdown = (tmp_path / "results" / "tiny" / "results.md").read_text().splitlines()
-    assert markdown[2].startswith("| configuration | l1 | psnr | ssim |") and len(markdown) == 8
-    assert sum(line.count("**") for line in markdown) == 6  # the 3 best cells in bold
+    assert markdown[2].startswith("| configuration | l1 | psnr | ssim |") and len(markdown) == 16
+    assert sum(line.count("**") for line in markdown[:8]) == 6  # the 3 best cells in bold
+    # Then the 3 others against the first, image by image, from test.py's per-image scores.
+    assert markdown[9].startswith("Image by image, against normG-batch_lambda_GAN-0")
+    assert len(re.findall(r"better on [0-4]/4; [+-]\d", "\n".join(markdown[13:]))) == 9
+    assert "Image by image, against normG-batch_lambda_GAN-0" in text
     # The runs without D log G_L1 only: the figure still has D's panels from the others.
     assert text.count("fake_B") >= 4
     # Again: nothing is trained or tested twice, the page is rewritten.
