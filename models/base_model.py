@@ -240,7 +240,10 @@ class BaseModel(ABC):
         For a forward pass whose gradients must not reach ``net``'s weights, such as D's in
         G's step (D frozen by ``set_requires_grad``): through DDP, that pass would leave DDP
         waiting for D's gradients, and DDP would then all-reduce the next D step's gradients
-        even inside ``no_sync`` (an accumulating step of ``--grad_accum_steps``)."""
+        even inside ``no_sync`` (an accumulating step of ``--grad_accum_steps``). A network
+        under ``--compile`` (compiled around DDP) is returned as it is: compiled, and synced a
+        step late as before; the gradients are the same either way. Unlike ``unwrap``, this
+        keeps DataParallel and compiled wrappers."""
         return net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
 
     @contextlib.contextmanager
