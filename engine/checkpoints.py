@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 from engine.hooks import Hook
-from models.base_model import checkpoint_path
+from models.model_state import checkpoint_path
 from util.checkpoint import (
     atomic_link,
     atomic_save,
