@@ -39,13 +39,16 @@ class RunResult:
     test_dir: Path
 
     def metrics(self) -> Dict[str, dict]:
+        return (self.metrics_file() or {}).get("metrics", {})
+
+    def metrics_file(self) -> Optional[dict]:
+        """test.py's metrics.json of the run; None before it was tested."""
         path = self.test_dir / "metrics.json"
-        return json.loads(path.read_text())["metrics"] if path.is_file() else {}
+        return json.loads(path.read_text()) if path.is_file() else None
 
     def per_image(self) -> Dict[str, Dict[str, float]]:
         """Image name -> its paired scores (test.py's ``per_image`` in metrics.json)."""
-        path = self.test_dir / "metrics.json"
-        return json.loads(path.read_text()).get("per_image", {}) if path.is_file() else {}
+        return (self.metrics_file() or {}).get("per_image", {})
 
     def history(self) -> List[dict]:
         path = self.train_dir / "loss_log.jsonl"
@@ -252,7 +255,7 @@ def write_index_page(root: Path, title: str, experiments: Dict[str, List[RunResu
     return page
 
 
-def write_study_page(root: Path, title: str, runs: List[RunResult], varied: List[str], page_name: str = "index",
+def write_study_page(root: Path, title: str, runs: List[RunResult], varied: List[str], *, page_name: str = "index",
                      max_images: int = 4) -> Path:
     """Write ``root/<page_name>.html`` and its figure (``losses.png``, or ``<page_name>_losses.png``);
     returns the page's path."""

@@ -54,7 +54,7 @@ class Preset(NamedTuple):
 
 
 def seed_study(device_flags: List[str], size: Tuple[str, str, str], ngf: str, pairs: str,
-               baseline_epochs: int, other_epochs: Sequence[int]) -> Preset:
+               baseline_epochs: int, other_epochs: Sequence[int], num_test: Optional[int] = None) -> Preset:
     """The pix2pix paper's study on maps (photo -> map): each experiment varies one thing of
     one baseline (U-Net, PatchGAN 70x70, L1 + cGAN, batch norm, batch 1), which is trained once
     and shown in every experiment. ``size``: (netG, load_size, crop_size)."""
@@ -78,14 +78,15 @@ def seed_study(device_flags: List[str], size: Tuple[str, str, str], ngf: str, pa
         "norm": [("batch norm" + base, {}), ("instance norm", {"norm": "instance"})],
         "attention": [("no attention" + base, {}), ("attention down (encoder)", {"attention": "down"}),
                       ("attention up (decoder gates)", {"attention": "up"})],
-    })
+    }, num_test)
 
 
 PRESETS = {
-    # Two CPU cores, about an hour: unet_128 (ngf 32) at 128 px, all 400 training pairs,
-    # 1 + 1 epochs for the baseline (800 steps), every run tested on the 100 val pairs.
+    # Two CPU cores, well within an hour: unet_128 (ngf 32) at 128 px, the first 400 training
+    # pairs (all of ../shared/datasets/maps), 1 + 1 epochs for the baseline (800 steps), every
+    # run tested on the first 100 val pairs.
     "seed_study": seed_study(["--gpu_ids", "-1", "--num_threads", "2"], ("unet_128", "143", "128"), "32",
-                             "inf", 1, (2, 4)),
+                             "400", 1, (2, 4), num_test=100),
     # The paper's setting, for a GPU: unet_256 (ngf 64) at 256 px, 100 + 100 epochs.
     "seed_study_paper": seed_study(["--num_threads", "4"], ("unet_256", "286", "256"), "64", "inf", 100,
                                    (25, 50)),
@@ -104,6 +105,8 @@ def parse_grid(items: Sequence[str]) -> List[Config]:
             raise UserError(f"--grid {key} given twice; list all its values in one --grid")
         keys.append(key)
         values.append([v.strip() for v in text.split(",") if v.strip()])
+        if not values[-1]:
+            raise UserError(f"--grid '{item}' has no values (e.g. {key}=V1,V2)")
     return [dict(zip(keys, combo)) for combo in itertools.product(*values)] if keys else [{}]
 
 
@@ -123,13 +126,29 @@ def config_flags(config: Config) -> List[str]:
     return flags
 
 
-def flag_value(argv: Sequence[str], flag: str) -> Optional[str]:
+def parse_flags(argv: Sequence[str]) -> Dict[str, str]:
+    """``--flag value`` / ``--flag=value`` / ``--switch`` -> {flag: value ("" for a switch)};
+    a flag given twice keeps its last value, as argparse does."""
+    flags: Dict[str, str] = {}
     for i, arg in enumerate(argv):
-        if arg == flag and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith(flag + "="):
-            return arg.split("=", 1)[1]
-    return None
+        if not arg.startswith("--"):
+            continue
+        name, sep, value = arg.partition("=")
+        if not sep:
+            value = argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("--") else ""
+        flags[name] = value
+    return flags
+
+
+def flag_value(argv: Sequence[str], flag: str) -> Optional[str]:
+    return parse_flags(argv).get(flag)
+
+
+def changed_flags(then: Sequence[str], now: Sequence[str]) -> List[str]:
+    """The flags whose values differ between two train.py command lines, as ``--flag a -> b``."""
+    old, new = parse_flags(then), parse_flags(now)
+    return [f"{k} {old.get(k, '(unset)') or '(on)'} -> {new.get(k, '(unset)') or '(on)'}"
+            for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)]
 
 
 def call(script: str, argv: List[str], in_process: bool) -> int:
@@ -155,9 +174,25 @@ class Study:
                           self.results / "runs" / run_name(config) / f"{self.phase}_latest")
                 for label, config in entries]
 
+    def train_flags(self, run: RunResult) -> List[str]:
+        """The train.py flags that make the run what it is (not where it is written)."""
+        return [*self.base, *config_flags(run.flags)]
+
+    def trained(self, run: RunResult) -> bool:
+        """Whether the run finished, with the flags it has now (else an error: results would mix)."""
+        done = run.train_dir / DONE_FILE
+        if not done.is_file():
+            return False
+        then = json.loads(done.read_text()).get("train_flags")
+        changed = changed_flags(then, self.train_flags(run)) if then is not None else []
+        if changed:
+            raise UserError(f"{run.train_dir} was trained with other flags ({'; '.join(changed[:4])}): give the "
+                            "study another --name, or delete that folder to train it again")
+        return True
+
     def train(self, run: RunResult) -> None:
         folder = run.train_dir.name
-        argv = [*self.base, *config_flags(run.flags), "--name", folder, "--checkpoints_dir", str(self.checkpoints)]
+        argv = [*self.train_flags(run), "--name", folder, "--checkpoints_dir", str(self.checkpoints)]
         if (run.train_dir / "latest_checkpoint.pth").is_file():
             argv.append("--continue_train")  # stopped before: go on where it was
         print(f"[{self.name}] training {folder}" + (f" in {self.nproc} processes" if self.nproc > 1 else ""),
@@ -170,7 +205,7 @@ class Study:
             code = call("train", argv, self.jobs == 1)
         if code != 0:
             raise UserError(f"training {folder} failed (see above); run the same command again to resume")
-        (run.train_dir / DONE_FILE).write_text(json.dumps({"flags": run.flags}))
+        (run.train_dir / DONE_FILE).write_text(json.dumps({"flags": run.flags, "train_flags": self.train_flags(run)}))
 
     def test(self, run: RunResult) -> None:
         folder = run.train_dir.name
@@ -185,14 +220,20 @@ class Study:
             raise UserError(f"testing {folder} failed (see above)")
 
     def train_and_test(self, run: RunResult) -> None:
-        if not (run.train_dir / DONE_FILE).is_file():
+        if not self.trained(run):
             self.train(run)
-        if not (run.test_dir / "metrics.json").is_file():
+        if "per_image" not in (run.metrics_file() or {}):  # untested, or tested before per-image scores
             self.test(run)
 
-    def run(self, experiments: Dict[str, List[Entry]]) -> List[Path]:
-        """Train and test every configuration once, then one page per experiment in ``results/<name>``:
-        ``index.html`` for a single grid; ``<experiment>.html`` and an ``index.html`` of them for several."""
+    def run(self, experiments: Dict[str, List[Entry]], preset: bool = False) -> List[Path]:
+        """Train and test every configuration once, then the pages in ``results/<name>``: ``index.html``
+        for a grid; for a preset, ``<experiment>.html`` for each experiment and an ``index.html`` of them."""
+        for experiment, entries in experiments.items():
+            names = [run_name(c) for _, c in entries]
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise UserError(f"{experiment}: configurations {', '.join(twice)} come out twice (the same "
+                                "values, or values that differ only in characters a folder name cannot hold)")
         unique = {run.train_dir: run for entries in experiments.values() for run in self.runs(entries)}
         if self.jobs == 1:
             for run in unique.values():
@@ -202,13 +243,13 @@ class Study:
                 list(pool.map(self.train_and_test, unique.values()))
         pages = []
         for experiment, entries in experiments.items():
-            stem = "index" if len(experiments) == 1 else experiment
             varied = list(dict.fromkeys(k for _, c in entries for k in c))
-            title = f"Ablation study: {self.name}" + (f", {experiment}" if len(experiments) > 1 else "")
-            pages.append(write_study_page(self.results, title, self.runs(entries), varied, stem))
+            title = f"Ablation study: {self.name}" + (f", {experiment}" if preset else "")
+            pages.append(write_study_page(self.results, title, self.runs(entries), varied,
+                                          page_name=experiment if preset else "index"))
             print(f"[{self.name}] page: {pages[-1]}")
         tables = {experiment: self.runs(entries) for experiment, entries in experiments.items()}
-        if len(experiments) > 1:
+        if preset:
             pages.insert(0, write_index_page(self.results, f"Ablation study: {self.name}", tables))
             print(f"[{self.name}] index: {pages[0]}")
         print(f"[{self.name}] tables (Markdown): {write_markdown(self.results, f'Ablation study: {self.name}', tables)}")
@@ -238,6 +279,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="train each configuration under torchrun with this many processes (one per GPU)")
     opt = parser.parse_args(ours)
     try:
+        if opt.preset and opt.grid:
+            raise UserError("--grid and --preset: a preset brings its own configurations (add flags after --)")
         if opt.preset:
             preset = PRESETS[opt.preset]
             opt.num_test = opt.num_test or preset.num_test
@@ -258,7 +301,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise UserError("--nproc_per_node and --jobs: use one of them (each torchrun run takes the machine)")
         phase = opt.phase or default_phase(dataroot)
         Study(opt.name, base, Path(opt.checkpoints_dir), Path(opt.results_dir), phase, opt.metrics,
-              max(1, opt.jobs), opt.num_test, max(1, opt.nproc_per_node)).run(experiments)
+              max(1, opt.jobs), opt.num_test, max(1, opt.nproc_per_node)).run(experiments, preset=bool(opt.preset))
         return 0
     except UserError as e:
         return report_user_error(e, False)

@@ -23,13 +23,24 @@ def load_ablate():
     return module
 
 
-def test_grid_is_every_combination_and_names_are_folders():
+def test_grid_is_every_combination_and_names_are_folders(capsys):
     ablate = load_ablate()
     configs = ablate.parse_grid(["norm=batch,instance", "--lambda_L1=0,100", "no_dropout=true,false"])
     assert len(configs) == 8 and configs[0] == {"norm": "batch", "lambda_L1": "0", "no_dropout": "true"}
     assert ablate.run_name(configs[0]) == "norm-batch_lambda_L1-0_no_dropout-true"
     assert ablate.config_flags(configs[1]) == ["--norm", "batch", "--lambda_L1", "0"]
     assert ablate.main(["--name", "x", "--grid", "norm"]) == 2
+    # No values, two configurations that would share a folder, a grid with a preset: one error line each.
+    for argv, message in [(["--grid", "norm=,"], "has no values"),
+                          (["--grid", "norm=batch,batch", "--", "--dataroot", "x"], "norm-batch come out twice"),
+                          (["--preset", "seed_study", "--grid", "norm=batch"], "--grid and --preset")]:
+        capsys.readouterr()
+        assert ablate.main(["--name", "x", *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:") and message in err[0], err
+    # Flags after -- override the preset's: argparse keeps the last value, and so does the runner.
+    assert ablate.flag_value(["--gpu_ids", "-1", "--model", "pix2pix", "--gpu_ids=0"], "--gpu_ids") == "0"
+    assert ablate.changed_flags(["--lr", "1", "--no_flip"], ["--lr", "2"]) == ["--lr 1 -> 2", "--no_flip (on) -> (unset)"]
 
 
 def test_two_by_two_study_writes_one_page_and_resumes(aligned_dataroot, tmp_path, capsys):
@@ -61,6 +72,10 @@ def test_two_by_two_study_writes_one_page_and_resumes(aligned_dataroot, tmp_path
     assert ablate.main(argv) == 0
     out = capsys.readouterr().out
     assert "[tiny] training " not in out and "[tiny] testing " not in out and "page:" in out
+    # Changed flags after --: the finished runs no longer match them, and nothing is mixed up.
+    assert ablate.main([*argv, "--lr", "0.001"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "was trained with other flags (--lr (unset) -> 0.001)" in err[0]
     if BROWSER is None:
         pytest.skip("chromium not installed")
     seen = render(page, tmp_path / "profile")
