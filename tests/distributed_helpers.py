@@ -5,8 +5,8 @@
   of rank ``PIX2CYCLE_TEST_SIGNAL_RANK`` sends itself SIGTERM when it reads its
   ``PIX2CYCLE_TEST_SIGNAL_AT``-th sample, as a cluster's scheduler would stop a job.
 * Run as a script under torchrun, ``train.py`` with ``RecordGradientSyncs``: every rank writes
-  ``<checkpoints>/<name>/syncs_rank<N>.json``, the training steps (1, 2, ...) in which DDP
-  averaged gradients over the processes.
+  ``<checkpoints>/<name>/syncs_rank<N>.json``: for each network, the training steps (1, 2, ...)
+  in which DDP averaged its gradients over the processes.
 """
 
 import json
@@ -34,22 +34,26 @@ class SignalOnRank(AlignedDataset):
 
 
 class RecordGradientSyncs(Hook):
-    """A DDP communication hook on every network that notes the step of each gradient all-reduce."""
+    """A DDP communication hook on every network that notes, per network, the steps of its
+    gradient all-reduces."""
 
     def __init__(self) -> None:
-        self.step, self.synced = 0, set()
+        self.step, self.synced = 0, {}
 
     def before_train(self, trainer) -> None:
         from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
         from torch.nn.parallel import DistributedDataParallel
 
-        def record(state, bucket):
-            self.synced.add(self.step)
-            return allreduce_hook(state, bucket)
+        def recorder(name):
+            def record(state, bucket):
+                self.synced[name].add(self.step)
+                return allreduce_hook(state, bucket)
+            return record
 
-        for net in trainer.model.networks().values():
+        for name, net in trainer.model.networks().items():
             if isinstance(net, DistributedDataParallel):
-                net.register_comm_hook(None, record)
+                self.synced[name] = set()
+                net.register_comm_hook(None, recorder(name))
 
     def before_step(self, trainer) -> None:
         self.step += 1
@@ -57,7 +61,7 @@ class RecordGradientSyncs(Hook):
     def close(self, trainer) -> None:
         folder = Path(trainer.opt.checkpoints_dir) / trainer.opt.name
         (folder / f"syncs_rank{trainer.dist.rank}.json").write_text(
-            json.dumps({"steps": self.step, "synced": sorted(self.synced)}))
+            json.dumps({"steps": self.step, "synced": {k: sorted(v) for k, v in self.synced.items()}}))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import torch
 
 import test as test_script
 import train as train_script
-from tests.helpers import TINY
+from tests.helpers import TINY, TINY_BY_MODEL, TINY_TRAIN_BY_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
@@ -106,7 +106,7 @@ def test_accumulation_syncs_gradients_only_on_the_stepping_step(aligned_dataroot
     assert "1 per process x 2 processes x 2 accumulated steps = 4 per update" in done.stdout
     for rank in (0, 1):  # DDP's all-reduce ran in the 2nd, 4th, ... step only (no_sync in the others)
         syncs = json.loads((tmp_path / "acc" / f"syncs_rank{rank}.json").read_text())
-        assert syncs == {"steps": 8, "synced": [2, 4, 6, 8]}
+        assert syncs == {"steps": 8, "synced": {"G": [2, 4, 6, 8], "D": [2, 4, 6, 8]}}
 
     one = run_args(aligned_dataroot, tmp_path, "one", *EQUIVALENT, "--grad_accum_steps", "2", "--batch_size", "2")
     assert train_script.main(one) == 0
@@ -154,11 +154,12 @@ def test_a_failure_on_one_rank_ends_the_job(aligned_dataroot, tmp_path):
 def test_torchrun_trains_cycle_gan_with_a_pool_per_rank_and_accumulation(unaligned_dataroot, tmp_path):
     args = run_args(unaligned_dataroot, tmp_path, "cyc", "--model", "cycle_gan", "--netG", "resnet_6blocks",
                     "--load_size", "36", "--crop_size", "32", "--n_epochs", "1", "--n_epochs_decay", "0",
-                    "--max_dataset_size", "4", "--pool_size", "2", "--seed", "1", "--grad_accum_steps", "2")
+                    "--max_dataset_size", "8", "--pool_size", "2", "--seed", "1", "--grad_accum_steps", "2")
     done = torchrun(2, *args, script=ROOT / "tests" / "distributed_helpers.py")
     assert done.returncode == 0, done.stderr[-3000:]
-    for rank in (0, 1):  # 2 steps of 1 accumulation: the 4 networks' gradients are all-reduced in the 2nd only
-        assert json.loads((tmp_path / "cyc" / f"syncs_rank{rank}.json").read_text()) == {"steps": 2, "synced": [2]}
+    for rank in (0, 1):  # 4 steps, 2 accumulations: each network's gradients are all-reduced in steps 2 and 4
+        syncs = json.loads((tmp_path / "cyc" / f"syncs_rank{rank}.json").read_text())
+        assert syncs == {"steps": 4, "synced": {name: [2, 4] for name in ("G_A", "G_B", "D_A", "D_B")}}
     state = torch.load(tmp_path / "cyc" / "latest_checkpoint.pth", weights_only=True)
     pools = [rank["extra"]["fake_A_pool"]["images"] for rank in state["ranks"]]
     assert [len(p) for p in pools] == [2, 2] and not torch.equal(pools[0][0], pools[1][0])  # each rank its own
@@ -166,3 +167,16 @@ def test_torchrun_trains_cycle_gan_with_a_pool_per_rank_and_accumulation(unalign
                              "--checkpoints_dir", str(tmp_path), "--results_dir", str(tmp_path / "r"),
                              "--gpu_ids", "-1", "--num_threads", "0", "--metrics", "none"]) == 0
     assert (tmp_path / "r" / "cyc" / "test_latest" / "index.html").is_file()
+
+
+def test_torchrun_cut_accumulation_syncs_every_network_on_the_stepping_step_only(unaligned_dataroot, tmp_path):
+    # CUT steps D before G, as pix2pix does: D's forward in G's step must not leave DDP a pending all-reduce.
+    args = run_args(unaligned_dataroot, tmp_path, "cut", "--model", "cut", *TINY_BY_MODEL["cut"],
+                    *TINY_TRAIN_BY_MODEL["cut"], "--n_epochs", "1", "--n_epochs_decay", "0",
+                    "--max_dataset_size", "8", "--seed", "1", "--grad_accum_steps", "2")
+    done = torchrun(2, *args, script=ROOT / "tests" / "distributed_helpers.py")
+    assert done.returncode == 0, done.stderr[-3000:]
+    for rank in (0, 1):
+        syncs = json.loads((tmp_path / "cut" / f"syncs_rank{rank}.json").read_text())
+        assert syncs["steps"] == 4 and set(syncs["synced"]) == {"G", "D", "F"}
+        assert all(steps == [2, 4] for steps in syncs["synced"].values()), syncs
