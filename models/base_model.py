@@ -62,6 +62,20 @@ def select_device(gpu_ids: Optional[List[int]]) -> torch.device:
     return torch.device(f"cuda:{gpu_ids[0]}")
 
 
+class SyncedNetwork(nn.parallel.DistributedDataParallel):
+    """DistributedDataParallel that steps aside while its network is frozen.
+
+    A forward pass through a network whose weights take no gradients (D in G's step, frozen
+    by ``set_requires_grad``) runs on the plain module. Through DDP it would leave DDP
+    waiting for gradients that never come, and DDP would then all-reduce the next step's
+    gradients even inside ``no_sync`` (an accumulating step of ``--grad_accum_steps``)."""
+
+    def forward(self, *args, **kwargs):
+        if not any(p.requires_grad for p in self.module.parameters()):
+            return self.module(*args, **kwargs)
+        return super().forward(*args, **kwargs)
+
+
 class BaseModel(ModelState, ABC):
     """Base class of all models; see the module docstring for the contract."""
 
@@ -135,8 +149,7 @@ class BaseModel(ModelState, ABC):
                             "CPU processes; use --norm batch (each process normalises its own batch) or instance")
         if self.isTrain and distributed() and any(p.requires_grad for p in net.parameters()):
             # One process per GPU (or CPU): gradients are averaged over the processes.
-            net = nn.parallel.DistributedDataParallel(
-                net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            net = SyncedNetwork(net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         elif self.gpu_ids and len(self.gpu_ids) > 1:
             net = nn.DataParallel(net, self.gpu_ids)
         if self.opt.compile:
@@ -232,19 +245,6 @@ class BaseModel(ModelState, ABC):
         if id(optimizer) in self.scalers and self._stepping is not optimizer:
             raise RuntimeError(f"{type(self).__name__}: an optimizer stepped outside BaseModel.update() under "
                                "--amp fp16; call self.update(optimizer, loss), which scales the gradients")
-
-    @staticmethod
-    def plain(net: nn.Module) -> nn.Module:
-        """``net`` without its DistributedDataParallel wrapper (itself when it has none).
-
-        For a forward pass whose gradients must not reach ``net``'s weights, such as D's in
-        G's step (D frozen by ``set_requires_grad``): through DDP, that pass would leave DDP
-        waiting for D's gradients, and DDP would then all-reduce the next D step's gradients
-        even inside ``no_sync`` (an accumulating step of ``--grad_accum_steps``). A network
-        under ``--compile`` (compiled around DDP) is returned as it is: compiled, and synced a
-        step late as before; the gradients are the same either way. Unlike ``unwrap``, this
-        keeps DataParallel and compiled wrappers."""
-        return net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
 
     @contextlib.contextmanager
     def plain_networks(self):

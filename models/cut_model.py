@@ -194,7 +194,7 @@ class CUTModel(BaseModel):
     def backward_G(self) -> None:
         opt = self.opt
         if opt.lambda_GAN > 0.0:
-            pred_fake = self.plain(self.netD)(self.fake_B)  # D frozen here: not through DDP
+            pred_fake = self.netD(self.fake_B)
             self.loss_G_GAN = self.criterionGAN(pred_fake.float(), True, for_discriminator=False) * opt.lambda_GAN
         else:
             self.loss_G_GAN = 0.0

@@ -110,8 +110,8 @@ class CycleGANModel(BaseModel):
         if self.use_identity:
             self.idt_A = self.netG_A(self.real_B)  # G_A should leave B images unchanged
             self.idt_B = self.netG_B(self.real_A)
-        pred_A = self.plain(self.netD_A)(self.fake_B)  # D frozen here: not through DDP
-        pred_B = self.plain(self.netD_B)(self.fake_A)
+        pred_A = self.netD_A(self.fake_B)
+        pred_B = self.netD_B(self.fake_A)
         if self.use_identity:
             self.loss_idt_A = self.criterionIdt(self.idt_A.float(), self.real_B) * lambda_B * lambda_idt
             self.loss_idt_B = self.criterionIdt(self.idt_B.float(), self.real_A) * lambda_A * lambda_idt

@@ -98,11 +98,11 @@ class Pix2PixModel(BaseModel):
 
     def backward_G(self) -> None:
         if self.use_gan:
-            pred_fake = self.plain(self.netD)(torch.cat((self.real_A, self.fake_B), 1))  # D frozen: no DDP
+            pred_fake = self.netD(torch.cat((self.real_A, self.fake_B), 1))
             self.loss_G_GAN = self.gan_loss(pred_fake, True, for_discriminator=False) * self.opt.lambda_GAN
             if self.opt.lambda_feat > 0:
                 with torch.no_grad():
-                    pred_real = self.plain(self.netD)(torch.cat((self.real_A, self.real_B), 1))
+                    pred_real = self.netD(torch.cat((self.real_A, self.real_B), 1))
                 self.loss_G_feat = feature_matching(pred_fake, pred_real) * self.opt.lambda_feat
         else:
             self.loss_G_GAN = 0.0
