@@ -109,7 +109,7 @@ class CUTModel(BaseModel):
         if not self.isTrain and opt.dataset_mode == "single":
             self.metric_visuals = {}  # A images only: nothing to compare the translations with
         self.netG = self.build_network(define_cut_G(
-            opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, not opt.no_dropout, not opt.no_antialias,
+            opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.normG, not opt.no_dropout, not opt.no_antialias,
             not opt.no_antialias_up, opt.init_type, opt.init_gain))
         self.flipped = False
         if self.isTrain:
@@ -120,11 +120,10 @@ class CUTModel(BaseModel):
             if self.nce_idt and opt.input_nc != opt.output_nc:
                 raise UserError(f"--nce_idt needs --input_nc == --output_nc (got {opt.input_nc} and "
                                 f"{opt.output_nc}); pass --nce_idt false")
-            self.netD = self.build_network(networks.define_D(
-                opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm, opt.init_type, opt.init_gain))
+            self.netD = self.define_discriminator(opt.output_nc)
             self.criterionGAN = GANLoss(opt.gan_mode).to(self.device)
             self.optimizer_G = self.make_adam(self.netG.parameters())
-            self.optimizer_D = self.make_adam(self.netD.parameters())
+            self.optimizer_D = self.make_adam(self.netD.parameters(), lr=opt.lr_D)
             self.optimizers = [self.optimizer_G, self.optimizer_D]
 
     def data_dependent_initialize(self, data: dict) -> None:

@@ -77,6 +77,16 @@ def built_model(mode, root, tmp_path, *extra):
     return model
 
 
+def test_separate_norms_spectral_norm_and_d_rate_reach_cut(unaligned_dataroot, tmp_path):
+    opt = options("CUT", unaligned_dataroot, tmp_path, "--norm", "instance", "--normD", "batch",
+                  "--spectral_norm_D", "--lr_D", "0.0004")
+    model = create_model(opt)
+    kinds = {type(m).__name__ for m in model.netD.modules()}
+    assert "BatchNorm2d" in kinds and not any("BatchNorm" in type(m).__name__ for m in model.netG.modules())
+    assert any(k.endswith("parametrizations.weight.original") for k in model.netD.state_dict())
+    assert model.optimizer_D.param_groups[0]["lr"] == 0.0004 and model.optimizer_G.param_groups[0]["lr"] == opt.lr
+
+
 def test_netF_is_built_from_the_first_batch_and_trained_with_G(unaligned_dataroot, tmp_path):
     model = built_model("CUT", unaligned_dataroot, tmp_path)
     assert model.model_names == ["G", "F", "D"]
