@@ -1,7 +1,7 @@
 """The page of an ablation study (``scripts/ablate.py``): metrics, loss curves, images.
 
 Reads only what the runs wrote: ``loss_log.jsonl`` of each training run and ``metrics.json``
-plus the images of each ``test.py`` run. No torch here.
+plus the images of each ``test.py`` run.
 """
 
 from __future__ import annotations
@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import dominate
 from dominate import tags
 
-from reporting.html import href, write_text_atomic
+from reporting.html import Note, href, write_text_atomic
 from reporting.plots import loss_series, save_figure
+from reporting.visualizer import read_history
+from util.evaluation import METRICS_FILE, base_name, format_result, headline
 from util.metrics import METRICS
 
 _CSS = """
@@ -37,30 +39,24 @@ class RunResult:
     flags: Dict[str, str]
     train_dir: Path
     test_dir: Path
+    _report: Optional[dict] = field(default=None, init=False, repr=False, compare=False)
 
     def metrics(self) -> Dict[str, dict]:
         return (self.metrics_file() or {}).get("metrics", {})
 
     def metrics_file(self) -> Optional[dict]:
-        """test.py's metrics.json of the run; None before it was tested."""
-        path = self.test_dir / "metrics.json"
-        return json.loads(path.read_text()) if path.is_file() else None
+        """test.py's metrics.json of the run (read once); None before it was tested."""
+        if self._report is None:
+            path = self.test_dir / METRICS_FILE
+            self._report = json.loads(path.read_text()) if path.is_file() else None
+        return self._report
 
     def per_image(self) -> Dict[str, Dict[str, float]]:
         """Image name -> its paired scores (test.py's ``per_image`` in metrics.json)."""
         return (self.metrics_file() or {}).get("per_image", {})
 
     def history(self) -> List[dict]:
-        path = self.train_dir / "loss_log.jsonl"
-        if not path.is_file():
-            return []
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        return [r for r in rows if r.get("kind", "train") == "train"]
-
-
-def _base(name: str) -> str:
-    head = name.rpartition("_")[0]
-    return name if name in METRICS else head if head in METRICS else name
+        return read_history(self.train_dir / "loss_log.jsonl")
 
 
 def best_runs(runs: List[RunResult]) -> Dict[str, Optional[int]]:
@@ -69,9 +65,8 @@ def best_runs(runs: List[RunResult]) -> Dict[str, Optional[int]]:
     names = [n for m in table for n in m]
     best: Dict[str, Optional[int]] = {}
     for name in dict.fromkeys(names):
-        spec = METRICS.get(_base(name))
-        scored = [(m[name].get("mean", m[name].get("value")), i) for i, m in enumerate(table)
-                  if name in m and "unavailable" not in m[name]]
+        spec = METRICS.get(base_name(name))
+        scored = [(headline(m[name]), i) for i, m in enumerate(table) if name in m and "unavailable" not in m[name]]
         if spec is None or not scored:
             best[name] = None
             continue
@@ -82,12 +77,8 @@ def best_runs(runs: List[RunResult]) -> Dict[str, Optional[int]]:
 def _cell(result: Optional[dict], name: str) -> str:
     if not result:
         return "-"
-    if "unavailable" in result:
-        return "n/a"
-    fmt = METRICS[_base(name)].fmt if _base(name) in METRICS else ".4g"
-    if "value" in result:
-        return f"{result['value']:{fmt}}"
-    return f"{result['mean']:{fmt}} ± {result['std']:{fmt}}"
+    text = format_result(name, result)
+    return text.text if isinstance(text, Note) else text
 
 
 def plot_study_losses(runs: List[RunResult], path: Path, title: str) -> bool:
@@ -132,21 +123,40 @@ def _images(run: RunResult) -> Dict[str, Dict[str, Path]]:
     return found
 
 
-def _metrics_table(runs: List[RunResult]) -> None:
-    """The table of every configuration's metrics, the best of each column marked."""
+Cell = Tuple[str, bool]  # its text, and whether it is the best of its column
+Table = Tuple[List[str], List[Tuple[str, List[Cell]]]]  # metric names; (configuration, cells) rows
+
+
+def metrics_table(runs: List[RunResult]) -> Table:
+    """Every configuration's metrics, the best of each column marked (when there are several)."""
     best = best_runs(runs)
-    with tags.table(cls="metrics"):
+    rows = []
+    for i, run in enumerate(runs):
+        metrics = run.metrics()
+        rows.append((run.label, [(_cell(metrics.get(n), n), winner == i and len(runs) > 1)
+                                 for n, winner in best.items()]))
+    return list(best), rows
+
+
+def _html_table(table: Table, cls: str, row_cls: Optional[str] = None) -> None:
+    names, rows = table
+    with tags.table(cls=cls):
         with tags.tr():
             tags.th("configuration")
-            for name in best:
+            for name in names:
                 tags.th(name)
-        for i, run in enumerate(runs):
-            metrics = run.metrics()
-            with tags.tr(cls="row"):
-                tags.td(run.label)
-                for name, winner in best.items():
-                    mark = winner == i and len(runs) > 1
-                    tags.td(_cell(metrics.get(name), name) + (" ★" if mark else ""), cls="best" if mark else "")
+        for label, cells in rows:
+            with tags.tr(**({"cls": row_cls} if row_cls else {})):
+                tags.td(label)
+                for text, best in cells:
+                    tags.td(text + " ★", cls="best") if best else tags.td(text)
+
+
+def _markdown_table(table: Table) -> List[str]:
+    names, rows = table
+    lines = ["| configuration | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    return lines + [f"| {label} | " + " | ".join(f"**{t}**" if best else t for t, best in cells) + " |"
+                    for label, cells in rows]
 
 
 def reference_of(runs: List[RunResult]) -> int:
@@ -167,7 +177,7 @@ def paired_rows(runs: List[RunResult], reference: int) -> List[Tuple[str, Dict[s
         mine, cells = run.per_image(), {}
         common = [stem for stem in base if stem in mine]
         for name in dict.fromkeys(n for stem in common for n in base[stem]):
-            spec = METRICS.get(_base(name))
+            spec = METRICS.get(base_name(name))
             pairs = [(mine[s][name], base[s][name]) for s in common if name in mine[s] and name in base[s]]
             if spec is None or len(pairs) < 2:
                 continue
@@ -181,44 +191,37 @@ def paired_rows(runs: List[RunResult], reference: int) -> List[Tuple[str, Dict[s
     return rows
 
 
-def _paired_table(runs: List[RunResult], reference: int) -> None:
+def paired_table(runs: List[RunResult]) -> Optional[Tuple[str, Table]]:
+    """The reference's label and the image-by-image table against it; None without per-image scores."""
+    reference = reference_of(runs)
     rows = paired_rows(runs, reference)
     if not rows:
-        return
+        return None
     names = list(dict.fromkeys(n for _, cells in rows for n in cells))
-    tags.h2(f"Image by image, against {runs[reference].label}")
+    return runs[reference].label, (names, [(label, [(cells.get(n, "-"), False) for n in names])
+                                           for label, cells in rows])
+
+
+def _paired_section(runs: List[RunResult]) -> None:
+    paired = paired_table(runs)
+    if paired is None:
+        return
+    reference, table = paired
+    tags.h2(f"Image by image, against {reference}")
     tags.p("On how many of the same test images each configuration scores better than the reference, "
            "and the mean difference ± its standard error.")
-    with tags.table(cls="metrics paired"):
-        with tags.tr():
-            tags.th("configuration")
-            for name in names:
-                tags.th(name)
-        for label, cells in rows:
-            with tags.tr():
-                tags.td(label)
-                for name in names:
-                    tags.td(cells.get(name, "-"))
+    _html_table(table, "metrics paired")
 
 
 def markdown_table(runs: List[RunResult]) -> str:
     """The metrics table as Markdown (for a report or a README), the best of each column in bold,
     then the image-by-image comparison with the reference."""
-    best = best_runs(runs)
-    lines = ["| configuration | " + " | ".join(best) + " |", "|---" * (len(best) + 1) + "|"]
-    for i, run in enumerate(runs):
-        metrics = run.metrics()
-        cells = [f"**{_cell(metrics.get(n), n)}**" if w == i and len(runs) > 1 else _cell(metrics.get(n), n)
-                 for n, w in best.items()]
-        lines.append(f"| {run.label} | " + " | ".join(cells) + " |")
-    reference = reference_of(runs)
-    rows = paired_rows(runs, reference)
-    if rows:
-        names = list(dict.fromkeys(n for _, cells in rows for n in cells))
-        lines += ["", f"Image by image, against {runs[reference].label} (better on k of n images; "
-                  "mean difference ± standard error):", "",
-                  "| configuration | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-        lines += [f"| {label} | " + " | ".join(cells.get(n, "-") for n in names) + " |" for label, cells in rows]
+    lines = _markdown_table(metrics_table(runs))
+    paired = paired_table(runs)
+    if paired is not None:
+        reference, table = paired
+        lines += ["", f"Image by image, against {reference} (better on k of n images; "
+                  "mean difference ± standard error):", "", *_markdown_table(table)]
     return "\n".join(lines) + "\n"
 
 
@@ -249,7 +252,7 @@ def write_index_page(root: Path, title: str, experiments: Dict[str, List[RunResu
                "several experiments was trained once. Metrics: mean ± std over the test images.")
         for experiment, runs in experiments.items():
             tags.h2(tags.a(experiment, href=href(f"{experiment}.html")))
-            _metrics_table(runs)
+            _html_table(metrics_table(runs), "metrics", "row")
     page = root / "index.html"
     write_text_atomic(page, doc.render())
     return page
@@ -267,8 +270,8 @@ def write_study_page(root: Path, title: str, runs: List[RunResult], varied: List
         tags.h1(title)
         tags.p(f"{len(runs)} configuration(s); varied: {', '.join(varied) or '-'}. "
                "Metrics: mean ± std over the test images; the best of each column is marked.")
-        _metrics_table(runs)
-        _paired_table(runs, reference_of(runs))
+        _html_table(metrics_table(runs), "metrics", "row")
+        _paired_section(runs)
         if has_plot:
             tags.h2("Training losses")
             tags.img(src=href(figure), style="max-width: 100%")

@@ -61,6 +61,25 @@ def trim_history(history: list[dict], epoch_frac: float) -> None:
         history.pop()
 
 
+def read_history(path: Path) -> list[dict]:
+    """The training rows of a run's ``loss_log.jsonl``, as its training page plots them: a
+    resumed run's rows replace those it went back over, a line cut short by a crash is skipped."""
+    history: list[dict] = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return history
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a crash
+        if row.get("kind", "train") == "train" and row.get("epoch_frac") is not None:
+            trim_history(history, row["epoch_frac"])
+            history.append(row)
+    return history
+
+
 class Visualizer:
     """Logs losses, keeps the training page and feeds the live back ends of one run."""
 
@@ -224,19 +243,7 @@ class Visualizer:
         self._plot_stale = True
 
     def _read_history(self) -> list[dict]:
-        history: list[dict] = []
-        try:
-            lines = self.log_jsonl.read_text(encoding="utf-8").splitlines()
-        except OSError:
-            return history
-        for line in lines:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a crash
-            if row.get("kind", "train") == "train" and row.get("epoch_frac") is not None:
-                trim_history(history, row["epoch_frac"])
-                history.append(row)
+        history = read_history(self.log_jsonl)
         self._plot_stale = bool(history)
         return history
 

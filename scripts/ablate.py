@@ -241,14 +241,14 @@ class Study:
         else:
             with ThreadPoolExecutor(self.jobs) as pool:
                 list(pool.map(self.train_and_test, unique.values()))
+        tables = {experiment: self.runs(entries) for experiment, entries in experiments.items()}
         pages = []
         for experiment, entries in experiments.items():
             varied = list(dict.fromkeys(k for _, c in entries for k in c))
             title = f"Ablation study: {self.name}" + (f", {experiment}" if preset else "")
-            pages.append(write_study_page(self.results, title, self.runs(entries), varied,
+            pages.append(write_study_page(self.results, title, tables[experiment], varied,
                                           page_name=experiment if preset else "index"))
             print(f"[{self.name}] page: {pages[-1]}")
-        tables = {experiment: self.runs(entries) for experiment, entries in experiments.items()}
         if preset:
             pages.insert(0, write_index_page(self.results, f"Ablation study: {self.name}", tables))
             print(f"[{self.name}] index: {pages[0]}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -114,3 +115,14 @@ def test_presets_are_valid_train_flags_and_share_their_baseline():
         assert baselines == {"default"}, name  # one run, shown in every experiment
     paper = parse_options([*ablate.PRESETS["seed_study_paper"].flags, "--dataroot", "x"], is_train=True)
     assert (paper.netG, paper.crop_size, paper.n_epochs + paper.n_epochs_decay) == ("unet_256", 256, 200)
+
+
+def test_loss_curves_of_a_resumed_run_do_not_go_back(tmp_path):
+    from reporting.ablation_page import RunResult
+
+    rows = [{"epoch_frac": 1.5, "G_L1": 3.0}, {"epoch_frac": 2.0, "G_L1": 2.0},  # then stopped and resumed at 1.5
+            {"epoch_frac": 1.5, "G_L1": 2.9}, {"epoch_frac": 2.0, "G_L1": 1.9}]
+    log = "\n".join(json.dumps(r) for r in rows) + '\n{"epoch_frac": 2.5, "G_'  # a line cut short by a crash
+    (tmp_path / "loss_log.jsonl").write_text(log)
+    run = RunResult("x", {}, tmp_path, tmp_path / "test")
+    assert [(r["epoch_frac"], r["G_L1"]) for r in run.history()] == [(1.5, 2.9), (2.0, 1.9)]
