@@ -29,7 +29,7 @@ from typing import Callable, Dict, Optional, Sequence
 import torch
 from torch import nn
 
-from models.networks import define_G
+from models.networks import generator_from_options
 from pix2cycle import Translator
 from pix2cycle.cli import load_translator, make_parser, run_main
 from util.errors import UserError
@@ -74,8 +74,7 @@ def plain_generator(translator: Translator, bn_stats: str) -> nn.Module:
     """The translator's generator as the plain layers of ``define_G`` (no CPU fast paths,
     whose Python shape tests would be baked into the graph), on the CPU in eval mode."""
     opt = translator.opt
-    net = define_G(opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.normG, not opt.no_dropout,
-                   spectral_norm=opt.spectral_norm_G, upsample=opt.upsample, attention=opt.attention)
+    net = generator_from_options(opt, opt.input_nc, opt.output_nc)  # its weights are loaded below
     source = translator.model.unwrap(translator.net)
     net.load_state_dict({k: v.float().cpu() for k, v in source.state_dict().items()})
     n_bn = _replace_batch_norms(net) if bn_stats == "image" else sum(

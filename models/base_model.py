@@ -272,10 +272,7 @@ class BaseModel(ModelState, ABC):
 
     def define_generator(self, input_nc: int, output_nc: int) -> nn.Module:
         """The generator that the options describe (``--netG``, ``--normG``, ...), on the device."""
-        opt = self.opt
-        return self.build_network(networks.define_G(
-            input_nc, output_nc, opt.ngf, opt.netG, opt.normG, not opt.no_dropout, opt.init_type, opt.init_gain,
-            spectral_norm=opt.spectral_norm_G, upsample=opt.upsample, attention=opt.attention))
+        return self.build_network(networks.generator_from_options(self.opt, input_nc, output_nc))
 
     def define_discriminator(self, input_nc: int, multiscale: bool = False) -> nn.Module:
         """The discriminator that the options describe (``--netD``, ``--normD``, ...), on the device;

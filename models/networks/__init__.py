@@ -28,6 +28,7 @@ from .generators import (
     UnetGenerator,
     UnetSkipConnectionBlock,
     define_G,
+    generator_from_options,
     generator_min_size,
     generator_size_multiple,
 )
@@ -49,7 +50,7 @@ __all__ = [
     "DISCRIMINATORS", "DiscriminatorSpec", "MultiscaleDiscriminator", "NLayerDiscriminator", "PixelDiscriminator",
     "define_D", "discriminator_min_size",
     "GENERATORS", "UPSAMPLE_MODES", "GeneratorSpec", "ResnetBlock", "ResnetGenerator", "UnetGenerator",
-    "UnetSkipConnectionBlock", "define_G", "generator_min_size", "generator_size_multiple",
+    "UnetSkipConnectionBlock", "define_G", "generator_from_options", "generator_min_size", "generator_size_multiple",
     "INIT_TYPES", "NORM_LAYERS", "NormLayer", "clean_state_dict", "conv_bias", "get_norm_layer",
     "init_weights", "load_network_weights", "per_image_batch_norm",
     "spectral_norm_convs",

@@ -281,3 +281,10 @@ def define_G(input_nc: int, output_nc: int, ngf: int, netG: str, norm: str = "ba
         net = use_resize_upsampling(net, upsample)
     net = init_weights(net, init_type, init_gain)
     return spectral_norm_convs(net) if spectral_norm else net
+
+
+def generator_from_options(opt, input_nc: int, output_nc: int) -> nn.Module:
+    """``define_G`` with a run's generator options (``--netG --ngf --normG --no_dropout --init_type
+    --init_gain --spectral_norm_G --upsample --attention``): training and export build the same network."""
+    return define_G(input_nc, output_nc, opt.ngf, opt.netG, opt.normG, not opt.no_dropout, opt.init_type,
+                    opt.init_gain, spectral_norm=opt.spectral_norm_G, upsample=opt.upsample, attention=opt.attention)
