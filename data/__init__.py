@@ -138,19 +138,16 @@ def _shared_random_seed() -> int:
 def first_batch(dataset: BaseDataset, batch_size: int) -> dict:
     """A batch of the first ``batch_size`` readable items, for a model's set-up on data
     (``BaseModel.data_dependent_initialize``). Reading leaves the random streams as they were."""
-    from util.checkpoint import capture_rng_state, restore_rng_state
+    from util.checkpoint import preserved_rng
 
-    rng = capture_rng_state()
-    try:
-        items = []
+    items = []
+    with preserved_rng():
         for index in range(len(dataset)):
             item = dataset[index]
             if item is not None and "skipped" not in item:
                 items.append(item)
             if len(items) == batch_size:
                 break
-    finally:
-        restore_rng_state(rng)
     return collate_skip_unreadable(items) if items else {}
 
 

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from data import collate_skip_unreadable, create_dataset
 from data.sampler import ResumableSampler, SampleIndex
 from engine.hooks import Hook
-from util.checkpoint import capture_rng_state, restore_rng_state
+from util.checkpoint import preserved_rng
 from util.errors import UserError
 from util.evaluation import Evaluator, base_name, evaluate, headline, write_json_atomic
 from util.metrics import METRICS, describe_unavailable, parse_metric_names
@@ -120,8 +120,7 @@ def setup_validation(opt: argparse.Namespace, train_set: Dataset,
                         "(with _A or _B for one direction of a two-way model)")
     if not 0.0 < opt.val_fraction < 1.0:
         raise UserError(f"--val_fraction must be between 0 and 1, got {opt.val_fraction}")
-    rng = capture_rng_state()  # nothing here may shift the training run's random stream
-    try:
+    with preserved_rng():  # nothing here may shift the training run's random stream
         try:
             val_set = create_dataset(eval_options(opt, opt.val_phase))
             source = val_set.describe() if hasattr(val_set, "describe") else opt.val_phase
@@ -131,8 +130,6 @@ def setup_validation(opt: argparse.Namespace, train_set: Dataset,
             same_images.max_dataset_size = opt.max_dataset_size  # item i is the training set's item i
             train_set, val_set, what = hold_out(train_set, create_dataset(same_images), opt.val_fraction, seed)
             source = f"no validation set ({missing}); {what} (--val_fraction {opt.val_fraction}, seed {seed})"
-    finally:
-        restore_rng_state(rng)
     return train_set, Validator(opt, val_set, names, source, save_dir)
 
 
@@ -179,11 +176,8 @@ class Validator:
 
     def start(self, model) -> List[str]:
         """Build the metric networks for ``model``; returns the lines about unavailable metrics."""
-        rng = capture_rng_state()
-        try:
+        with preserved_rng():
             self.evaluator = Evaluator(model, self.names, self.weights_dir)
-        finally:
-            restore_rng_state(rng)
         return [f"validation: {line} (skipped)" for line in describe_unavailable(self.evaluator.unavailable)]
 
     def due(self, epoch: int, last_epoch: int) -> bool:
@@ -195,16 +189,15 @@ class Validator:
             self.start(model)
         assert self.evaluator is not None
         nets = {name: NetworkState(net) for name, net in model.networks().items()}
-        rng = capture_rng_state()
-        try:
-            # The random stream of test.py --seed S just before its first image: dropout,
-            # which stays on as in the reference's test.py, draws the same masks.
-            seed_everything(self.seed)
-            by_target = evaluate(model, self.loader, self.evaluator, self.limit)
-        finally:
-            for saved in nets.values():
-                saved.restore()
-            restore_rng_state(rng)
+        with preserved_rng():
+            try:
+                # The random stream of test.py --seed S just before its first image: dropout,
+                # which stays on as in the reference's test.py, draws the same masks.
+                seed_everything(self.seed)
+                by_target = evaluate(model, self.loader, self.evaluator, self.limit)
+            finally:
+                for saved in nets.values():
+                    saved.restore()
         results = self.evaluator.flatten(by_target)
         figures = {name: headline(r) for name, r in results.items() if headline(r) is not None}
         for line in describe_unavailable(self.evaluator.later_unavailable(results)):

@@ -11,6 +11,7 @@ a file that needs arbitrary code to unpickle is refused.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import random
@@ -18,7 +19,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, List, Optional, Union
+from typing import Any, Iterator, List, Optional, Union
 
 import numpy as np
 import torch
@@ -179,6 +180,16 @@ def restore_rng_state(state: dict) -> None:
     torch.random.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@contextlib.contextmanager
+def preserved_rng() -> Iterator[None]:
+    """A block that leaves every random stream of the run as it was (the states are put back)."""
+    state = capture_rng_state()
+    try:
+        yield
+    finally:
+        restore_rng_state(state)
 
 
 def _python_state_to_plain(state: tuple) -> list:
