@@ -69,13 +69,19 @@ def make_dataset(dir: PathLike, max_dataset_size: float = float("inf")) -> List[
     return paths
 
 
-def _png_bit_depth(path: PathLike) -> int:
-    """Bit depth from the PNG header (IHDR comes first, bit depth is byte 24)."""
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_bit_depth(path: PathLike) -> Optional[int]:
+    """Bit depth from the PNG header (IHDR comes first, bit depth is byte 24); None when the
+    file is not a PNG, whatever its suffix."""
     with open(path, "rb") as f:
         head = f.read(25)
-    if len(head) < 25 or head[:8] != b"\x89PNG\r\n\x1a\n":
-        return 8  # not a valid PNG: let PIL produce the error message
-    return head[24]
+    return head[24] if len(head) == 25 and head[:8] == PNG_SIGNATURE else None
+
+
+def _png_bit_depth(path: PathLike) -> int:
+    return png_bit_depth(path) or 8  # not a valid PNG: let PIL produce the error message
 
 
 def _read_png16(path: PathLike) -> torch.Tensor:

@@ -16,11 +16,10 @@ import tifffile
 import torch
 from PIL import Image
 
-from data.image_folder import DECODE_ERRORS, TIFF_EXTENSIONS
+from data.image_folder import DECODE_ERRORS, PNG_SIGNATURE, TIFF_EXTENSIONS, png_bit_depth
 from pix2cycle.convert import to_uint16_hwc, to_unit_hwc
 from util.util import save_image
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Channels -> PNG color type: gray, gray + alpha, RGB, RGBA.
 PNG_COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
 
@@ -31,10 +30,9 @@ def source_bit_depth(path: Path) -> int:
         if path.suffix.lower() in TIFF_EXTENSIONS:
             with tifffile.TiffFile(path) as tif:
                 return int(tif.pages[0].bitspersample or 8)
-        with open(path, "rb") as f:
-            head = f.read(25)
-        if head[:8] == PNG_SIGNATURE and len(head) == 25:
-            return head[24]  # IHDR comes first; its bit depth is byte 24 of the file
+        depth = png_bit_depth(path)
+        if depth is not None:
+            return depth
         with Image.open(path) as img:
             return 16 if img.mode.startswith("I") else 8
     except DECODE_ERRORS:
