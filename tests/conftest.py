@@ -97,3 +97,12 @@ def shared_datasets() -> Path:
 def volume_dataroot(tmp_path_factory) -> Path:
     """``trainA/ trainB/`` (2 pairs) and ``testA/ testB/`` (1 pair) of 20x24x18 uint16 .npy volumes."""
     return load_script("make_scientific_demo").make_volume_set(tmp_path_factory.mktemp("volumes"), shape=(20, 24, 18), n_train=2, n_test=1, fmt=".npy")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say which golden-step comparisons ran (they depend on the CPU kind: tests/test_golden_step.py)."""
+    golden = sys.modules.get("tests.test_golden_step")
+    if golden is not None and golden.COMPARISONS:
+        terminalreporter.write_sep("-", "golden step: what was compared")
+        for line in golden.COMPARISONS:
+            terminalreporter.write_line(line)
