@@ -164,12 +164,15 @@ def build_parser(is_train: bool, argv: Sequence[str]) -> argparse.ArgumentParser
     return parser
 
 
-def parse_options(argv: Optional[Sequence[str]] = None, is_train: bool = True) -> argparse.Namespace:
+def parse_options(argv: Optional[Sequence[str]] = None, is_train: bool = True,
+                  trust_remote_code: bool = False) -> argparse.Namespace:
     """Parse ``argv`` (default ``sys.argv[1:]``) into the resolved options.
 
     For testing, architecture options saved by the training run (``train_opt.json`` in the
     experiment folder) fill in whatever the command line does not set, so that
-    ``test.py --dataroot D --name N --model pix2pix`` rebuilds the trained networks.
+    ``test.py --dataroot D --name N --model pix2pix`` rebuilds the trained networks. A
+    plugin outside the tree that the saved run names (a dotted path) is imported only when
+    the command line names it again, or with ``trust_remote_code`` (``--trust_remote_code``).
     """
     argv = _rewrite_aliases(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser(is_train, argv)
@@ -178,7 +181,7 @@ def parse_options(argv: Optional[Sequence[str]] = None, is_train: bool = True) -
         parser.error("the following argument is required: --dataroot (the folder holding the images)")
     opt.isTrain = is_train
     if not is_train:
-        _apply_saved_architecture(opt, parser, argv)
+        _apply_saved_architecture(opt, parser, argv, trust_remote_code or opt.trust_remote_code)
     return finalize(opt)
 
 
@@ -211,12 +214,48 @@ def _architecture_keys(opt: argparse.Namespace, saved_model: Optional[str]) -> l
 FOLLOWS = {"normG": "norm", "normD": "norm"}
 
 
-def _apply_saved_architecture(opt: argparse.Namespace, parser, argv: Sequence[str]) -> None:
+def is_outside_plugin(value: object) -> bool:
+    """Whether a saved choice is a dotted path (code outside the tree), not a registered name."""
+    from data import DATASETS
+    from models import MODELS
+    from models.networks import DISCRIMINATORS, GENERATORS
+
+    return isinstance(value, str) and "." in value and not any(
+        value in table for table in (MODELS, GENERATORS, DISCRIMINATORS, DATASETS))
+
+
+def refuse_saved_plugins(saved: dict, folder: Path, opt: argparse.Namespace, given: set, trusted: bool) -> dict:
+    """``saved`` without code from the folder: a saved run that names a plugin by dotted path
+    (``--model``, ``--netG``) is refused unless the command line names the same plugin or the
+    caller trusts it; a saved ``--netD`` plugin, which testing never builds, is dropped."""
+    if trusted or not _saved_run_applies(saved, opt):
+        return saved
+    saved = dict(saved)
+    if is_outside_plugin(saved.get("netD")) and not ("netD" in given and opt.netD == saved["netD"]):
+        del saved["netD"]
+    for key in ("model", "netG"):
+        value = saved.get(key)
+        if is_outside_plugin(value) and not (key in given and getattr(opt, key) == value):
+            raise UserError(f"{folder / 'train_opt.json'} asks for the plugin --{key} {value}, code from outside "
+                            f"pix2cycle that a saved run may not import on its own: name it again "
+                            f"(--{key} {value}) or give --trust_remote_code (trust_remote_code=True in the "
+                            f"Python API) if you trust that code")
+    return saved
+
+
+def _saved_run_applies(saved: dict, opt: argparse.Namespace) -> bool:
+    """Another model's run (say pix2pix weights tested as cycle_gan) shares nothing with this
+    one; --model test reads a generator of any run."""
+    return saved.get("model") in (opt.model, None) or opt.model == "test"
+
+
+def _apply_saved_architecture(opt: argparse.Namespace, parser, argv: Sequence[str], trusted: bool = False) -> None:
     given = _given_on_command_line(parser, argv)
-    saved = load_saved_options(Path(opt.checkpoints_dir) / opt.name)
-    # Another model's run (say pix2pix weights tested as cycle_gan) shares nothing with this
-    # one; --model test reads a generator of any run.
-    if saved is not None and saved.get("model") in (opt.model, None) or saved is not None and opt.model == "test":
+    folder = Path(opt.checkpoints_dir) / opt.name
+    saved = load_saved_options(folder)
+    if saved is not None:
+        saved = refuse_saved_plugins(saved, folder, opt, given, trusted)
+    if saved is not None and _saved_run_applies(saved, opt):
         for key in _architecture_keys(opt, saved.get("model")):
             if FOLLOWS.get(key) in given:  # --norm on the command line: --normG/--normD follow it
                 continue

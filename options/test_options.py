@@ -21,5 +21,8 @@ def add_test_options(parser: argparse.ArgumentParser) -> None:
                    help="type of saved results: auto = the data's (16-bit in, 16-bit out); 8-bit PNGs for photo datasets")
     g.add_argument("--display_channels", default=None,
                    help="1-based channels the gallery previews show, e.g. 3,2,1 (default: the first three)")
+    g.add_argument("--trust_remote_code", action="store_true",
+                   help="import a plugin (--model/--netG package.module.Class) that the run's train_opt.json "
+                        "names, without naming it again here: only for code you trust")
     # Test images are scaled to crop_size and not cropped further, as in the reference.
     parser.set_defaults(load_size=parser.get_default("crop_size"))

@@ -15,6 +15,9 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--n_epochs_decay", type=int, default=100, help="# of epochs to linearly decay the rate to zero")
     g.add_argument("--epoch_count", type=int, default=1, help="the starting epoch count")
     g.add_argument("--continue_train", action="store_true", help="continue training: load the latest checkpoint")
+    g.add_argument("--overwrite", action="store_true",
+                   help="start anew in a run folder that holds a trained run: the old run is moved aside to "
+                        "<name>.old-<time>, not deleted (without it, such a folder is an error)")
     g.add_argument("--beta1", type=float, default=0.5, help="momentum term of adam")
     g.add_argument("--lr", type=float, default=0.0002, help="initial learning rate for adam")
     g.add_argument("--lr_D", type=float, default=None,

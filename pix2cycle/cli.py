@@ -22,6 +22,9 @@ def make_parser(description: str) -> argparse.ArgumentParser:
                         help="CycleGAN runs: AtoB uses G_A (default), BtoA uses G_B")
     parser.add_argument("--model_suffix", default=None, help="use <epoch>_net_G<suffix>.pth")
     parser.add_argument("--verbose", action="store_true", help="tracebacks of errors")
+    parser.add_argument("--trust_remote_code", action="store_true",
+                        help="import a plugin (package.module.Class) that the run's train_opt.json names: "
+                             "only for code you trust (naming it with --netG also allows it)")
     g = parser.add_argument_group("architecture, for weights without train_opt.json")
     for flag, kind in (("--netG", str), ("--norm", str), ("--ngf", int), ("--input_nc", int),
                        ("--output_nc", int)):
@@ -35,7 +38,7 @@ def load_translator(args: argparse.Namespace, **kwargs) -> Translator:
     architecture = {k: getattr(args, k) for k in ARCHITECTURE_ARGS if getattr(args, k) is not None}
     return Translator.from_checkpoint(Path(args.checkpoints_dir) / args.name, epoch=args.epoch,
                                       direction=args.direction, model_suffix=args.model_suffix,
-                                      **kwargs, **architecture)
+                                      trust_remote_code=args.trust_remote_code, **kwargs, **architecture)
 
 
 def run_main(run: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser,

@@ -82,7 +82,7 @@ class Translator:
     def from_checkpoint(cls, path: Union[str, Path], epoch: Union[str, int] = "latest", device="auto",
                         direction: Optional[str] = None, eval: bool = False, dropout: bool = False,
                         amp: str = "none", compile: bool = False, model_suffix: Optional[str] = None,
-                        **architecture: Any) -> Translator:
+                        trust_remote_code: bool = False, **architecture: Any) -> Translator:
         """Load the generator of the run in folder ``path`` (or the weights file ``path``).
 
         The architecture comes from ``train_opt.json`` in that folder; keyword arguments
@@ -92,6 +92,11 @@ class Translator:
         CycleGAN, ``direction`` "AtoB" (default) loads G_A and "BtoA" G_B; ``model_suffix``
         names any other ``net_G<suffix>``. ``device``: "auto", "cpu", "cuda", "cuda:N";
         ``amp``: "none", "auto", "bf16" or "fp16", as test.py's ``--amp``.
+
+        A run whose ``train_opt.json`` names a plugin outside pix2cycle (a dotted path such as
+        ``my_lab.nets.Generator``) is refused, and nothing of it imported, unless ``netG``
+        names that plugin again or ``trust_remote_code=True``: a model folder from someone
+        else must not run code on open. The weights are always read without unpickling code.
         """
         unknown = sorted(set(architecture) - set(ARCHITECTURE_ARGS))
         if unknown:
@@ -115,7 +120,7 @@ class Translator:
         for key, value in architecture.items():
             if key != "no_dropout":
                 argv += [f"--{key}", str(value)]
-        opt = parse_options(argv, is_train=False)
+        opt = parse_options(argv, is_train=False, trust_remote_code=trust_remote_code)
         if "no_dropout" in architecture:
             opt.no_dropout = bool(architecture["no_dropout"])
         model = create_model(opt)
