@@ -32,6 +32,7 @@ from util.errors import UserError, report_user_error, user_error_from_os_error
 from util.evaluation import METRICS_FILE, Evaluator, format_result, translated_batches, write_json_atomic
 from util.metrics import describe_unavailable, parse_metric_names
 from util.results import ResultSaver, parse_channels
+from util.run_folder import RunLock
 from util.util import ImageWriter, seed_everything
 
 
@@ -130,7 +131,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     verbose = "--verbose" in argv
     try:
         opt = parse_options(argv, is_train=False)
-        return run(opt)
+        with RunLock(results_folder(opt), what="test.py run"):  # one writer per results folder
+            return run(opt)
     except UserError as e:
         return report_user_error(e, verbose)
     except OSError as e:  # the file system failed (results folder not writable, disk full, ...)

@@ -13,9 +13,10 @@ stopped. The loop is ``engine.Trainer``; what happens around the steps is its ho
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import torch
 
@@ -30,7 +31,9 @@ from engine.timing import TimingHook
 from engine.validation import ValidationHook, setup_validation
 from models import create_model
 from options import parse_options
+from util.checkpoint import ensure_writable_folder
 from util.errors import UserError, report_user_error, user_error_from_os_error
+from util.run_folder import RunLock, check_new_run
 from util.util import seed_everything
 
 
@@ -56,6 +59,35 @@ def run(opt, dist: Distributed, extra_hooks: Sequence[Hook] = ()) -> int:
     return Trainer(opt, model, dataset, loader, hooks, dist).train()
 
 
+@contextlib.contextmanager
+def claimed_run_folder(opt, dist: Distributed) -> Iterator[None]:
+    """Rank 0 locks ``<checkpoints_dir>/<name>`` and applies the new-run rule (no silent
+    overwrite of a trained run, see util/run_folder.py); every rank learns the outcome
+    before any work, so an error ends all of them at once."""
+    folder = Path(opt.checkpoints_dir) / opt.name
+    lock, error = RunLock(folder), None
+    if dist.is_main:
+        try:
+            ensure_writable_folder(folder)
+            lock.acquire()
+            aside = check_new_run(folder, opt.continue_train, opt.overwrite)
+            if aside is not None:
+                print(f"--overwrite: the old run of {folder} is now in {aside}")
+        except OSError as e:
+            error = str(user_error_from_os_error(e))
+        except UserError as e:
+            error = str(e)
+        if error is not None:
+            lock.release()
+    error = dist.broadcast(error)
+    if error is not None:
+        raise UserError(error)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def main(argv: Optional[Sequence[str]] = None, hooks: Sequence[Hook] = ()) -> int:
     """``train.py``'s command line; ``hooks`` are added to the run (tests, benchmarks)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -65,7 +97,8 @@ def main(argv: Optional[Sequence[str]] = None, hooks: Sequence[Hook] = ()) -> in
         opt = parse_options(argv, is_train=True)
         opt.argv = argv
         dist = Distributed.from_environment(opt.dist_timeout, use_gpus=opt.gpu_ids != [])
-        return run(opt, dist, hooks)
+        with claimed_run_folder(opt, dist):
+            return run(opt, dist, hooks)
     except UserError as e:
         return report_user_error(e, verbose, dist.label)
     except OSError as e:  # the file system failed outside the checkpoint code (disk full, ...)

@@ -25,7 +25,6 @@ from util.checkpoint import (
     atomic_link,
     atomic_save,
     capture_rng_state,
-    ensure_writable_folder,
     remove_stale_temp_files,
     restore_rng_state,
     safe_load,
@@ -137,7 +136,6 @@ class ResumeHook(Hook):
 
     def before_train(self, trainer) -> None:
         if trainer.dist.is_main:
-            ensure_writable_folder(self.save_dir)  # now, not as a failed save after the first epoch
             for name in remove_stale_temp_files(self.save_dir):
                 print(f"removed {self.save_dir / name}, left by a save that was interrupted")
         if self.opt.continue_train:

@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from reporting.ablation_page import RunResult, write_index_page, write_markdown, write_study_page  # noqa: E402
 from util.errors import UserError, report_user_error  # noqa: E402
+from util.run_folder import RunLock  # noqa: E402
 
 DONE_FILE = "ablation_done.json"
 
@@ -300,8 +301,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if opt.nproc_per_node > 1 and opt.jobs > 1:
             raise UserError("--nproc_per_node and --jobs: use one of them (each torchrun run takes the machine)")
         phase = opt.phase or default_phase(dataroot)
-        Study(opt.name, base, Path(opt.checkpoints_dir), Path(opt.results_dir), phase, opt.metrics,
-              max(1, opt.jobs), opt.num_test, max(1, opt.nproc_per_node)).run(experiments, preset=bool(opt.preset))
+        study = Study(opt.name, base, Path(opt.checkpoints_dir), Path(opt.results_dir), phase, opt.metrics,
+                      max(1, opt.jobs), opt.num_test, max(1, opt.nproc_per_node))
+        # One study at a time in its folders: two would train the same runs and write the same pages.
+        with RunLock(study.checkpoints, what="study"), RunLock(study.results, what="study"):
+            study.run(experiments, preset=bool(opt.preset))
         return 0
     except UserError as e:
         return report_user_error(e, False)

@@ -28,12 +28,12 @@ COMMON=(--dataroot "$DEMO" --checkpoints_dir checkpoints --gpu_ids -1 --num_thre
 
 echo "== pix2pix: label map -> photo (paired, aligned layout)"
 "$PYTHON" train.py "${COMMON[@]}" --name demo_pix2pix --model pix2pix --netG unet_128 \
-  --load_size 136 --crop_size 128 --batch_size 4 --n_epochs 4 --n_epochs_decay 2
+  --load_size 136 --crop_size 128 --batch_size 4 --n_epochs 4 --n_epochs_decay 2 --overwrite
 "$PYTHON" test.py --dataroot "$DEMO" --name demo_pix2pix --model pix2pix --gpu_ids -1 --crop_size 128
 
 echo "== cycle_gan: label map <-> photo (unpaired, trainA/trainB layout)"
 "$PYTHON" train.py "${COMMON[@]}" --name demo_cyclegan --model cycle_gan --netG resnet_6blocks \
-  --load_size 72 --crop_size 64 --n_epochs 1 --n_epochs_decay 1
+  --load_size 72 --crop_size 64 --n_epochs 1 --n_epochs_decay 1 --overwrite
 "$PYTHON" test.py --dataroot "$DEMO" --name demo_cyclegan --model cycle_gan --gpu_ids -1 --crop_size 64
 
 echo
