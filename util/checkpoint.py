@@ -27,6 +27,7 @@ import torch
 from util.errors import UserError
 
 TEMP_SUFFIX = ".tmp"
+SAFE_LOADING_TORCH = (2, 6)  # the first torch whose weights_only loading cannot run code
 
 # Test hook (tests/test_checkpoint_safety.py): when this environment variable names a file,
 # atomic_save writes that file and waits just before it would replace an existing
@@ -149,6 +150,9 @@ def safe_load(path: Union[str, Path], map_location: Union[str, torch.device] = "
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint {path} not found")
+    if SAFE_LOADING_TORCH > tuple(int(v) for v in torch.__version__.split("+")[0].split(".")[:2]):
+        raise UserError(f"torch {torch.__version__} can run code from a checkpoint even with weights_only=True "
+                        f"(CVE-2025-32434); install torch 2.6 or newer (pip install -r requirements.txt)")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
