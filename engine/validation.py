@@ -4,7 +4,11 @@ The images are loaded and translated as ``test.py`` does by default (``eval_opti
 scored by ``util.evaluation``'s ``Evaluator``, so ``test.py --epoch best --seed S``
 reproduces the figures in ``best.json``. Evaluating never disturbs training: the random
 streams, the networks' modes and buffers (batch-norm statistics) are restored after it.
-Under ``torchrun`` rank 0 evaluates, with the plain networks, while the others wait.
+Under ``torchrun`` every rank evaluates the same images in the same order, with the plain
+networks (no DDP wrapper, so DDP starts no collective), and rank 0 alone writes: a network
+that runs a collective in its forward pass (SyncBatchNorm in training mode, as test.py runs
+batch norm) finds every rank there, with the same image, so it computes what one process
+would. The cost is no more time than rank 0 alone would take.
 """
 
 from __future__ import annotations
@@ -160,6 +164,7 @@ class Validator:
                                  num_workers=int(opt.num_threads), collate_fn=collate_skip_unreadable,
                                  generator=torch.Generator().manual_seed(seed))
         self.evaluator: Optional[Evaluator] = None
+        self.writes = True  # False on ranks other than 0: they evaluate but neither print nor save
         self.judged: Optional[Tuple[str, float, bool]] = None
         self.best: Optional[dict] = None
         self._noted: set = set()
@@ -217,7 +222,8 @@ class Validator:
     def _note(self, line: str) -> None:
         if line not in self._noted:
             self._noted.add(line)
-            print(line)
+            if self.writes:
+                print(line)
 
     def value_of(self, results: Dict[str, dict], name: str) -> Optional[float]:
         """``name``'s figure; a plain name on a two-way model is the mean of both directions."""
@@ -246,13 +252,14 @@ class Validator:
         best = self.best if self.best is not None and self.best.get("metric") == metric else None
         if best is not None and not (value > best["value"] if higher else value < best["value"]):
             return judged
-        model.save_networks("best")
         self.best = {"metric": metric, "value": value, "higher_is_better": higher, "epoch": epoch,
                      "total_iters": total_iters, "seed": self.seed,
                      "files": [f"best_net_{name}.pth" for name in model.model_names],
                      "results": results}
-        write_json_atomic(self.save_dir / BEST_FILE, self.best)
-        print(f"validation: best {metric} so far ({value:.4g}) at epoch {epoch}; saved best_net_*.pth")
+        if self.writes:
+            model.save_networks("best")
+            write_json_atomic(self.save_dir / BEST_FILE, self.best)
+            print(f"validation: best {metric} so far ({value:.4g}) at epoch {epoch}; saved best_net_*.pth")
         return judged
 
 
@@ -273,24 +280,25 @@ class NetworkState:
 
 
 class ValidationHook(Hook):
-    """Runs the ``Validator`` at the end of the epochs it is due (rank 0), before the
-    schedule steps: ``--lr_policy plateau`` follows the judged figure."""
+    """Runs the ``Validator`` at the end of the epochs it is due (on every rank, rank 0
+    writing; see the module docstring), before the schedule steps: ``--lr_policy plateau``
+    follows the judged figure."""
 
     def __init__(self, validator: Validator, reporter) -> None:
         self.validator, self.reporter = validator, reporter
 
     def before_train(self, trainer) -> None:
-        if trainer.dist.is_main:
-            for line in self.validator.start(trainer.model):
+        self.validator.writes = trainer.dist.is_main
+        for line in self.validator.start(trainer.model):
+            if trainer.dist.is_main:
                 print(line)
 
     def after_epoch(self, trainer) -> None:
         state, model = trainer.state, trainer.model
         if not self.validator.due(state.epoch, state.last_epoch):
             return
-        loss = None
-        if trainer.dist.is_main:
-            with model.plain_networks():  # one rank alone: no gradient or buffer sync
-                self.validator.run(model, state.epoch, state.total_iters, self.reporter.visualizer)
-            loss = self.validator.loss()
-        model.metric = trainer.dist.broadcast(loss)
+        with model.plain_networks():  # no DDP: no gradient or buffer sync outside the step
+            self.validator.run(model, state.epoch, state.total_iters,
+                               self.reporter.visualizer if trainer.dist.is_main else None)
+        # The same figures on every rank; rank 0's, so that plateau steps alike everywhere.
+        model.metric = trainer.dist.broadcast(self.validator.loss())

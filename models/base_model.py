@@ -76,6 +76,17 @@ class SyncedNetwork(nn.parallel.DistributedDataParallel):
         return super().forward(*args, **kwargs)
 
 
+def distributed_wrapper(net: nn.Module) -> Optional[nn.parallel.DistributedDataParallel]:
+    """The DistributedDataParallel module of ``net``, also under ``torch.compile``'s wrapper
+    (a compiled DDP module is no DDP instance itself); None for a network without one."""
+    while True:
+        if isinstance(net, nn.parallel.DistributedDataParallel):
+            return net
+        if not hasattr(net, "_orig_mod"):
+            return None
+        net = net._orig_mod
+
+
 class BaseModel(ModelState, ABC):
     """Base class of all models; see the module docstring for the contract."""
 
@@ -195,8 +206,9 @@ class BaseModel(ModelState, ABC):
         stack = contextlib.ExitStack()
         if self._accumulating():
             for net in self.networks().values():
-                if isinstance(net, nn.parallel.DistributedDataParallel):
-                    stack.enter_context(net.no_sync())
+                ddp = distributed_wrapper(net)
+                if ddp is not None:
+                    stack.enter_context(ddp.no_sync())
         return stack
 
     def update(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
@@ -248,12 +260,12 @@ class BaseModel(ModelState, ABC):
 
     @contextlib.contextmanager
     def plain_networks(self):
-        """The networks without their DistributedDataParallel wrappers, for work that one
-        process does alone (validation on rank 0): no gradient or buffer sync."""
-        wrapped = {name: net for name, net in self.networks().items()
-                   if isinstance(net, nn.parallel.DistributedDataParallel)}
+        """The networks without their DistributedDataParallel wrappers (and, where DDP is
+        inside ``torch.compile``'s wrapper, without that too), for work outside the training
+        step (validation): DDP starts no gradient or buffer sync there."""
+        wrapped = {name: net for name, net in self.networks().items() if distributed_wrapper(net) is not None}
         for name, net in wrapped.items():
-            setattr(self, "net" + name, net.module)
+            setattr(self, "net" + name, self.unwrap(net))
         try:
             yield
         finally:

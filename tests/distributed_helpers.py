@@ -7,6 +7,10 @@
 * Run as a script under torchrun, ``train.py`` with ``RecordGradientSyncs``: every rank writes
   ``<checkpoints>/<name>/syncs_rank<N>.json``: for each network, the training steps (1, 2, ...)
   in which DDP averaged its gradients over the processes.
+* ``CollectiveGenerator`` (``--netG tests.distributed_helpers.CollectiveGenerator``): a tiny
+  generator whose norm layer, like SyncBatchNorm, averages its batch statistics over the
+  processes in every training-mode forward pass: an all-reduce that every rank must reach.
+  It counts those passes in ``COLLECTIVE_CALLS``.
 """
 
 import json
@@ -18,8 +22,42 @@ from pathlib import Path
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+import torch.distributed.nn  # noqa: E402,F401  (all_reduce with a gradient)
+from torch import nn  # noqa: E402
+
 from data.aligned_dataset import AlignedDataset  # noqa: E402
 from engine.hooks import Hook  # noqa: E402
+
+COLLECTIVE_CALLS = {"training mode": 0}
+
+
+class CollectiveNorm(nn.Module):
+    """Normalises by the batch mean and variance of all processes (training mode), as
+    SyncBatchNorm does; by the batch's own in eval mode. No weights."""
+
+    def forward(self, x):
+        if self.training and dist.is_available() and dist.is_initialized():
+            COLLECTIVE_CALLS["training mode"] += 1
+            moments = torch.stack([x.mean(), x.square().mean()])
+            moments = torch.distributed.nn.functional.all_reduce(moments) / dist.get_world_size()
+            mean, var = moments[0], moments[1] - moments[0].square()
+        else:
+            mean, var = x.mean(), x.var(unbiased=False)
+        return (x - mean) / (var + 1e-5).sqrt()
+
+
+class CollectiveGenerator(nn.Module):
+    size_multiple = 1
+
+    def __init__(self, input_nc, output_nc, ngf, norm_layer, use_dropout):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(input_nc, ngf, 3, padding=1), CollectiveNorm(), nn.ReLU(),
+                                 nn.Conv2d(ngf, output_nc, 3, padding=1), nn.Tanh())
+
+    def forward(self, x):
+        return self.net(x)
 
 
 class SignalOnRank(AlignedDataset):
@@ -42,7 +80,8 @@ class RecordGradientSyncs(Hook):
 
     def before_train(self, trainer) -> None:
         from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
-        from torch.nn.parallel import DistributedDataParallel
+
+        from models.base_model import distributed_wrapper
 
         def recorder(name):
             def record(state, bucket):
@@ -51,9 +90,10 @@ class RecordGradientSyncs(Hook):
             return record
 
         for name, net in trainer.model.networks().items():
-            if isinstance(net, DistributedDataParallel):
+            ddp = distributed_wrapper(net)  # under --compile, inside the compiled wrapper
+            if ddp is not None:
                 self.synced[name] = set()
-                net.register_comm_hook(None, recorder(name))
+                ddp.register_comm_hook(None, recorder(name))
 
     def before_step(self, trainer) -> None:
         self.step += 1

@@ -180,3 +180,24 @@ def test_torchrun_cut_accumulation_syncs_every_network_on_the_stepping_step_only
         syncs = json.loads((tmp_path / "cut" / f"syncs_rank{rank}.json").read_text())
         assert syncs["steps"] == 4 and set(syncs["synced"]) == {"G", "D", "F"}
         assert all(steps == [2, 4] for steps in syncs["synced"].values()), syncs
+
+
+@pytest.mark.parametrize("mode", ["eager", "compile"])
+def test_validation_reaches_every_collective_eager_and_compiled(aligned_dataroot, tmp_path, mode):
+    """--val_freq under torchrun, with a generator whose norm runs an all-reduce in every
+    training-mode forward pass (the gloo stand-in for SyncBatchNorm, which test.py's batch
+    norm mode would start): validation runs on every rank, so every rank reaches it and the
+    job ends well inside --dist_timeout. Under --compile (a compiled DDP module is no DDP
+    instance) validation still runs outside DDP and accumulating steps still skip the
+    gradient all-reduce."""
+    args = run_args(aligned_dataroot, tmp_path, mode, *EQUIVALENT, "--netG", "tests.distributed_helpers.CollectiveGenerator",
+                    "--norm", "batch", "--val_freq", "1", "--grad_accum_steps", "2", "--dist_timeout", "40",
+                    *(["--compile"] if mode == "compile" else []))
+    done = torchrun(2, *args, script=ROOT / "tests" / "distributed_helpers.py", timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("validation (epoch: 1,") == 1 and done.stdout.count("validation (epoch: 2,") == 1
+    best = json.loads((tmp_path / mode / "best.json").read_text())
+    assert best["metric"] == "psnr" and best["value"] > 0
+    for rank in (0, 1):
+        syncs = json.loads((tmp_path / mode / f"syncs_rank{rank}.json").read_text())
+        assert syncs == {"steps": 8, "synced": {"G": [2, 4, 6, 8], "D": [2, 4, 6, 8]}}
