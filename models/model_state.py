@@ -56,6 +56,14 @@ class ModelState:
                 raise UserError(f"no weights at {path}: train first, or check --name, --checkpoints_dir "
                                 f"and --epoch (files there: {_list_weights(self.save_dir)})")
             self.load_network_file(name, path)
+        if self.weight_average is not None:
+            # A weights-only --continue_train: each average goes on from its own file where the
+            # run wrote one, else from the weights just loaded (not from the initialisation).
+            for name, average in self.weight_average.networks().items():
+                path = self.network_file(epoch, name + "_ema")
+                state = safe_load(path, map_location=self.device) if path.is_file() else \
+                    self.unwrap(getattr(self, "net" + name)).state_dict()
+                networks.load_network_weights(average, state)
 
     def load_network_file(self, name: str, path: Path) -> None:
         state = safe_load(path, map_location=self.device)
