@@ -8,8 +8,10 @@ position in the epoch, the options. Beside it go the reference's per-network fil
 Under ``torchrun`` rank 0 writes; every rank's random state and model extras (its image
 pools) are gathered into the file, so a run resumed with the same number of processes
 continues each rank exactly. With another number of processes, weights, optimizers and the
-schedule carry over; the position in the epoch is recomputed from the samples done, and
-rank r takes the random state and pools of rank r modulo the old world size.
+schedule carry over; the position in the epoch is recomputed from the samples done; rank r
+takes the random state and pools of rank r where the checkpoint has one, and a rank it does
+not have starts empty pools and a random stream of its own (derived from rank r modulo the
+old world size and r, so no two ranks share one).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+import torch
+
+from data.sampler import derived_seed
 from engine.hooks import Hook
 from models.model_state import checkpoint_path
 from util.checkpoint import (
@@ -31,6 +36,7 @@ from util.checkpoint import (
 )
 from util.errors import UserError
 from util.saved_options import save_options
+from util.util import seed_everything
 
 CHECKPOINT_FORMAT = "pix2cycle-checkpoint-v1"
 SCHEDULE_KEYS = ("n_epochs", "n_epochs_decay", "lr", "lr_policy", "lr_decay_iters")
@@ -156,11 +162,15 @@ class ResumeHook(Hook):
             return
         old_world = int(saved.get("world_size", 1))
         ranks = saved.get("ranks") or [{"rng": saved["rng"], "extra": saved["model"].get("extra", {})}]
+        new_rank = dist.rank >= len(ranks)  # more processes than wrote the checkpoint
         mine = ranks[dist.rank % len(ranks)]
-        # This rank's image pools (rank 0's are the ones in saved["model"]).
-        model.load_training_state({**saved["model"], "extra": mine["extra"]}, source=saved["path"],
-                                  saved_options=saved["options"])
+        # This rank's image pools (rank 0's are the ones in saved["model"]); a process the
+        # checkpoint did not have starts with empty pools, as a new run does.
+        model.load_training_state({**saved["model"], "extra": {} if new_rank else mine["extra"]},
+                                  source=saved["path"], saved_options=saved["options"])
         restore_rng_state(mine["rng"])
+        if new_rank:  # a stream of its own: drawn from rank (r mod old) and hashed with r
+            seed_everything(derived_seed(int(torch.randint(2**62, (1,))), dist.rank))
         trainer.sampler.load_state_dict(saved["sampler"])
         state.epoch, state.total_iters = saved["epoch"], saved["total_iters"]
         # The epoch's order is shared by all ranks; each took every world_size-th sample.
@@ -170,9 +180,11 @@ class ResumeHook(Hook):
             print(f"resuming from {saved['path']}: epoch {saved['epoch']}, iteration {saved['epoch_iter']} "
                   f"of the epoch, {saved['total_iters']} images seen")
             if old_world != dist.world_size:
+                more = (f"; processes {len(ranks)} and up start empty image pools and random streams of their "
+                        f"own" if dist.world_size > len(ranks) else "")
                 print(f"the checkpoint was written by {old_world} process(es), this run has {dist.world_size}: "
                       f"weights, optimizers and the schedule carry over; the position in the epoch is "
                       f"recomputed ({saved['epoch_iter'] * old_world} samples done, {state.epoch_iter} per "
-                      f"process), and each process takes the random state and image pools of process "
-                      f"(rank mod {len(ranks)})")
+                      f"process), and process r takes the random state and image pools of process r"
+                      + (f" (r < {len(ranks)})" if dist.world_size > len(ranks) else "") + more)
             print(schedule_line(opt, saved["options"], lr, saved["epoch"]))

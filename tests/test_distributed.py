@@ -201,3 +201,21 @@ def test_validation_reaches_every_collective_eager_and_compiled(aligned_dataroot
     for rank in (0, 1):
         syncs = json.loads((tmp_path / mode / f"syncs_rank{rank}.json").read_text())
         assert syncs == {"steps": 8, "synced": {"G": [2, 4, 6, 8], "D": [2, 4, 6, 8]}}
+
+
+def test_more_processes_than_the_checkpoint_had_get_streams_and_pools_of_their_own(unaligned_dataroot, tmp_path):
+    """A 1-process checkpoint resumed by 2 processes: rank 1 is not a copy of rank 0 (same
+    random stream, same image pools), it starts empty pools and a stream of its own."""
+    base = run_args(unaligned_dataroot, tmp_path, "grow", "--model", "cycle_gan", "--netG", "resnet_6blocks",
+                    "--load_size", "36", "--crop_size", "32", "--max_dataset_size", "4", "--pool_size", "4",
+                    "--seed", "1", "--no_html", "--n_epochs", "1")
+    assert train_script.main([*base, "--n_epochs_decay", "0"]) == 0
+    resumed = torchrun(2, *base, "--n_epochs_decay", "1", "--continue_train")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    state = torch.load(tmp_path / "grow" / "latest_checkpoint.pth", weights_only=True)
+    ranks = state["ranks"]
+    assert not torch.equal(ranks[0]["rng"]["torch"], ranks[1]["rng"]["torch"])
+    assert ranks[0]["rng"]["python"][1].tolist() != ranks[1]["rng"]["python"][1].tolist()
+    # Rank 0 kept its 4 pooled images and added 2 steps' fakes; rank 1 started empty: 2 steps' worth.
+    assert [len(rank["extra"]["fake_A_pool"]["images"]) for rank in ranks] == [4, 2]
+    assert "processes 1 and up start empty image pools and random streams of their own" in resumed.stdout
