@@ -96,6 +96,9 @@ class BaseModel(ModelState, ABC):
     # Options that define this model's networks: saved in train_opt.json, and taken from there
     # by test.py unless given on its command line. A plugin with flags of its own adds them.
     architecture_keys: tuple = ARCHITECTURE_KEYS
+    # Shared options this model does not read, with the reason: given at a value other than
+    # their default, they are an error (options/base_options.py), never silently ignored.
+    unused_options: Dict[str, str] = {}
 
     def __init__(self, opt) -> None:
         self.opt = opt
@@ -164,14 +167,17 @@ class BaseModel(ModelState, ABC):
         elif self.gpu_ids and len(self.gpu_ids) > 1:
             net = nn.DataParallel(net, self.gpu_ids)
         if self.opt.compile:
-            if self.device.type == "cpu" and not any(shutil.which(c) for c in CXX_COMPILERS if c):
+            if self.opt.compile_backend == "inductor" and self.device.type == "cpu" \
+                    and not any(shutil.which(c) for c in CXX_COMPILERS if c):
                 raise UserError("--compile on the CPU needs a C++ compiler (g++ or clang++, or $CXX), "
                                 "and none was found; install one (e.g. apt install g++) or drop --compile")
             # Weights are constants when testing: Inductor then folds them into the graph
             # and keeps oneDNN's packed copies (bf16 unet_256 on a CPU: 38 ms per image
             # against 86 ms compiled without it and 55 ms eager). Passed per network, the
             # setting applies to this network's compiles only, never to later ones.
-            net = torch.compile(net, options=None if self.isTrain else {"freezing": True})
+            inductor = self.opt.compile_backend == "inductor"
+            net = torch.compile(net, backend=self.opt.compile_backend,
+                                options=None if self.isTrain or not inductor else {"freezing": True})
         return net
 
     def to_device(self, tensor: torch.Tensor) -> torch.Tensor:

@@ -65,6 +65,12 @@ def define_cut_G(input_nc: int, output_nc: int, ngf: int, netG: str, norm: str, 
 class CUTModel(BaseModel):
     metric_visuals = {"B": ("fake_B", "real_B")}
     architecture_keys = BaseModel.architecture_keys + ("no_antialias", "no_antialias_up")
+    unused_options = {
+        **{key: "CUT's generator is its own anti-aliased ResNet (models/networks/antialias.py), without it"
+           for key in ("spectral_norm_G", "upsample", "attention")},
+        "num_D": "CUT has one single-scale discriminator (--num_D is pix2pix's)",
+        "pool_size": "CUT's D judges the current fakes, there is no image pool (as in the CUT code)",
+    }
 
     @staticmethod
     def modify_commandline_options(parser, is_train: bool = True):

@@ -22,6 +22,7 @@ from util.errors import UserError
 
 @MODELS.register("cycle_gan")
 class CycleGANModel(BaseModel):
+    unused_options = {"num_D": "CycleGAN's discriminators are single-scale PatchGANs (--num_D is pix2pix's)"}
     # Both translations are scored; metric names get the target domain: fid_B is A -> B.
     metric_visuals = {"B": ("fake_B", "real_B"), "A": ("fake_A", "real_A")}
 

@@ -17,6 +17,11 @@ from util.errors import UserError
 
 @MODELS.register("pix2pix3d")
 class Pix2Pix3dModel(Pix2PixModel):
+    unused_options = {
+        **Pix2PixModel.unused_options,
+        **{key: "the 3-D networks (models/networks/volumetric.py) have no such form"
+           for key in ("spectral_norm_G", "spectral_norm_D", "upsample", "attention")},
+    }
     metric_visuals = {}  # the image metrics are 2-D
 
     @staticmethod

@@ -19,6 +19,7 @@ from util.errors import UserError
 
 @MODELS.register("pix2pix")
 class Pix2PixModel(BaseModel):
+    unused_options = {"pool_size": "D judges the current fakes, there is no image pool (the reference's pix2pix)"}
     metric_visuals = {"B": ("fake_B", "real_B")}
 
     @staticmethod

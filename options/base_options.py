@@ -104,6 +104,10 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
                         "times slower; a warning says so). fp16: GPUs, with loss scaling")
     g.add_argument("--channels_last", action="store_true", help="channels-last memory format for images and networks")
     g.add_argument("--compile", action="store_true", help="torch.compile the networks (slow first steps)")
+    g.add_argument("--compile_backend", default="inductor",
+                   help="torch.compile's backend with --compile: inductor (generated kernels, the fast one), or "
+                        "one of torch._dynamo.list_backends(); eager and aot_eager trace the graphs without "
+                        "generating code (to tell a tracing problem from a code-generation one, in seconds)")
     g.add_argument("--conv_impl", default="auto", choices=["auto", "native"],
                    help="auto: on the CPU, convolutions over few pixels (the U-Net's inner layers) run as one "
                         "matrix multiply, which is faster there; the same function up to floating-point rounding. "
@@ -182,7 +186,34 @@ def parse_options(argv: Optional[Sequence[str]] = None, is_train: bool = True,
     opt.isTrain = is_train
     if not is_train:
         _apply_saved_architecture(opt, parser, argv, trust_remote_code or opt.trust_remote_code)
+    refuse_unused_options(opt, parser, _given_on_command_line(parser, argv))
     return finalize(opt)
+
+
+# Options that only some choices of another option read: (option, the values that read it, why).
+READ_ONLY_WITH = (
+    ("n_layers_D", "netD", lambda netD: netD == "n_layers" or "." in netD,
+     "--n_layers_D sets the depth of --netD n_layers (basic is the 3-layer PatchGAN, pixel the 1x1 one)"),
+    ("lambda_gp", "gan_mode", lambda mode: mode == "wgangp", "--lambda_gp weights the gradient penalty of "
+     "--gan_mode wgangp"),
+    ("compile_backend", "compile", bool, "--compile_backend chooses torch.compile's backend: give --compile"),
+)
+
+
+def refuse_unused_options(opt: argparse.Namespace, parser: argparse.ArgumentParser, given: set) -> None:
+    """An option that the chosen model (its ``unused_options``) or the chosen network does not
+    read, given at a value other than its default, is one error line: never silently ignored."""
+    from models import MODELS
+
+    def changed(key: str) -> bool:
+        return key in given and getattr(opt, key) != parser.get_default(key)
+
+    for key, reason in getattr(MODELS.get(opt.model), "unused_options", {}).items():
+        if changed(key):
+            raise UserError(f"--{key} is not used by --model {opt.model}: {reason}")
+    for key, other, reads, reason in READ_ONLY_WITH:
+        if changed(key) and hasattr(opt, other) and not reads(getattr(opt, other)):
+            raise UserError(f"--{key} {getattr(opt, key)} is not used with --{other} {getattr(opt, other)}: {reason}")
 
 
 def _given_on_command_line(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set:
@@ -278,6 +309,12 @@ AT_LEAST = {"batch_size": 1, "input_nc": 1, "output_nc": 1, "ngf": 1, "ndf": 1, 
 
 
 def _check_ranges(opt: argparse.Namespace) -> None:
+    if opt.compile_backend != "inductor":
+        import torch._dynamo
+
+        if opt.compile_backend not in torch._dynamo.list_backends(exclude_tags=()):
+            raise UserError(f"--compile_backend {opt.compile_backend} is not a torch.compile backend; available: "
+                            f"{', '.join(torch._dynamo.list_backends(exclude_tags=()))}")
     for key, low in AT_LEAST.items():
         value = getattr(opt, key, None)
         if value is not None and value < low:

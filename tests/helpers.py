@@ -20,12 +20,14 @@ TINY_BY_MODEL = {
 # Training-only flags of the tiny settings (test.py does not take them).
 TINY_TRAIN_BY_MODEL = {"cut": ["--num_patches", "16", "--netF_nc", "16"]}
 PAIRED = {"pix2pix", "template"}
+WITHOUT_D = {"template"}  # --ndf is an error there (it has no discriminator)
 VOLUMES = {"pix2pix3d"}
 
 
 def tiny_args(model: str, dataroot: Path, checkpoints: Path, name: str = "run", *extra: str) -> list:
+    tiny = TINY if model not in WITHOUT_D else TINY[:2] + TINY[4:]  # without --ndf 8
     return ["--dataroot", str(dataroot), "--model", model, "--name", name,
-            "--checkpoints_dir", str(checkpoints), *TINY, *TINY_BY_MODEL[model],
+            "--checkpoints_dir", str(checkpoints), *tiny, *TINY_BY_MODEL[model],
             *TINY_TRAIN_BY_MODEL.get(model, []), *extra]
 
 # Tiny, fast networks at 32x32 (resnet_6blocks needs 8 pixels, the basic PatchGAN 24), no pages,
