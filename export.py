@@ -29,7 +29,6 @@ from typing import Callable, Dict, Optional, Sequence
 import torch
 from torch import nn
 
-from models.networks import generator_from_options
 from pix2cycle import Translator
 from pix2cycle.cli import load_translator, make_parser, run_main
 from util.errors import UserError
@@ -71,10 +70,9 @@ def _replace_batch_norms(net: nn.Module) -> int:
 
 
 def plain_generator(translator: Translator, bn_stats: str) -> nn.Module:
-    """The translator's generator as the plain layers of ``define_G`` (no CPU fast paths,
+    """The translator's generator as the plain layers its plugin builds (no CPU fast paths,
     whose Python shape tests would be baked into the graph), on the CPU in eval mode."""
-    opt = translator.opt
-    net = generator_from_options(opt, opt.input_nc, opt.output_nc)  # its weights are loaded below
+    net = translator.plugin.build_generator(translator.opt, translator.net_name)  # its weights are loaded below
     source = translator.model.unwrap(translator.net)
     net.load_state_dict({k: v.float().cpu() for k, v in source.state_dict().items()})
     n_bn = _replace_batch_norms(net) if bn_stats == "image" else sum(
@@ -96,7 +94,7 @@ def _dynamic_shapes(translator: Translator) -> dict:
 
 def _example(translator: Translator, height: int, width: int, seed: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
-    return torch.rand(1, translator.input_nc, height, width, generator=generator) * 2 - 1
+    return torch.rand(1, translator.net_channels[0], height, width, generator=generator) * 2 - 1
 
 
 def export_program(net: nn.Module, example: torch.Tensor, dynamic: dict, out: Path) -> Callable:
