@@ -15,6 +15,9 @@ statistics, as test.py ``--eval``; ``--bn_stats image`` exports what test.py doe
 default, each image normalized by its own statistics (the layer becomes an instance norm
 with the batch norm's scale and shift: the same numbers at batch size 1, and per image in
 a batch). Dropout is always off in the export.
+
+The graph is the generator alone: for a model with a colour space (colorization), x and y
+are what its generator takes and gives (L and ab), and a ``note:`` line says how to convert.
 """
 
 from __future__ import annotations
@@ -149,8 +152,11 @@ def run(args: argparse.Namespace) -> int:
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    print(f"wrote {out} ({args.format}, {out.stat().st_size / 1e6:.1f} MB; input x: 1 x {translator.input_nc} "
-          f"x H x W in [-1, 1], H and W multiples of {translator.size_multiple})")
+    nc_in, nc_out = translator.net_channels
+    print(f"wrote {out} ({args.format}, {out.stat().st_size / 1e6:.1f} MB; input x: 1 x {nc_in} x H x W in [-1, 1], "
+          f"H and W multiples of {translator.size_multiple}; output y: 1 x {nc_out} x H x W)")
+    if translator.colour_space.graph:  # the generator alone: the conversion is the caller's
+        print(f"note: the graph is the generator without its colour conversion: {translator.colour_space.graph}")
     return 0
 
 

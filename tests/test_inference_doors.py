@@ -21,28 +21,31 @@ from tests.conftest import load_script
 from tests.helpers import tiny_args
 from tests.inference_helpers import ONE_STEP, random_image
 from util.errors import UserError
+from util.lab import lab_to_rgb, rgb_to_l
 
 CUT_RUNS = {"cut": ["--CUT_mode", "CUT"], "fastcut": ["--CUT_mode", "FastCUT"]}
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
-    """Checkpoints folder with ``cut`` and ``fastcut`` (32 px, resnet_6blocks, ngf 8), one step each."""
+    """Checkpoints folder with ``cut``, ``fastcut`` and ``color`` (colorization without dropout;
+    32 px, resnet_6blocks, ngf 8), one step each."""
     root = tmp_path_factory.mktemp("doors")
     data = load_script("make_demo_data").make_demo_dataset(root / "unaligned", "unaligned", n_train=1, n_test=1,
                                                            size=32, seed=3)
     checkpoints = root / "checkpoints"
     for name, mode in CUT_RUNS.items():
         assert train.main(tiny_args("cut", data, checkpoints, name, *mode, *ONE_STEP)) == 0
+    assert train.main(tiny_args("colorization", data, checkpoints, "color", "--no_dropout", *ONE_STEP)) == 0
     return checkpoints
 
 
 def _test_py(checkpoints: Path, tmp_path: Path, name: str, model: str, image: Image.Image, *extra: str) -> Path:
-    """test.py on a folder holding ``image`` as img.png; the results' images folder."""
+    """test.py on a folder holding ``image`` as test/img.png; the results' images folder."""
     folder = tmp_path / "in"
-    folder.mkdir(exist_ok=True)
-    image.save(folder / "img.png")
-    results = tmp_path / "results"
+    (folder / "test").mkdir(parents=True, exist_ok=True)
+    image.save(folder / "test" / "img.png")
+    results = tmp_path / "results" / model / "_".join(extra)
     assert test_script.main(["--dataroot", str(folder), "--name", name, "--model", model, "--checkpoints_dir",
                              str(checkpoints), "--results_dir", str(results), "--gpu_ids", "-1", "--num_threads",
                              "0", "--metrics", "none", *extra]) == 0
@@ -88,6 +91,43 @@ def test_cut_exports_to_onnx(runs, tmp_path, capsys):
                         "--out", str(out)]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if "largest difference" in line)
     assert float(line.rsplit(" ", 1)[-1]) <= 1e-4 and out.is_file()
+
+
+def _signed(image: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(image, np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+
+
+def test_colorization_takes_a_photo_and_gives_a_colour_photo(runs, tmp_path):
+    t = Translator.from_checkpoint(runs / "color", device="cpu")
+    photo = random_image(32, 32, seed=7)
+    # test.py on the colorization data of that photo: L* as training computes it, lab2rgb of L* and ab.
+    expected = np.asarray(Image.open(_test_py(runs, tmp_path, "color", "colorization", photo) / "img_fake_B_rgb.png"))
+    result = t(photo)
+    assert result.mode == "RGB" and result.size == (32, 32)
+    assert np.array_equal(np.asarray(result), expected)
+    assert np.array_equal(_translate_py(runs, tmp_path, "color", photo), expected)
+    assert np.asarray(result).std(axis=2).max() > 0  # colours, not three equal channels
+
+    gray = photo.convert("L")
+    from_gray = t(gray)
+    single = _test_py(runs, tmp_path, "color", "colorization", gray, "--dataset_mode", "single")
+    assert from_gray.mode == "RGB" and np.array_equal(np.asarray(from_gray),
+                                                      np.asarray(Image.open(single / "img_fake_B_rgb.png")))
+
+
+def test_colorization_exports_its_generator_L_in_ab_out(runs, tmp_path, capsys):
+    out = tmp_path / "color.pt2"
+    assert export.main(["--name", "color", "--checkpoints_dir", str(runs), "--format", "exported_program",
+                        "--out", str(out), "--bn_stats", "image"]) == 0
+    stdout = capsys.readouterr().out
+    assert "input x: 1 x 1 x H x W" in stdout and "output y: 1 x 2 x H x W" in stdout
+    assert "note: " in stdout and "L*/50 - 1" in stdout and "a*b*/110" in stdout
+    t = Translator.from_checkpoint(runs / "color", device="cpu")
+    rgb = _signed(random_image(44, 36, seed=8))
+    L = rgb_to_l(rgb)  # what docs/inference.md says the graph takes
+    ab = torch.export.load(out).module()(L)
+    assert ab.shape == (1, 2, 36, 44)
+    torch.testing.assert_close(lab_to_rgb(L, ab), t.forward(rgb), rtol=0, atol=1e-4)
 
 
 def test_a_one_generator_run_refuses_the_other_direction(runs):
