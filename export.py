@@ -10,11 +10,11 @@ size and compared with PyTorch; the largest difference is printed, and one above
 an error (the file is then not kept). ONNX needs the optional packages of
 ``requirements-export.txt``.
 
-Batch norm (pix2pix): ``--bn_stats running`` (default) freezes it to its running
-statistics, as test.py ``--eval``; ``--bn_stats image`` exports what test.py does by
-default, each image normalized by its own statistics (the layer becomes an instance norm
-with the batch norm's scale and shift: the same numbers at batch size 1, and per image in
-a batch). Dropout is always off in the export.
+Batch norm (pix2pix): ``--bn_stats image`` (default) exports what test.py and translate.py
+do by default, each image normalized by its own statistics (the layer becomes an instance
+norm with the batch norm's scale and shift: the same numbers at batch size 1, and per image
+in a batch); ``--bn_stats running`` freezes it to its running statistics, as test.py and
+translate.py ``--eval``. Dropout is always off in the export.
 
 The graph is the generator alone: for a model with a colour space (colorization), x and y
 are what its generator takes and gives (L and ab), and a ``note:`` line says how to convert.
@@ -45,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = make_parser("Export a trained pix2cycle generator.")
     parser.add_argument("--format", required=True, choices=sorted(EXPORTERS), help="what to write")
     parser.add_argument("--out", required=True, help="the file to write (.onnx, .pt2)")
-    parser.add_argument("--bn_stats", choices=["running", "image"], default="running",
-                        help="batch norm: running statistics (test.py --eval) or each image's own (test.py)")
+    parser.add_argument("--bn_stats", choices=["image", "running"], default="image",
+                        help="batch norm: each image's own statistics (test.py, translate.py) or the running "
+                             "statistics (their --eval)")
     return parser
 
 
@@ -81,8 +82,8 @@ def plain_generator(translator: Translator, bn_stats: str) -> nn.Module:
     n_bn = _replace_batch_norms(net) if bn_stats == "image" else sum(
         isinstance(m, nn.BatchNorm2d) for m in net.modules())
     if n_bn:
-        how = "each image's own statistics (test.py's default)" if bn_stats == "image" else \
-            "its running statistics (test.py --eval); --bn_stats image keeps each image's own, as test.py"
+        how = "each image's own statistics, as test.py and translate.py (--bn_stats running: their --eval)" \
+            if bn_stats == "image" else "its running statistics, as test.py and translate.py --eval"
         print(f"note: {n_bn} batch norm layer(s) exported with {how}")
     return net.eval()
 

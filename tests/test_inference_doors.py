@@ -118,7 +118,7 @@ def test_colorization_takes_a_photo_and_gives_a_colour_photo(runs, tmp_path):
 def test_colorization_exports_its_generator_L_in_ab_out(runs, tmp_path, capsys):
     out = tmp_path / "color.pt2"
     assert export.main(["--name", "color", "--checkpoints_dir", str(runs), "--format", "exported_program",
-                        "--out", str(out), "--bn_stats", "image"]) == 0
+                        "--out", str(out)]) == 0
     stdout = capsys.readouterr().out
     assert "input x: 1 x 1 x H x W" in stdout and "output y: 1 x 2 x H x W" in stdout
     assert "note: " in stdout and "L*/50 - 1" in stdout and "a*b*/110" in stdout
