@@ -15,6 +15,7 @@ import export
 import test as test_script
 import train
 import translate
+from data.arrays import encode_png16, read_array
 from models.networks.antialias import AntialiasResnetGenerator
 from pix2cycle import Translator
 from tests.conftest import load_script
@@ -128,6 +129,27 @@ def test_colorization_exports_its_generator_L_in_ab_out(runs, tmp_path, capsys):
     ab = torch.export.load(out).module()(L)
     assert ab.shape == (1, 2, 36, 44)
     torch.testing.assert_close(lab_to_rgb(L, ab), t.forward(rgb), rtol=0, atol=1e-4)
+
+
+def test_a_16_bit_rgb_result_is_the_same_file_from_test_py_and_translate_py(runs, tmp_path):
+    rgb16 = np.asarray(random_image(32, 32, seed=9), np.uint16) * 257 + np.arange(32, dtype=np.uint16)[:, None, None]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "img.png").write_bytes(encode_png16(rgb16))
+    results = tmp_path / "results"
+    assert test_script.main(["--dataroot", str(folder), "--name", "cut", "--model", "cut", "--dataset_mode", "single",
+                             "--checkpoints_dir", str(runs), "--results_dir", str(results), "--gpu_ids", "-1",
+                             "--num_threads", "0", "--metrics", "none", "--save_dtype", "uint16"]) == 0
+    from_test, = next(results.rglob("images")).glob("img_fake_B.*")
+    out = tmp_path / "translated"
+    assert translate.main([str(folder / "img.png"), "--name", "cut", "--checkpoints_dir", str(runs),
+                           "--gpu_ids", "-1", "--out", str(out)]) == 0
+    from_translate, = out.iterdir()
+    assert from_test.suffix == from_translate.suffix == ".png"
+    a, b = read_array(from_test)[0], read_array(from_translate)[0]
+    assert a.dtype == b.dtype == np.uint16 and a.shape == b.shape == (3, 32, 32)
+    assert np.array_equal(a, b)  # the same values, rounded the same way
+    assert len(np.unique(a % 257)) > 1  # values between the 8-bit steps: written at 16 bits
 
 
 def test_a_one_generator_run_refuses_the_other_direction(runs):
