@@ -10,11 +10,14 @@ size and compared with PyTorch; the largest difference is printed, and one above
 an error (the file is then not kept). ONNX needs the optional packages of
 ``requirements-export.txt``.
 
-Batch norm (pix2pix): ``--bn_stats running`` (default) freezes it to its running
-statistics, as test.py ``--eval``; ``--bn_stats image`` exports what test.py does by
-default, each image normalized by its own statistics (the layer becomes an instance norm
-with the batch norm's scale and shift: the same numbers at batch size 1, and per image in
-a batch). Dropout is always off in the export.
+Batch norm (pix2pix): ``--bn_stats image`` (default) exports what test.py and translate.py
+do by default, each image normalized by its own statistics (the layer becomes an instance
+norm with the batch norm's scale and shift: the same numbers at batch size 1, and per image
+in a batch); ``--bn_stats running`` freezes it to its running statistics, as test.py and
+translate.py ``--eval``. Dropout is always off in the export.
+
+The graph is the generator alone: for a model with a colour space (colorization), x and y
+are what its generator takes and gives (L and ab), and a ``note:`` line says how to convert.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from typing import Callable, Dict, Optional, Sequence
 import torch
 from torch import nn
 
-from models.networks import generator_from_options
 from pix2cycle import Translator
 from pix2cycle.cli import load_translator, make_parser, run_main
 from util.errors import UserError
@@ -43,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = make_parser("Export a trained pix2cycle generator.")
     parser.add_argument("--format", required=True, choices=sorted(EXPORTERS), help="what to write")
     parser.add_argument("--out", required=True, help="the file to write (.onnx, .pt2)")
-    parser.add_argument("--bn_stats", choices=["running", "image"], default="running",
-                        help="batch norm: running statistics (test.py --eval) or each image's own (test.py)")
+    parser.add_argument("--bn_stats", choices=["image", "running"], default="image",
+                        help="batch norm: each image's own statistics (test.py, translate.py) or the running "
+                             "statistics (their --eval)")
     return parser
 
 
@@ -71,17 +74,16 @@ def _replace_batch_norms(net: nn.Module) -> int:
 
 
 def plain_generator(translator: Translator, bn_stats: str) -> nn.Module:
-    """The translator's generator as the plain layers of ``define_G`` (no CPU fast paths,
+    """The translator's generator as the plain layers its plugin builds (no CPU fast paths,
     whose Python shape tests would be baked into the graph), on the CPU in eval mode."""
-    opt = translator.opt
-    net = generator_from_options(opt, opt.input_nc, opt.output_nc)  # its weights are loaded below
+    net = translator.plugin.build_generator(translator.opt, translator.net_name)  # its weights are loaded below
     source = translator.model.unwrap(translator.net)
     net.load_state_dict({k: v.float().cpu() for k, v in source.state_dict().items()})
     n_bn = _replace_batch_norms(net) if bn_stats == "image" else sum(
         isinstance(m, nn.BatchNorm2d) for m in net.modules())
     if n_bn:
-        how = "each image's own statistics (test.py's default)" if bn_stats == "image" else \
-            "its running statistics (test.py --eval); --bn_stats image keeps each image's own, as test.py"
+        how = "each image's own statistics, as test.py and translate.py (--bn_stats running: their --eval)" \
+            if bn_stats == "image" else "its running statistics, as test.py and translate.py --eval"
         print(f"note: {n_bn} batch norm layer(s) exported with {how}")
     return net.eval()
 
@@ -96,7 +98,7 @@ def _dynamic_shapes(translator: Translator) -> dict:
 
 def _example(translator: Translator, height: int, width: int, seed: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
-    return torch.rand(1, translator.input_nc, height, width, generator=generator) * 2 - 1
+    return torch.rand(1, translator.net_channels[0], height, width, generator=generator) * 2 - 1
 
 
 def export_program(net: nn.Module, example: torch.Tensor, dynamic: dict, out: Path) -> Callable:
@@ -151,8 +153,11 @@ def run(args: argparse.Namespace) -> int:
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    print(f"wrote {out} ({args.format}, {out.stat().st_size / 1e6:.1f} MB; input x: 1 x {translator.input_nc} "
-          f"x H x W in [-1, 1], H and W multiples of {translator.size_multiple})")
+    nc_in, nc_out = translator.net_channels
+    print(f"wrote {out} ({args.format}, {out.stat().st_size / 1e6:.1f} MB; input x: 1 x {nc_in} x H x W in [-1, 1], "
+          f"H and W multiples of {translator.size_multiple}; output y: 1 x {nc_out} x H x W)")
+    if translator.colour_space.graph:  # the generator alone: the conversion is the caller's
+        print(f"note: the graph is the generator without its colour conversion: {translator.colour_space.graph}")
     return 0
 
 

@@ -5,11 +5,11 @@
 
 Inputs are files, folders (searched recursively) and glob patterns. Each output keeps its
 input's name and size (folders keep their subfolders): 8-bit sources give PNGs, 16-bit
-sources 16-bit PNGs (TIFF for TIFF sources). The architecture comes from the run's
-``train_opt.json``; ``--netG --norm --ngf --input_nc --output_nc --no_dropout`` describe
-bare weights without one. ``--tile`` translates large images in overlapping tiles
-(docs/inference.md says what that changes for each norm). An unreadable file among
-others is skipped with a warning.
+sources 16-bit PNGs (TIFF for TIFF sources), as test.py writes results of that type. The
+architecture comes from the run's ``train_opt.json``; ``--netG --norm --ngf --input_nc
+--output_nc --no_dropout`` describe bare weights without one. ``--tile`` translates large
+images in overlapping tiles (docs/inference.md says what that changes for each norm). An
+unreadable file among others is skipped with a warning.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         depth = source_bit_depth(source)
         result = translator.translate_tensor(to_unit_float(image)[None] * 2.0 - 1.0, args.tile, args.tile_overlap, args.ramp)
-        write_result(result, output_path(out / relative, depth, source), depth)
+        write_result(result, output_path(out / relative, depth, source, result), depth)
         done += 1
         progress.update(1)
     progress.close()

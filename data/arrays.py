@@ -22,6 +22,8 @@ Axis rules:
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
@@ -29,7 +31,14 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-from data.image_folder import DECODE_ERRORS, IMG_EXTENSIONS, TIFF_EXTENSIONS, UnreadableImageError, _png_bit_depth
+from data.image_folder import (
+    DECODE_ERRORS,
+    IMG_EXTENSIONS,
+    PNG_SIGNATURE,
+    TIFF_EXTENSIONS,
+    UnreadableImageError,
+    _png_bit_depth,
+)
 from util.errors import UserError
 
 PathLike = Union[str, Path]
@@ -170,17 +179,36 @@ def read_volume(path: PathLike) -> np.ndarray:
 
 
 def image_format(source: PathLike, dtype: np.dtype, channels: int) -> str:
-    """The extension a result of ``dtype`` and ``channels`` is saved with, for an input
-    file ``source``: .npy stays .npy; 8-bit gray or RGB is PNG; 16-bit gray from a PNG is a
-    16-bit PNG; everything else (more channels, other bit depths, floats) is TIFF."""
+    """The extension a 2-D result of ``dtype`` and ``channels`` is saved with, for an input
+    file ``source``: the one policy of test.py and translate.py. ``.npy`` stays ``.npy``;
+    8-bit gray or RGB is PNG; 16-bit gray or RGB is a 16-bit PNG, or TIFF when the source is
+    a TIFF; everything else (other channel counts, other types, floats) is TIFF."""
     suffix = suffix_of(source)
+    dtype = np.dtype(dtype)
     if suffix == ".npy":
         return ".npy"
-    if np.dtype(dtype) == np.uint8 and channels in (1, 3):
-        return ".png"
-    if np.dtype(dtype) == np.uint16 and channels == 1 and suffix == ".png":
+    if channels in (1, 3) and (dtype == np.uint8 or dtype == np.uint16 and suffix not in TIFF_EXTENSIONS):
         return ".png"
     return ".tif"
+
+
+# Channels -> PNG colour type: gray, gray + alpha, RGB, RGBA.
+PNG_COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+
+def encode_png16(array: np.ndarray) -> bytes:
+    """An H x W x C (C = 1..4) uint16 array as the bytes of a 16-bit PNG (PIL writes only
+    gray ones, so they are encoded here: a few lines of zlib)."""
+    height, width, channels = array.shape
+    rows = array.astype(">u2").reshape(height, width * channels).view(np.uint8)
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1)  # filter type 0 per row
+    header = struct.pack(">IIBBBBB", width, height, 16, PNG_COLOR_TYPES[channels], 0, 0, 0)
+    return (PNG_SIGNATURE + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
+            + _png_chunk(b"IEND", b""))
 
 
 def volume_format(source: PathLike) -> str:
@@ -196,11 +224,13 @@ def write_array(array: np.ndarray, path: PathLike) -> None:
         np.save(path, array)
     elif suffix == ".png":
         if array.dtype == np.uint16:
-            Image.fromarray(array[0]).save(path)  # mode I;16
+            Path(path).write_bytes(encode_png16(array.transpose(1, 2, 0)))
         else:
             Image.fromarray(array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)).save(path, compress_level=1)
     elif array.shape[0] == 1:
         tifffile.imwrite(path, array[0], photometric="minisblack")
+    elif array.shape[0] == 3 and array.dtype in (np.uint8, np.uint16):  # a colour image to viewers
+        tifffile.imwrite(path, array.transpose(1, 2, 0), photometric="rgb")
     else:
         tifffile.imwrite(path, array, photometric="minisblack", metadata={"axes": "CYX"})
 

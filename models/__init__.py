@@ -6,7 +6,10 @@ by ``@MODELS.register("<name>")`` and add one import line below. The class fills
 - ``modify_commandline_options(parser, is_train)``: its own flags and default changes;
 - ``__init__(opt)``: the four name lists (``loss_names``, ``visual_names``,
   ``model_names``, ``optimizers``) and its networks ``net<Name>``;
-- ``set_input(data)``, ``forward()`` and ``optimize_parameters()``.
+- ``set_input(data)``, ``forward()`` and ``optimize_parameters()``;
+- for translate.py, export.py and ``pix2cycle.Translator``, only where the defaults of
+  ``BaseModel`` do not fit: ``inference_generator``, ``build_generator``,
+  ``generator_channels`` and ``colour_space`` (see ``models/inference.py``).
 
 ``template_model.py`` is a short, working example. A class outside this folder can be
 used as ``--model package.module.ClassName``.

@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 
 from models import networks
+from models.colour_space import IMAGE, ColourSpace
 from models.model_state import ModelState, checkpoint_path
 from models.networks.fast_layers import use_fast_layers
 from models.schedulers import get_scheduler, schedule_at
@@ -99,6 +100,10 @@ class BaseModel(ModelState, ABC):
     # Shared options this model does not read, with the reason: given at a value other than
     # their default, they are an error (options/base_options.py), never silently ignored.
     unused_options: Dict[str, str] = {}
+    # How the inference doors (translate.py, export.py, pix2cycle.Translator) turn images into
+    # the generator's input and its output back into images; see also ``inference_generator``
+    # and ``build_generator``, which they call on the class, from a run's saved options.
+    colour_space: ColourSpace = IMAGE
 
     def __init__(self, opt) -> None:
         self.opt = opt
@@ -287,6 +292,28 @@ class BaseModel(ModelState, ABC):
         """Set-up that needs a first batch (e.g. layers sized by the generator's features),
         called once before ``setup``: before schedulers exist and before a resume loads the
         optimizers. Create optimizers for what is built here. Nothing by default."""
+
+    # ----------------------------------------------------------------- inference doors
+    @classmethod
+    def inference_generator(cls, opt, direction: Optional[str]) -> str:
+        """The network (a ``model_names`` entry) that translates in ``direction`` ("AtoB",
+        "BtoA", None for the default). One generator: ``G``, trained in ``opt.direction`` only;
+        a model with a generator per direction overrides this."""
+        if direction is not None and direction != opt.direction:
+            raise UserError(f"a --model {opt.model} run holds one generator, trained {opt.direction}; "
+                            f"direction chooses only between the generators of a model with one per direction")
+        return "G"
+
+    @classmethod
+    def generator_channels(cls, opt, name: str) -> tuple:
+        """(input, output) channels of ``net<name>``."""
+        return opt.input_nc, opt.output_nc
+
+    @classmethod
+    def build_generator(cls, opt, name: str) -> nn.Module:
+        """``net<name>`` as the options describe it, initialized, not yet on the device: what
+        the model trains and what the inference doors load a saved run's weights into."""
+        return networks.generator_from_options(opt, *cls.generator_channels(opt, name))
 
     def define_generator(self, input_nc: int, output_nc: int) -> nn.Module:
         """The generator that the options describe (``--netG``, ``--normG``, ...), on the device."""

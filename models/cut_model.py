@@ -114,9 +114,7 @@ class CUTModel(BaseModel):
         self.model_names = ["G", "D"] if self.isTrain else ["G"]
         if not self.isTrain and opt.dataset_mode == "single":
             self.metric_visuals = {}  # A images only: nothing to compare the translations with
-        self.netG = self.build_network(define_cut_G(
-            opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.normG, not opt.no_dropout, not opt.no_antialias,
-            not opt.no_antialias_up, opt.init_type, opt.init_gain))
+        self.netG = self.build_network(self.build_generator(opt, "G"))
         self.flipped = False
         if self.isTrain:
             try:
@@ -131,6 +129,12 @@ class CUTModel(BaseModel):
             self.optimizer_G = self.make_adam(self.netG.parameters())
             self.optimizer_D = self.make_adam(self.netD.parameters(), lr=opt.lr_D)
             self.optimizers = [self.optimizer_G, self.optimizer_D]
+
+    @classmethod
+    def build_generator(cls, opt, name: str):
+        """CUT's anti-aliased ResNet (also what translate.py, export.py and the Translator load)."""
+        return define_cut_G(opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.normG, not opt.no_dropout,
+                            not opt.no_antialias, not opt.no_antialias_up, opt.init_type, opt.init_gain)
 
     def data_dependent_initialize(self, data: dict) -> None:
         """Build netF from G's features on the first batch and train it with G."""

@@ -10,6 +10,7 @@ lambda_identity * (lambda_B * ||G_A(B) - B||_1 + lambda_A * ||G_B(A) - A||_1).
 from __future__ import annotations
 
 import itertools
+from typing import Optional
 
 import torch
 
@@ -25,6 +26,8 @@ class CycleGANModel(BaseModel):
     unused_options = {"num_D": "CycleGAN's discriminators are single-scale PatchGANs (--num_D is pix2pix's)"}
     # Both translations are scored; metric names get the target domain: fid_B is A -> B.
     metric_visuals = {"B": ("fake_B", "real_B"), "A": ("fake_A", "real_A")}
+    # The generator of each direction, for translate.py, export.py and the Translator.
+    generator_by_direction = {"AtoB": "G_A", "BtoA": "G_B"}
 
     @staticmethod
     def modify_commandline_options(parser, is_train: bool = True):
@@ -57,8 +60,8 @@ class CycleGANModel(BaseModel):
         self.visual_names = visual_names_A + visual_names_B
         self.model_names = ["G_A", "G_B", "D_A", "D_B"] if self.isTrain else ["G_A", "G_B"]
 
-        self.netG_A = self.define_generator(opt.input_nc, opt.output_nc)
-        self.netG_B = self.define_generator(opt.output_nc, opt.input_nc)
+        self.netG_A = self.build_network(self.build_generator(opt, "G_A"))
+        self.netG_B = self.build_network(self.build_generator(opt, "G_B"))
         if self.isTrain:
             self.netD_A = self.define_discriminator(opt.output_nc)
             self.netD_B = self.define_discriminator(opt.input_nc)
@@ -74,6 +77,14 @@ class CycleGANModel(BaseModel):
             self.optimizer_D = self.make_adam(itertools.chain(self.netD_A.parameters(), self.netD_B.parameters()),
                                               lr=opt.lr_D)
             self.optimizers = [self.optimizer_G, self.optimizer_D]
+
+    @classmethod
+    def inference_generator(cls, opt, direction: Optional[str]) -> str:
+        return cls.generator_by_direction[direction or "AtoB"]
+
+    @classmethod
+    def generator_channels(cls, opt, name: str) -> tuple:
+        return (opt.output_nc, opt.input_nc) if name == "G_B" else (opt.input_nc, opt.output_nc)
 
     def set_input(self, input: dict) -> None:
         # The dataset applies --direction: "A" is always the input domain.

@@ -49,6 +49,11 @@ class Pix2Pix3dModel(Pix2PixModel):
         return self.build_network(define_G3d(input_nc, output_nc, opt.ngf, opt.netG, opt.normG, not opt.no_dropout,
                                              opt.init_type, opt.init_gain))
 
+    @classmethod
+    def inference_generator(cls, opt, direction):
+        raise UserError("a --model pix2pix3d run translates volumes: translate.py, export.py and the Translator "
+                        "take 2-D images; use test.py --model pix2pix3d (whole volumes, sliding windows)")
+
     def define_discriminator(self, input_nc: int, multiscale: bool = False):
         opt = self.opt
         if multiscale:

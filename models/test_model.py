@@ -7,13 +7,20 @@ images of the other domain. It sets ``--dataset_mode single``.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 from models import MODELS
 from models.base_model import BaseModel
+from models.inference import InferenceModel
 from util.errors import UserError
+
+# Bare weights of a two-generator run (the reference's G_A / G_B files), by direction.
+SUFFIX_BY_DIRECTION = {"AtoB": "_A", "BtoA": "_B"}
 
 
 @MODELS.register("test")
-class TestModel(BaseModel):
+class TestModel(InferenceModel):
     # A run's saved suffix (a pretrained model's train_opt.json) names the file to load.
     architecture_keys = BaseModel.architecture_keys + ("model_suffix",)
 
@@ -29,20 +36,13 @@ class TestModel(BaseModel):
         return parser
 
     def __init__(self, opt) -> None:
-        super().__init__(opt)
-        self.loss_names = []
-        self.visual_names = ["real", "fake"]
-        self.model_names = ["G" + opt.model_suffix]
-        net = self.define_generator(opt.input_nc, opt.output_nc)
-        # The network attribute carries the suffix so that saving and loading find the file.
-        setattr(self, "netG" + opt.model_suffix, net)
+        super().__init__(opt, TestModel, "G" + opt.model_suffix)
 
-    def set_input(self, input: dict) -> None:
-        self.real = self.to_device(input["A"])
-        self.image_paths = input["A_paths"]
-
-    def forward(self) -> None:
-        self.fake = getattr(self, "netG" + self.opt.model_suffix)(self.real)
-
-    def optimize_parameters(self) -> None:
-        raise UserError("--model test cannot be trained")
+    @classmethod
+    def inference_generator(cls, opt, direction: Optional[str]) -> str:
+        folder = Path(opt.checkpoints_dir) / opt.name
+        if not opt.model_suffix and not (folder / f"{opt.epoch}_net_G.pth").exists() \
+                and (folder / f"{opt.epoch}_net_G_A.pth").exists():
+            return "G" + SUFFIX_BY_DIRECTION[direction or "AtoB"]  # G_A and G_B without a train_opt.json
+        super().inference_generator(opt, direction)  # one generator, trained one way
+        return "G" + opt.model_suffix

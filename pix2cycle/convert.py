@@ -44,8 +44,10 @@ def to_unit_hwc(result: torch.Tensor, dtype=np.float32) -> np.ndarray:
 
 
 def to_uint16_hwc(result: torch.Tensor) -> np.ndarray:
-    """1 x C x H x W in [-1, 1] -> H x W x C uint16 over the full 16-bit range."""
-    return np.round(to_unit_hwc(result, np.float64) * 65535.0).astype(np.uint16)
+    """1 x C x H x W in [-1, 1] -> H x W x C uint16 over the full 16-bit range, every channel,
+    rounded as test.py writes 16-bit results (``data.intensity.Window.from_signed``)."""
+    signed = result.detach()[0].float().cpu().clamp(-1.0, 1.0).numpy().astype(np.float64)
+    return np.round((signed.transpose(1, 2, 0) + 1.0) / 2.0 * 65535.0).astype(np.uint16)
 
 
 def _unit_to_model(image: torch.Tensor, nc: int, what: str) -> torch.Tensor:

@@ -1,14 +1,13 @@
 """Writing translated images to files at the depth of their sources.
 
-8-bit sources give 8-bit PNGs. Sources with more than 8 bits per sample (16-bit PNG, TIFF,
-PGM/PPM) give 16-bit files over the full range: TIFF for TIFF sources, PNG otherwise.
-PIL writes only gray 16-bit PNGs, so 16-bit PNGs are encoded here (a few lines of zlib).
+8-bit sources give 8-bit results, sources with more than 8 bits per sample (16-bit PNG,
+TIFF, PGM/PPM) 16-bit results over the full range. The file format is test.py's for the
+same type and channels (``data.arrays.image_format``): PNG for gray and RGB, TIFF for 16-bit
+TIFF sources and other channel counts.
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +15,11 @@ import tifffile
 import torch
 from PIL import Image
 
-from data.image_folder import DECODE_ERRORS, PNG_SIGNATURE, TIFF_EXTENSIONS, png_bit_depth
+from data.arrays import encode_png16, image_format, write_array
+from data.image_folder import DECODE_ERRORS, TIFF_EXTENSIONS, png_bit_depth
 from pix2cycle.convert import to_uint16_hwc, to_unit_hwc
-from util.util import save_image
 
-# Channels -> PNG color type: gray, gray + alpha, RGB, RGBA.
-PNG_COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
+__all__ = ["source_bit_depth", "output_path", "write_result", "encode_png16"]
 
 
 def source_bit_depth(path: Path) -> int:
@@ -39,36 +37,20 @@ def source_bit_depth(path: Path) -> int:
         return 8
 
 
-def output_path(out: Path, depth: int, source: Path) -> Path:
-    """``out`` with the suffix its content gets: .tif for deep TIFF sources, else .png."""
-    deep_tiff = depth > 8 and source.suffix.lower() in TIFF_EXTENSIONS
-    return out.with_suffix(source.suffix if deep_tiff else ".png")
+def _result_array(result: torch.Tensor, depth: int) -> np.ndarray:
+    """1 x C x H x W in [-1, 1] -> C x H x W, uint8 as test.py's 8-bit PNGs (at most 3
+    channels) or uint16 over the full range."""
+    array = to_unit_hwc(result, np.uint8) if depth <= 8 else to_uint16_hwc(result)
+    return array.transpose(2, 0, 1)
 
 
-def _png_chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-
-
-def encode_png16(array: np.ndarray) -> bytes:
-    """An H x W x C (C = 1..4) uint16 array as the bytes of a 16-bit PNG."""
-    height, width, channels = array.shape
-    rows = array.astype(">u2").reshape(height, width * channels).view(np.uint8)
-    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1)  # filter type 0 per row
-    header = struct.pack(">IIBBBBB", width, height, 16, PNG_COLOR_TYPES[channels], 0, 0, 0)
-    return (PNG_SIGNATURE + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
-            + _png_chunk(b"IEND", b""))
+def output_path(out: Path, depth: int, source: Path, result: torch.Tensor) -> Path:
+    """``out`` with the suffix that ``result`` gets at ``depth`` (``image_format``)."""
+    array = _result_array(result[:, :, :1, :1], depth)  # one pixel tells the type and channels
+    return out.with_suffix(image_format(source, array.dtype, array.shape[0]))
 
 
 def write_result(result: torch.Tensor, path: Path, depth: int = 8) -> None:
     """Write a 1 x C x H x W result in [-1, 1] to ``path`` (8- or 16-bit by ``depth``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if depth <= 8:
-        array = to_unit_hwc(result, np.uint8)
-        save_image(array[:, :, 0] if array.shape[2] == 1 else array, path)
-        return
-    array = to_uint16_hwc(result)
-    if path.suffix.lower() in TIFF_EXTENSIONS:
-        tifffile.imwrite(path, array[:, :, 0] if array.shape[2] == 1 else array,
-                         photometric="minisblack" if array.shape[2] == 1 else "rgb")
-    else:
-        path.write_bytes(encode_png16(array))
+    write_array(_result_array(result, depth), path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -9,9 +10,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models import create_model
+from models import MODELS
+from models.inference import InferenceModel
 from models.networks import generator_min_size
 from options import load_saved_options, parse_options
+from options.base_options import refuse_saved_plugins
 from pix2cycle.convert import read_input
 from pix2cycle.tiling import translate_tiled
 from util.errors import UserError
@@ -19,8 +22,6 @@ from util.errors import UserError
 # Keyword arguments that describe the generator, for weights without a train_opt.json.
 ARCHITECTURE_ARGS = ("netG", "norm", "ngf", "input_nc", "output_nc", "no_dropout")
 DIRECTIONS = ("AtoB", "BtoA")
-# Models whose run holds two generators; direction picks one (suffix of net<G>).
-TWO_GENERATORS = {"cycle_gan": {"AtoB": "_A", "BtoA": "_B"}}
 
 
 def _gpu_ids(device: Union[str, torch.device]) -> Optional[str]:
@@ -35,21 +36,13 @@ def _gpu_ids(device: Union[str, torch.device]) -> Optional[str]:
     return str(dev.index or 0)
 
 
-def _generator_suffix(folder: Path, epoch: str, saved: dict, direction: Optional[str]) -> str:
-    """Which ``net_G<suffix>`` of the run to use."""
-    if direction is not None and direction not in DIRECTIONS:
-        raise UserError(f"direction must be AtoB or BtoA, not '{direction}'")
-    model = saved.get("model")
-    if model is None and not (folder / f"{epoch}_net_G.pth").exists() \
-            and (folder / f"{epoch}_net_G_A.pth").exists():
-        model = "cycle_gan"  # bare CycleGAN weights: G_A and G_B
-    if model in TWO_GENERATORS:
-        return TWO_GENERATORS[model][direction or "AtoB"]
-    trained = saved.get("direction", "AtoB")
-    if direction is not None and direction != trained:
-        raise UserError(f"{folder} holds one generator, trained {trained}; direction only chooses between "
-                        f"a CycleGAN's G_A (AtoB) and G_B (BtoA)")
-    return saved.get("model_suffix", "") if model == "test" else ""
+def _saved_plugin(folder: Path, saved: dict, architecture: dict, trusted: bool) -> str:
+    """The model plugin that trained the run (``--model test``, the reference's generator
+    reader, for weights without a train_opt.json); a dotted path only when ``trusted``."""
+    # Checked before the plugin is imported: naming it on --model below would allow it.
+    refuse_saved_plugins(saved, folder, argparse.Namespace(model="test", **architecture), set(architecture),
+                         trusted)
+    return saved.get("model") or "test"
 
 
 class Translator:
@@ -74,6 +67,10 @@ class Translator:
         self.opt = model.opt
         self.net_name = model.model_names[0]
         self.net = getattr(model, "net" + self.net_name)
+        # The plugin that trained the run declares the generator's channels and colour space.
+        self.plugin = getattr(model, "plugin", type(model))
+        self.colour_space = self.plugin.colour_space
+        self.net_channels = tuple(self.plugin.generator_channels(self.opt, self.net_name))
         self.size_multiple = self.opt.size_multiple
         self.min_size = generator_min_size(self.opt.netG)
         self.set_mode(eval, dropout)
@@ -85,13 +82,15 @@ class Translator:
                         trust_remote_code: bool = False, **architecture: Any) -> Translator:
         """Load the generator of the run in folder ``path`` (or the weights file ``path``).
 
-        The architecture comes from ``train_opt.json`` in that folder; keyword arguments
-        ``netG, norm, ngf, input_nc, output_nc, no_dropout`` override it, and describe bare
-        weights that have none (default: the reference's ``--model test``, i.e. CycleGAN's
-        resnet_9blocks, instance norm, no dropout). ``<epoch>_net_G.pth`` is loaded; for a
-        CycleGAN, ``direction`` "AtoB" (default) loads G_A and "BtoA" G_B; ``model_suffix``
-        names any other ``net_G<suffix>``. ``device``: "auto", "cpu", "cuda", "cuda:N";
-        ``amp``: "none", "auto", "bf16" or "fp16", as test.py's ``--amp``.
+        The architecture comes from ``train_opt.json`` in that folder, and the generator is
+        the one the run's model plugin builds (CUT's anti-aliased ResNet for a CUT run, ...);
+        keyword arguments ``netG, norm, ngf, input_nc, output_nc, no_dropout`` override it,
+        and describe bare weights that have none (default: the reference's ``--model test``,
+        i.e. CycleGAN's resnet_9blocks, instance norm, no dropout). ``<epoch>_net_G.pth`` is
+        loaded; for a model with a generator per direction (CycleGAN), ``direction`` "AtoB"
+        (default) loads G_A and "BtoA" G_B; ``model_suffix`` names any other
+        ``net_G<suffix>``. ``device``: "auto", "cpu", "cuda", "cuda:N"; ``amp``: "none",
+        "auto", "bf16" or "fp16", as test.py's ``--amp``.
 
         A run whose ``train_opt.json`` names a plugin outside pix2cycle (a dotted path such as
         ``my_lab.nets.Generator``) is refused, and nothing of it imported, unless ``netG``
@@ -102,18 +101,18 @@ class Translator:
         if unknown:
             raise TypeError(f"unknown argument(s) {', '.join(unknown)}; architecture arguments are "
                             f"{', '.join(ARCHITECTURE_ARGS)}")
+        if direction is not None and direction not in DIRECTIONS:
+            raise UserError(f"direction must be AtoB or BtoA, not '{direction}'")
         path = Path(path)
         weights = path if path.is_file() else None
         folder = path.parent if weights is not None else path
         if not folder.is_dir():
             raise UserError(f"no checkpoint folder at {folder}: train first, or check the path")
         epoch = str(epoch)
-        saved = load_saved_options(folder) or {}
-        suffix = model_suffix if model_suffix is not None else \
-            "" if weights is not None else _generator_suffix(folder, epoch, saved, direction)
-        argv = ["--dataroot", str(folder), "--model", "test", "--name", folder.resolve().name,
-                "--checkpoints_dir", str(folder.resolve().parent), "--epoch", epoch,
-                "--model_suffix", suffix, "--amp", amp, "--num_threads", "0"]
+        plugin_name = _saved_plugin(folder, load_saved_options(folder) or {}, architecture, trust_remote_code)
+        argv = ["--dataroot", str(folder), "--model", plugin_name, "--name", folder.resolve().name,
+                "--checkpoints_dir", str(folder.resolve().parent), "--epoch", epoch, "--amp", amp,
+                "--num_threads", "0"]
         gpu_ids = _gpu_ids(device)
         argv += ["--gpu_ids", gpu_ids] if gpu_ids is not None else []
         argv += ["--compile"] if compile else []
@@ -123,11 +122,13 @@ class Translator:
         opt = parse_options(argv, is_train=False, trust_remote_code=trust_remote_code)
         if "no_dropout" in architecture:
             opt.no_dropout = bool(architecture["no_dropout"])
-        model = create_model(opt)
+        plugin = MODELS.get(plugin_name)
+        net_name = "G" + model_suffix if model_suffix is not None else plugin.inference_generator(opt, direction)
+        model = InferenceModel(opt, plugin, net_name)
         if weights is None:
-            model.setup(opt)  # loads <epoch>_net_G<suffix>.pth, casts weights for --amp
+            model.setup(opt)  # loads <epoch>_net_<net_name>.pth, casts weights for --amp
         else:
-            model.load_network_file(model.model_names[0], weights)
+            model.load_network_file(net_name, weights)
             if model.amp_dtype is not None:
                 model.cast_weights_for_inference()
         return cls(model, eval=eval, dropout=dropout)
@@ -153,11 +154,15 @@ class Translator:
 
     @property
     def input_nc(self) -> int:
-        return self.opt.input_nc
+        """Channels of the images it reads (a colorization run: 3, RGB; its generator takes L)."""
+        image_nc = self.colour_space.image_nc
+        return image_nc[0] if image_nc else self.net_channels[0]
 
     @property
     def output_nc(self) -> int:
-        return self.opt.output_nc
+        """Channels of the images it gives."""
+        image_nc = self.colour_space.image_nc
+        return image_nc[1] if image_nc else self.net_channels[1]
 
     def padded_size(self, height: int, width: int) -> tuple:
         """The (height, width) the generator is run at for an image of this size."""
@@ -165,15 +170,18 @@ class Translator:
         return tuple(max(self.min_size, -(-side // m) * m) for side in (height, width))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """1 x C x H x W in [-1, 1], any size -> 1 x C' x H x W in [-1, 1] (float32, on the device)."""
+        """1 x C x H x W image in [-1, 1], any size -> 1 x C' x H x W image in [-1, 1] (float32,
+        on the device), through the run's colour space (identity for most models)."""
         height, width = image.shape[2:]
         ph, pw = (p - s for p, s in zip(self.padded_size(height, width), (height, width)))
         if ph or pw:
             mode = "reflect" if ph < height and pw < width else "replicate"
             image = F.pad(image, (0, pw, 0, ph), mode=mode)
-        image = self.model.to_device(image)
-        with torch.no_grad(), self.model.autocast():
-            result = self.net(image)
+        with torch.no_grad():
+            net_input = self.model.to_device(self.colour_space.encode(image))
+            with self.model.autocast():
+                result = self.net(net_input)
+            result = self.colour_space.decode(net_input, result.float())
         return result[:, :, :height, :width].float()
 
     def translate_tensor(self, image: torch.Tensor, tile: Optional[int] = None, tile_overlap: int = 32,

@@ -59,6 +59,20 @@ def test_exported_batch_norm_matches_the_translator(checkpoints, bn_stats, eval)
         assert torch.allclose(net(x), translator.forward(x), atol=1e-5)
 
 
+def test_the_default_export_reproduces_translate_py(checkpoints, tmp_path, capsys):
+    """Batch norm by each image's own statistics unless --bn_stats running, as translate.py without --eval."""
+    out = tmp_path / "p2p.pt2"
+    assert _export(checkpoints, "p2p", "exported_program", out) == 0
+    assert "each image's own statistics" in capsys.readouterr().out
+    x = torch.rand(1, 3, 256, 384) * 2 - 1
+    default = Translator.from_checkpoint(checkpoints / "p2p", device="cpu")
+    running = Translator.from_checkpoint(checkpoints / "p2p", device="cpu", eval=True)
+    torch.testing.assert_close(torch.export.load(out).module()(x), default.forward(x), rtol=0, atol=1e-5)
+    assert (default.forward(x) - running.forward(x)).abs().max() > 1e-2  # the two forms differ
+    assert _export(checkpoints, "p2p", "exported_program", out, "--bn_stats", "running") == 0
+    torch.testing.assert_close(torch.export.load(out).module()(x), running.forward(x), rtol=0, atol=1e-5)
+
+
 def test_missing_extras_name_the_pip_command(checkpoints, tmp_path, capsys, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real(name, *a))

@@ -263,7 +263,10 @@ def test_result_formats_follow_the_data():
     from data.arrays import image_format, volume_format
 
     assert image_format("x.png", np.uint16, 1) == ".png"  # 16-bit gray PNG in, 16-bit PNG out
-    assert image_format("x.png", np.uint16, 3) == ".tif"  # PIL cannot write 16-bit RGB PNGs
+    assert image_format("x.png", np.uint16, 3) == ".png"  # 16-bit RGB: a 16-bit PNG, as translate.py writes it
+    assert image_format("x.pgm", np.uint16, 1) == ".png"
+    assert image_format("x.tif", np.uint16, 3) == ".tif"
+    assert image_format("x.png", np.uint16, 5) == ".tif"
     assert image_format("x.tif", np.uint8, 3) == ".png"
     assert image_format("x.tif", np.uint8, 5) == ".tif"
     assert image_format("x.png", np.float32, 1) == ".tif"

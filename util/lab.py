@@ -22,14 +22,19 @@ def rgb_to_lab(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return lab[:1] / L_SCALE - L_SHIFT, lab[1:] / AB_SCALE
 
 
-def gray_to_l(gray: torch.Tensor) -> torch.Tensor:
-    """Gray images in [-1, 1] (``N x 1 x H x W``, as a gray dataset gives them) -> scaled L.
+def rgb_to_l(images: torch.Tensor) -> torch.Tensor:
+    """RGB or gray images in [-1, 1] (``N x 3 x H x W`` or ``N x 1 x H x W``) -> their scaled
+    L, computed as the colorization data computes it (``rgb_to_lab``), on the input's device.
 
     A gray value is an RGB colour with three equal channels; its lightness is not linear in it.
     """
-    rgb = ((gray.detach().float().cpu() + 1.0) / 2.0).clamp(0, 1).expand(-1, 3, -1, -1)
+    rgb = ((images.detach().float().cpu() + 1.0) / 2.0).clamp(0, 1).expand(-1, 3, -1, -1)
     ls = [rgb_to_lab(image)[0] for image in rgb]
-    return torch.stack(ls).to(gray.device)
+    return torch.stack(ls).to(images.device)
+
+
+# Gray images (``--dataset_mode single``) are RGB images of three equal channels.
+gray_to_l = rgb_to_l
 
 
 def lab_to_rgb(l_scaled: torch.Tensor, ab_scaled: torch.Tensor) -> torch.Tensor:

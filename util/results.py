@@ -2,9 +2,10 @@
 
 For the scientific dataset modes (paired, volume), each visual is mapped back through its
 side's intensity window (``real_A`` through A's, ``fake_B`` and ``real_B`` through B's)
-and stored in the data's type: 8-bit gray or RGB as PNG, 16-bit gray from PNGs as 16-bit
-PNG, other types and channel counts as TIFF, ``.npy`` inputs as ``.npy``, volumes in their
-input's format (NIfTI with its affine and header). ``--save_dtype`` picks another type.
+and stored in the data's type, in the format ``data.arrays.image_format`` gives (the one
+translate.py uses too): 8-bit gray or RGB as PNG, 16-bit gray or RGB as 16-bit PNG (TIFF
+for TIFF inputs), other types and channel counts as TIFF, ``.npy`` inputs as ``.npy``;
+volumes in their input's format (NIfTI with its affine and header). ``--save_dtype`` picks another type.
 The gallery shows a PNG preview (the first three channels, or ``--display_channels``; the
 middle slice of each axis for volumes) labelled with the window it shows.
 
