@@ -44,6 +44,9 @@ class VolumeDataset(BaseDataset):
 
     # Options test.py takes from the training run: the mapping and the sliding window's size.
     architecture_keys = INTENSITY_KEYS + ("patch_size",)
+    # --cache_images keeps each pair's decoded, mapped volumes (volumes are never resized), so a
+    # patch is only its crop and flip.
+    caches_resized_images = True
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
@@ -69,7 +72,9 @@ class VolumeDataset(BaseDataset):
         return len(self.pairs) * self.repeats
 
     def read_pair(self, index: int) -> Tuple[torch.Tensor, torch.Tensor, str, str]:
-        """(A, B) of pair ``index`` in [0, 1], channels checked, shapes equal."""
+        """(A, B) of pair ``index`` in [0, 1], channels checked, shapes equal (kept under ``--cache_images``)."""
+        if self._prepared is not None and index in self._prepared:
+            return self._prepared[index]
         path_A, path_B = self.pairs[index]
         A, B = read_volume(path_A), read_volume(path_B)
         check_channels(path_A, A, self.opt.input_nc, "--input_nc")
@@ -77,7 +82,10 @@ class VolumeDataset(BaseDataset):
         if A.shape[1:] != B.shape[1:]:
             raise UserError(f"{path_A} has shape {'x'.join(map(str, A.shape[1:]))} but {path_B} has "
                             f"{'x'.join(map(str, B.shape[1:]))}; paired volumes must have one shape")
-        return self.windows[0].to_unit(A), self.windows[1].to_unit(B), path_A, path_B
+        pair = self.windows[0].to_unit(A), self.windows[1].to_unit(B), path_A, path_B
+        if self._prepared is not None:
+            self._prepared[index] = pair
+        return pair
 
     def __getitem__(self, index: int) -> dict:
         pair = int(index) // self.repeats

@@ -272,3 +272,26 @@ def test_result_formats_follow_the_data():
     assert image_format("x.png", np.float32, 1) == ".tif"
     assert image_format("x.npy", np.uint8, 3) == ".npy"
     assert [volume_format(f"v{s}") for s in (".nii.gz", ".nii", ".npy", ".tiff")] == [".nii.gz", ".nii", ".npy", ".tiff"]
+
+
+def test_cache_images_keeps_decoded_volumes(volume_dataroot, monkeypatch):
+    """--cache_images reaches volumes: each file is decoded once, and a patch is the same with or
+    without the cache."""
+    import data.volume_dataset as volume_dataset
+    from data import create_dataset
+    from options import parse_options
+
+    reads = []
+    real = volume_dataset.read_volume
+    monkeypatch.setattr(volume_dataset, "read_volume", lambda path: reads.append(path) or real(path))
+    samples = {}
+    for cache in (False, True):
+        opt = parse_options(["--dataroot", str(volume_dataroot), "--model", "pix2pix3d", "--input_nc", "1",
+                             "--output_nc", "1", "--patch_size", "16", "--patches_per_volume", "3", "--gpu_ids", "-1",
+                             *(["--cache_images"] if cache else [])])
+        dataset = create_dataset(opt)
+        reads.clear()
+        torch.manual_seed(0)
+        samples[cache] = [dataset[i]["A"] for i in range(len(dataset))] + [dataset[i]["B"] for i in range(len(dataset))]
+        assert len(reads) == (0 if cache else 2 * 2 * len(dataset))  # cached at start: no decoding per patch
+    assert all(torch.equal(a, b) for a, b in zip(samples[False], samples[True]))
