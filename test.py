@@ -131,7 +131,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     verbose = "--verbose" in argv
     try:
         opt = parse_options(argv, is_train=False)
-        with RunLock(results_folder(opt), what="test.py run"):  # one writer per results folder
+        with RunLock(results_folder(opt), what="test.py run", option="--results_dir"):  # one writer per results folder
             return run(opt)
     except UserError as e:
         return report_user_error(e, verbose)

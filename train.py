@@ -31,7 +31,6 @@ from engine.timing import TimingHook
 from engine.validation import ValidationHook, setup_validation
 from models import create_model
 from options import parse_options
-from util.checkpoint import ensure_writable_folder
 from util.errors import UserError, report_user_error, user_error_from_os_error
 from util.run_folder import RunLock, check_new_run
 from util.util import seed_everything
@@ -68,7 +67,6 @@ def claimed_run_folder(opt, dist: Distributed) -> Iterator[None]:
     lock, error = RunLock(folder), None
     if dist.is_main:
         try:
-            ensure_writable_folder(folder)
             lock.acquire()
             aside = check_new_run(folder, opt.continue_train, opt.overwrite)
             if aside is not None:

@@ -204,7 +204,7 @@ def test_continue_train_with_another_model(trained, unaligned_dataroot, tmp_path
     (["--name", "nobody"], ["no weights at", "nobody", "files there: none"]),
     (["--aspect_ratio", "0"], ["--aspect_ratio must be positive"]),
     (["--num_test", "-1"], ["--num_test must be at least 1"]),
-    (["--results_dir", "FILE/results"], ["cannot access", "Not a directory"]),
+    (["--results_dir", "FILE/results"], ["cannot write to", "Not a directory", "check --results_dir"]),
 ])
 def test_test_py_errors(extra, needles, trained, aligned_dataroot, tmp_path, capsys):
     (tmp_path / "FILE").write_text("a file where a folder is expected")

@@ -126,18 +126,6 @@ def remove_stale_temp_files(folder: Union[str, Path]) -> List[str]:
     return removed
 
 
-def ensure_writable_folder(folder: Union[str, Path], option: str = "--checkpoints_dir") -> None:
-    """Create ``folder`` and check that a file can be written there; ``UserError`` if not."""
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write_test.", suffix=TEMP_SUFFIX, dir=folder)
-        os.close(fd)
-        os.remove(probe)
-    except OSError as e:
-        raise UserError(f"cannot write to {folder} ({e.strerror or e}); check {option}") from e
-
-
 def _remove_quietly(path: str) -> None:
     try:
         os.remove(path)

@@ -81,14 +81,21 @@ def _stale_reason(holder: dict) -> Optional[str]:
 class RunLock:
     """Claims ``folder`` (created if needed) for this process until ``release``; a context manager."""
 
-    def __init__(self, folder, what: str = "run") -> None:
-        self.folder, self.what = Path(folder), what
+    def __init__(self, folder, what: str = "run", option: str = "--checkpoints_dir") -> None:
+        self.folder, self.what, self.option = Path(folder), what, option
         self.path = self.folder / LOCK_FILE
         self.held = False
         self.me = _this_process()
         self.created: List[Path] = []  # folders made by acquire, removed by release while empty
 
     def acquire(self) -> RunLock:
+        try:
+            return self._acquire()
+        except OSError as e:
+            self.release()
+            raise UserError(f"cannot write to {self.folder} ({e.strerror or e}); check {self.option}") from e
+
+    def _acquire(self) -> RunLock:
         self.created = [p for p in (self.folder, *self.folder.parents) if not p.exists()]
         self.folder.mkdir(parents=True, exist_ok=True)
         mine = json.dumps(self.me, sort_keys=True)
