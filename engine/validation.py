@@ -116,6 +116,11 @@ def setup_validation(opt: argparse.Namespace, train_set: Dataset,
     """
     if opt.val_freq <= 0:
         return train_set, None
+    from models import MODELS
+
+    refusal = getattr(MODELS.get(opt.model), "refused_doors", {}).get("validation")
+    if refusal is not None:
+        raise UserError(f"--val_freq: {refusal}")
     names = parse_metric_names(opt.metrics)
     if not names:
         raise UserError("--val_freq needs metrics to compute; pass --val_metrics, e.g. psnr,ssim")
@@ -165,6 +170,7 @@ class Validator:
                                  generator=torch.Generator().manual_seed(seed))
         self.evaluator: Optional[Evaluator] = None
         self.writes = True  # False on ranks other than 0: they evaluate but neither print nor save
+        self.plateau = opt.lr_policy == "plateau"
         self.judged: Optional[Tuple[str, float, bool]] = None
         self.best: Optional[dict] = None
         self._noted: set = set()
@@ -242,6 +248,10 @@ class Validator:
         if value is None:
             fallback = next((n for n in results if headline(results[n]) is not None), None)
             if fallback is None:
+                if self.plateau:
+                    raise UserError(f"--lr_policy plateau follows a validation figure, and none of --val_metrics "
+                                    f"{','.join(self.names)} could be computed on {self.source}: "
+                                    f"{'; '.join(describe_unavailable(self.evaluator.later_unavailable(results)))}")
                 self._note("validation: no metric could be computed; best weights are not tracked")
                 return None
             self._note(f"validation: --best_metric {metric} is not available; best weights are chosen "
