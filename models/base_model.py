@@ -104,6 +104,19 @@ class BaseModel(ModelState, ABC):
     # the generator's input and its output back into images; see also ``inference_generator``
     # and ``build_generator``, which they call on the class, from a run's saved options.
     colour_space: ColourSpace = IMAGE
+    # Doors (and modes) of pix2cycle/compatibility.py this model cannot go through, with the
+    # reason; the door refuses with it.
+    refused_doors: Dict[str, str] = {}
+
+    @classmethod
+    def generator_refusal(cls, netG: str) -> Optional[str]:
+        """Why this model cannot take ``--netG netG`` (None: it can); building it raises the same."""
+        return None
+
+    @classmethod
+    def discriminator_refusal(cls, netD: str) -> Optional[str]:
+        """Why this model cannot take ``--netD netD`` (None: it can)."""
+        return None
 
     def __init__(self, opt) -> None:
         self.opt = opt

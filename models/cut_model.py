@@ -53,9 +53,9 @@ def str2bool(value: str) -> bool:
 def define_cut_G(input_nc: int, output_nc: int, ngf: int, netG: str, norm: str, use_dropout: bool,
                  antialias: bool, antialias_up: bool, init_type: str, init_gain: float):
     """CUT's generator (models/networks/antialias.py), built and initialized."""
-    if netG not in RESNET_BLOCKS:
-        raise UserError(f"--model cut needs a ResNet generator ({', '.join(RESNET_BLOCKS)}), not --netG {netG}: "
-                        "PatchNCE reads its encoder layers")
+    reason = CUTModel.generator_refusal(netG)
+    if reason is not None:
+        raise UserError(reason)
     net = AntialiasResnetGenerator(input_nc, output_nc, ngf, networks.get_norm_layer(norm), use_dropout,
                                    RESNET_BLOCKS[netG], antialias, antialias_up)
     return networks.init_weights(net, init_type, init_gain)
@@ -71,6 +71,13 @@ class CUTModel(BaseModel):
         "num_D": "CUT has one single-scale discriminator (--num_D is pix2pix's)",
         "pool_size": "CUT's D judges the current fakes, there is no image pool (as in the CUT code)",
     }
+
+    @classmethod
+    def generator_refusal(cls, netG: str):
+        if netG in RESNET_BLOCKS:
+            return None
+        return (f"--model cut needs a ResNet generator, --netG {' or '.join(RESNET_BLOCKS)}: PatchNCE reads "
+                "its encoder layers")
 
     @staticmethod
     def modify_commandline_options(parser, is_train: bool = True):

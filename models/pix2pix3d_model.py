@@ -10,7 +10,14 @@ translates whole volumes of any shape with a sliding window of that size, overla
 from __future__ import annotations
 
 from models import MODELS
-from models.networks.volumetric import check_patch_size, define_D3d, define_G3d, sliding_window
+from models.networks.volumetric import (
+    check_patch_size,
+    define_D3d,
+    define_G3d,
+    discriminator_3d_refusal,
+    generator_3d_refusal,
+    sliding_window,
+)
 from models.pix2pix_model import Pix2PixModel
 from util.errors import UserError
 
@@ -23,6 +30,21 @@ class Pix2Pix3dModel(Pix2PixModel):
            for key in ("spectral_norm_G", "spectral_norm_D", "upsample", "attention")},
     }
     metric_visuals = {}  # the image metrics are 2-D
+
+    refused_doors = dict.fromkeys(("translate.py", "Translator", "export onnx", "export exported_program"),
+                                  "a --model pix2pix3d run translates volumes: translate.py, export.py and the "
+                                  "Translator take 2-D images; use test.py --model pix2pix3d (whole volumes, "
+                                  "sliding windows)")
+    refused_doors["validation"] = ("--model pix2pix3d has no validation metric (the image metrics are 2-D); "
+                                   "score test.py's volumes with a measure of your field")
+
+    @classmethod
+    def generator_refusal(cls, netG: str):
+        return generator_3d_refusal(netG)
+
+    @classmethod
+    def discriminator_refusal(cls, netD: str):
+        return discriminator_3d_refusal(netD)
 
     @staticmethod
     def modify_commandline_options(parser, is_train: bool = True):
@@ -51,8 +73,7 @@ class Pix2Pix3dModel(Pix2PixModel):
 
     @classmethod
     def inference_generator(cls, opt, direction):
-        raise UserError("a --model pix2pix3d run translates volumes: translate.py, export.py and the Translator "
-                        "take 2-D images; use test.py --model pix2pix3d (whole volumes, sliding windows)")
+        raise UserError(cls.refused_doors["Translator"])
 
     def define_discriminator(self, input_nc: int, multiscale: bool = False):
         opt = self.opt

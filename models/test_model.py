@@ -23,11 +23,14 @@ SUFFIX_BY_DIRECTION = {"AtoB": "_A", "BtoA": "_B"}
 class TestModel(InferenceModel):
     # A run's saved suffix (a pretrained model's train_opt.json) names the file to load.
     architecture_keys = BaseModel.architecture_keys + ("model_suffix",)
+    TRAIN_ONLY = "--model test is for test.py only; train with --model cycle_gan or pix2pix"
+    refused_doors = dict.fromkeys(("train", "resume", "resume weights", "ablate", "torchrun", "compile", "amp",
+                                   "accumulation", "ema", "validation", "cache_images"), TRAIN_ONLY)
 
     @staticmethod
     def modify_commandline_options(parser, is_train: bool = True):
         if is_train:
-            raise UserError("--model test is for test.py only; train with --model cycle_gan or pix2pix")
+            raise UserError(TestModel.TRAIN_ONLY)
         # Mostly used for CycleGAN generators, which are trained without dropout; a saved
         # train_opt.json or an explicit flag still wins.
         parser.set_defaults(dataset_mode="single", no_dropout=True)

@@ -200,6 +200,11 @@ READ_ONLY_WITH = (
 )
 
 
+# What test.py never reads: it builds and loads generators only.
+TEST_UNUSED = dict.fromkeys(("netD", "ndf", "n_layers_D", "normD", "spectral_norm_D", "num_D"),
+                            "testing builds the generators only (the discriminator options are training's)")
+
+
 def refuse_unused_options(opt: argparse.Namespace, parser: argparse.ArgumentParser, given: set) -> None:
     """An option that the chosen model (its ``unused_options``) or the chosen network does not
     read, given at a value other than its default, is one error line: never silently ignored."""
@@ -208,9 +213,17 @@ def refuse_unused_options(opt: argparse.Namespace, parser: argparse.ArgumentPars
     def changed(key: str) -> bool:
         return key in given and getattr(opt, key) != parser.get_default(key)
 
-    for key, reason in getattr(MODELS.get(opt.model), "unused_options", {}).items():
-        if changed(key):
-            raise UserError(f"--{key} is not used by --model {opt.model}: {reason}")
+    from data import DATASETS
+
+    for what, table in ((f"--model {opt.model}", MODELS.get(opt.model)),
+                        (f"--dataset_mode {opt.dataset_mode}", DATASETS.get(opt.dataset_mode))):
+        for key, reason in getattr(table, "unused_options", {}).items():
+            if changed(key):
+                raise UserError(f"--{key} is not used by {what}: {reason}")
+    if not opt.isTrain:
+        for key, reason in TEST_UNUSED.items():
+            if changed(key):
+                raise UserError(f"--{key} is not used by test.py: {reason}")
     for key, other, reads, reason in READ_ONLY_WITH:
         if changed(key) and hasattr(opt, other) and not reads(getattr(opt, other)):
             raise UserError(f"--{key} {getattr(opt, key)} is not used with --{other} {getattr(opt, other)}: {reason}")

@@ -300,11 +300,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise UserError("give the training flags after --, with --dataroot (e.g. -- --dataroot ./datasets/maps)")
         if opt.nproc_per_node > 1 and opt.jobs > 1:
             raise UserError("--nproc_per_node and --jobs: use one of them (each torchrun run takes the machine)")
+        # Every configuration's train.py flags are checked before anything is trained: one error line.
+        from options import parse_options
+
+        for config in [c for entries in experiments.values() for _, c in entries]:
+            parse_options([*base, *config_flags(config), "--name", "check"], is_train=True)
         phase = opt.phase or default_phase(dataroot)
         study = Study(opt.name, base, Path(opt.checkpoints_dir), Path(opt.results_dir), phase, opt.metrics,
                       max(1, opt.jobs), opt.num_test, max(1, opt.nproc_per_node))
         # One study at a time in its folders: two would train the same runs and write the same pages.
-        with RunLock(study.checkpoints, what="study"), RunLock(study.results, what="study"):
+        with RunLock(study.checkpoints, what="study"), RunLock(study.results, what="study", option="--results_dir"):
             study.run(experiments, preset=bool(opt.preset))
         return 0
     except UserError as e:

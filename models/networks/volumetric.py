@@ -10,7 +10,7 @@ Norm names are those of ``--norm``, mapped to their 3-D layers in ``NORM_LAYERS_
 from __future__ import annotations
 
 import functools
-from typing import Callable, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -37,11 +37,26 @@ def _norm_3d(norm: str) -> NormLayer:
     return NORM_LAYERS_3D[norm]
 
 
+def generator_3d_refusal(netG: str) -> Optional[str]:
+    """Why ``--netG netG`` has no 3-D form (None: it has one, ``unet_N``)."""
+    if netG.startswith("unet_") and netG in GENERATORS:
+        return None
+    unets = sorted((n for n in GENERATORS if n.startswith("unet_")), key=generator_size_multiple)
+    return f"--netG: only the U-Nets have a 3-D form, for volumes: {', '.join(unets)}"
+
+
+def discriminator_3d_refusal(netD: str) -> Optional[str]:
+    """Why ``--netD netD`` has no 3-D form (None: it has one)."""
+    if netD in PATCH_LAYERS_3D:
+        return None
+    return f"--netD {netD} has no 3-D form; available for volumes: {', '.join(PATCH_LAYERS_3D)}"
+
+
 def unet_halvings(netG: str) -> int:
     """log2(N) of ``unet_N``; other generators have no 3-D form."""
-    if not netG.startswith("unet_") or netG not in GENERATORS:
-        unets = sorted((n for n in GENERATORS if n.startswith("unet_")), key=generator_size_multiple)
-        raise UserError(f"--netG {netG} has no 3-D form; available for volumes: {', '.join(unets)}")
+    reason = generator_3d_refusal(netG)
+    if reason is not None:
+        raise UserError(reason)
     return generator_size_multiple(netG).bit_length() - 1
 
 
@@ -55,8 +70,9 @@ def define_G3d(input_nc: int, output_nc: int, ngf: int, netG: str, norm: str = "
 def define_D3d(input_nc: int, ndf: int, netD: str, n_layers_D: int = 3, norm: str = "instance",
                init_type: str = "normal", init_gain: float = 0.02) -> nn.Module:
     """The 3-D PatchGAN of ``basic`` or ``n_layers``, initialized, on the CPU."""
-    if netD not in PATCH_LAYERS_3D:
-        raise UserError(f"--netD {netD} has no 3-D form; available for volumes: {', '.join(PATCH_LAYERS_3D)}")
+    reason = discriminator_3d_refusal(netD)
+    if reason is not None:
+        raise UserError(reason)
     n_layers = PATCH_LAYERS_3D[netD] or n_layers_D
     net = NLayerDiscriminator(input_nc, ndf, n_layers, _norm_3d(norm), dims=3)
     return init_weights(net, init_type, init_gain)
