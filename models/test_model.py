@@ -14,6 +14,7 @@ from models import MODELS
 from models.base_model import BaseModel
 from models.inference import InferenceModel
 from util.errors import UserError
+from util.saved_options import load_saved_options
 
 # Bare weights of a two-generator run (the reference's G_A / G_B files), by direction.
 SUFFIX_BY_DIRECTION = {"AtoB": "_A", "BtoA": "_B"}
@@ -39,7 +40,16 @@ class TestModel(InferenceModel):
         return parser
 
     def __init__(self, opt) -> None:
-        super().__init__(opt, TestModel, "G" + opt.model_suffix)
+        super().__init__(opt, self.plugin_of_run(opt), "G" + opt.model_suffix)
+
+    @staticmethod
+    def plugin_of_run(opt) -> type:
+        """The registered model of the run whose generator is tested, where it builds its
+        generator its own way (CUT's anti-aliased ResNet); else the options' generator. Only
+        registered names count: a saved dotted path is never imported here."""
+        saved = load_saved_options(Path(opt.checkpoints_dir) / opt.name) or {}
+        plugin = MODELS.get(saved["model"]) if saved.get("model") in MODELS else TestModel
+        return plugin if plugin.build_generator.__func__ is not BaseModel.build_generator.__func__ else TestModel
 
     @classmethod
     def inference_generator(cls, opt, direction: Optional[str]) -> str:

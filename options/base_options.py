@@ -303,7 +303,8 @@ def _apply_saved_architecture(opt: argparse.Namespace, parser, argv: Sequence[st
         for key in _architecture_keys(opt, saved.get("model")):
             if FOLLOWS.get(key) in given:  # --norm on the command line: --normG/--normD follow it
                 continue
-            if key in saved and key not in given and hasattr(opt, key):
+            # --model test takes the saved model's own architecture options too (CUT's anti-aliasing).
+            if key in saved and key not in given and (hasattr(opt, key) or opt.model == "test"):
                 setattr(opt, key, saved[key])
         # Test at the size the networks were trained at, unless told otherwise.
         if "crop_size" in saved and "crop_size" not in given:

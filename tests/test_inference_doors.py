@@ -73,6 +73,9 @@ def test_cut_runs_load_and_translate_through_every_door(runs, tmp_path, name):
                                      / "img_fake_B.png"))
     translated = t(image)
     assert np.array_equal(np.asarray(translated), expected)  # the same PNG as test.py's, at the training size
+    # --model test runs CUT's own generator too (it built the plain ResNet and failed to load).
+    as_test = np.asarray(Image.open(_test_py(runs, tmp_path, name, "test", image) / "img_fake.png"))
+    assert np.array_equal(as_test, expected)
     assert np.array_equal(_translate_py(runs, tmp_path, name, image), expected)
     wide = random_image(52, 36, seed=6)
     assert t(wide).size == (52, 36)
