@@ -47,7 +47,8 @@ MODES = {
     "accumulation": (("--grad_accum_steps", "2"), "--grad_accum_steps 2"),
     "ema": (("--ema_decay", "0.9"), "--ema_decay 0.9, then test.py --use_ema"),
     "validation": (("--val_freq", "1", "--lr_policy", "plateau"),
-                   "--val_freq 1 with the model's offline metrics, --lr_policy plateau"),
+                   "--val_freq 1 --lr_policy plateau, scored by l1, psnr and ssim (FID, KID and LPIPS need "
+                   "their pretrained weights: tests/test_eval_integration.py runs them with stand-in features)"),
     "cache_images": (("--cache_images",), "--cache_images"),
 }
 # Machine facts: (column group, name) -> the reason it is refused on CPU processes.
