@@ -200,7 +200,8 @@ READ_ONLY_WITH = (
 )
 
 
-# What test.py never reads: it builds and loads generators only.
+# What test.py never reads: it builds and loads generators only. Given as the run was trained
+# (a training command reused for testing, as the reference allows) they are accepted.
 TEST_UNUSED = dict.fromkeys(("netD", "ndf", "n_layers_D", "normD", "spectral_norm_D", "num_D"),
                             "testing builds the generators only (the discriminator options are training's)")
 
@@ -220,10 +221,6 @@ def refuse_unused_options(opt: argparse.Namespace, parser: argparse.ArgumentPars
         for key, reason in getattr(table, "unused_options", {}).items():
             if changed(key):
                 raise UserError(f"--{key} is not used by {what}: {reason}")
-    if not opt.isTrain:
-        for key, reason in TEST_UNUSED.items():
-            if changed(key):
-                raise UserError(f"--{key} is not used by test.py: {reason}")
     for key, other, reads, reason in READ_ONLY_WITH:
         if changed(key) and hasattr(opt, other) and not reads(getattr(opt, other)):
             raise UserError(f"--{key} {getattr(opt, key)} is not used with --{other} {getattr(opt, other)}: {reason}")
@@ -300,6 +297,10 @@ def _apply_saved_architecture(opt: argparse.Namespace, parser, argv: Sequence[st
     if saved is not None:
         saved = refuse_saved_plugins(saved, folder, opt, given, trusted)
     if saved is not None and _saved_run_applies(saved, opt):
+        for key, reason in TEST_UNUSED.items():
+            if key in given and key in saved and getattr(opt, key) != saved[key] and getattr(opt, key) is not None:
+                raise UserError(f"--{key} {getattr(opt, key)} is not used by test.py ({reason}), and the run was "
+                                f"trained with --{key} {saved[key]}: drop it")
         for key in _architecture_keys(opt, saved.get("model")):
             if FOLLOWS.get(key) in given:  # --norm on the command line: --normG/--normD follow it
                 continue

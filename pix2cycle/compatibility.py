@@ -93,7 +93,6 @@ def _unused(model_cls, flags: Tuple[str, ...]) -> Optional[str]:
     """The refusal of options/base_options.py's refuse_unused_options for these flags, if any
     (an option at its default is accepted, read or not)."""
     from data import DATASETS
-    from options.base_options import TEST_UNUSED
 
     model = model_cls.registered_name
     parser = _parser(model)
@@ -105,8 +104,6 @@ def _unused(model_cls, flags: Tuple[str, ...]) -> Optional[str]:
         reason = getattr(table, "unused_options", {}).get(key)
         if reason is not None:
             return f"{flags[0]} is not used by {what}: {reason}"
-    if model_cls.refused_doors.get("train") and key in TEST_UNUSED:  # a model for testing only
-        return f"{flags[0]} is not used by test.py: {TEST_UNUSED[key]}"
     return None
 
 

@@ -196,7 +196,7 @@ def test_3d_networks_and_sliding_window_keep_any_shape():
         # A position-independent net gives the same result with or without windows.
         identity = torch.nn.Identity()
         torch.testing.assert_close(sliding_window(identity, volume, (8, 8, 8), 0.5, 1), volume)
-    with pytest.raises(UserError, match="no 3-D form"):
+    with pytest.raises(UserError, match="only the U-Nets have a 3-D form"):
         define_G3d(1, 1, 2, "resnet_9blocks")
 
 
