@@ -147,6 +147,7 @@ class Validator:
         self.limit = opt.val_max
         self.best_metric = opt.best_metric or names[0]
         self.weights_dir = opt.metrics_weights
+        self.download = opt.download_weights
         self.save_dir = Path(save_dir)
         self.source = source
         self.dataset = dataset
@@ -177,8 +178,8 @@ class Validator:
     def start(self, model) -> List[str]:
         """Build the metric networks for ``model``; returns the lines about unavailable metrics."""
         with preserved_rng():
-            self.evaluator = Evaluator(model, self.names, self.weights_dir)
-        return [f"validation: {line} (skipped)" for line in describe_unavailable(self.evaluator.unavailable)]
+            self.evaluator = Evaluator(model, self.names, self.weights_dir, self.download)
+        return [f"validation: {line}" for line in describe_unavailable(self.evaluator.unavailable)]
 
     def due(self, epoch: int, last_epoch: int) -> bool:
         return epoch % self.freq == 0 or epoch == last_epoch

@@ -123,6 +123,9 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--metrics_weights", default=None,
                    help="folder with the pretrained weights of lpips/fid/kid (also: env PIX2CYCLE_METRICS_WEIGHTS; "
                         "see docs/metrics.md)")
+    g.add_argument("--download_weights", action="store_true",
+                   help="download the lpips/fid/kid weights that are not found (one line per file, into the torch "
+                        "hub cache); without it, those metrics are skipped with one line saying why")
 
 
 def _rewrite_aliases(argv: Sequence[str]) -> list:
