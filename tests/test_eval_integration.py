@@ -70,7 +70,7 @@ def test_default_metrics_follow_the_model(aligned_dataroot, unaligned_dataroot, 
     paired = "l1,psnr,ssim,lpips"
     for model, root, metrics, best in [("pix2pix", aligned_dataroot, paired, "psnr"),
                                        ("template", aligned_dataroot, paired, "psnr"),
-                                       ("cycle_gan", unaligned_dataroot, "fid,kid," + paired, "fid")]:
+                                       ("cycle_gan", unaligned_dataroot, "fid,kid," + paired, "fid,psnr")]:
         args = ["--dataroot", str(root), "--model", model, "--checkpoints_dir", str(tmp_path)]
         assert parse_options(args, is_train=False).metrics == metrics
         opt = parse_options(args, is_train=True)
@@ -78,6 +78,34 @@ def test_default_metrics_follow_the_model(aligned_dataroot, unaligned_dataroot, 
     single = parse_options(["--dataroot", str(aligned_dataroot), "--model", "test"], is_train=False)
     assert single.metrics == "none"  # one generator, no target images
     assert parse_options(["--dataroot", "x", "--model", "pix2pix", "--val_metrics", "psnr"]).metrics == "psnr"
+
+
+def test_default_best_metric_works_offline_for_every_model(aligned_dataroot, unaligned_dataroot, tmp_path, capsys):
+    """No weights, no network: each model's default --best_metric still keeps best weights (by a
+    paired metric where FID cannot be computed), given data with ground-truth pairs."""
+    from models import MODELS
+    paired_unaligned = tmp_path / "pairs"  # the maps_unaligned naming: <x>_A ~ <x>_B
+    for side in "AB":
+        (paired_unaligned / f"train{side}").mkdir(parents=True)
+        for i, src in enumerate(sorted((unaligned_dataroot / f"train{side}").iterdir())[:4]):
+            shutil.copy(src, paired_unaligned / f"train{side}" / f"{i}_{side}.png")
+    roots = {"aligned": aligned_dataroot, "unaligned": paired_unaligned, "colorization": unaligned_dataroot}
+    checked = []
+    for model in MODELS.names():
+        if model == "test" or parse_options(["--dataroot", "x", "--model", model]).metrics == "none":
+            continue  # test.py only; pix2pix3d has no default metrics (--val_freq asks for them by name)
+        mode = parse_options(["--dataroot", "x", "--model", model]).dataset_mode
+        args = tiny_args(model, roots[mode], tmp_path / "c", model, "--n_epochs", "1", "--n_epochs_decay", "0",
+                         "--max_dataset_size", "4", "--val_freq", "1", "--val_fraction", "0.5", "--display_freq",
+                         "100", "--update_html_freq", "100", "--print_freq", "100")
+        assert train_script.main(args) == 0, model
+        best = json.loads((tmp_path / "c" / model / "best.json").read_text())
+        assert best["metric"] in ("psnr", "l1"), (model, best["metric"])
+        checked.append(model)
+    assert {"pix2pix", "cycle_gan", "cut", "colorization", "template"} <= set(checked)
+    out = capsys.readouterr().out
+    assert "best weights are chosen by psnr (not computed: fid)" in out  # said for the two-way models
+    assert "Traceback" not in out and "http" not in out
 
 
 def test_pairs_are_the_same_file_or_stems_with_A_and_B():
