@@ -28,6 +28,7 @@ filter, without the rounding to 8 bits.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, Dict, Hashable, Optional, Sequence, Tuple
 
@@ -72,6 +73,27 @@ PREPROCESS_MODES: Dict[str, Tuple[Callable[[int, int, int, int], Size], bool]] =
     "scale_width_and_crop": (_scale_width_size, True),
     "none": (_same_size, False),
 }
+
+
+def splits_hint(dataroot: str, phase: str, paired_sides: bool = False) -> str:
+    """For a missing ``<phase>`` folder: the splits ``dataroot`` does have, e.g. ``"; ./maps
+    has the splits train, val: choose one with --phase (e.g. --phase val)"``; "" when none.
+
+    ``paired_sides``: splits are ``<split>A/`` + ``<split>B/`` folders (unpaired layouts)."""
+    try:
+        folders = sorted(e.name for e in os.scandir(dataroot) if e.is_dir() and not e.name.startswith("."))
+    except OSError:
+        return ""
+    if paired_sides:
+        splits = [f[:-1] for f in folders if f.endswith("A") and f[:-1] + "B" in folders and f[:-1]]
+    else:
+        splits = folders
+    splits = [s for s in splits if s != phase]
+    if not splits:
+        return ""
+    example = "val" if "val" in splits else splits[0]
+    return (f"; {dataroot} has the split{'s' if len(splits) > 1 else ''} {', '.join(splits)}: choose one with "
+            f"--phase (e.g. --phase {example})")
 
 
 def check_preprocess(preprocess: str) -> None:
