@@ -4,8 +4,9 @@
     python translate.py big_map.tif --name maps_pix2pix --tile 512 --tile_overlap 64
 
 Inputs are files, folders (searched recursively) and glob patterns. Each output keeps its
-input's name and size (folders keep their subfolders): 8-bit sources give PNGs, 16-bit
-sources 16-bit PNGs (TIFF for TIFF sources). The architecture comes from the run's
+input's name, extension and size (folders keep their subfolders) where the format holds the
+result: 8-bit PNG, JPEG (quality 95), TIFF, BMP, WebP (lossless), PPM/PGM; else a PNG of the
+same name. 16-bit sources give 16-bit TIFFs (TIFF sources) or 16-bit PNGs. The architecture comes from the run's
 ``train_opt.json``; ``--netG --norm --ngf --input_nc --output_nc --no_dropout`` describe
 bare weights without one. ``--tile`` translates large images in overlapping tiles
 (docs/inference.md says what that changes for each norm). An unreadable file among
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         depth = source_bit_depth(source)
         result = translator.translate_tensor(to_unit_float(image)[None] * 2.0 - 1.0, args.tile, args.tile_overlap, args.ramp)
-        write_result(result, output_path(out / relative, depth, source), depth)
+        write_result(result, output_path(out / relative, depth, source, result.shape[1]), depth)
         done += 1
         progress.update(1)
     progress.close()

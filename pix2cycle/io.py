@@ -1,8 +1,12 @@
-"""Writing translated images to files at the depth of their sources.
+"""Writing translated images to files at the depth and, where it can hold them, in the format
+of their sources.
 
-8-bit sources give 8-bit PNGs. Sources with more than 8 bits per sample (16-bit PNG, TIFF,
-PGM/PPM) give 16-bit files over the full range: TIFF for TIFF sources, PNG otherwise.
-PIL writes only gray 16-bit PNGs, so 16-bit PNGs are encoded here (a few lines of zlib).
+8-bit results keep their source's extension and format when that format holds the result's
+channels: PNG, TIFF, JPEG (quality ``JPEG_QUALITY``, so lossy), BMP, WebP (lossless), PPM
+(RGB) and PGM (gray); otherwise (an RGB result of a .pgm, a format not listed) they are PNGs.
+Sources with more than 8 bits per sample (16-bit PNG, TIFF, PGM/PPM) give 16-bit files over
+the full range: TIFF for TIFF sources, PNG otherwise. PIL writes only gray 16-bit PNGs, so
+16-bit PNGs are encoded here (a few lines of zlib).
 """
 
 from __future__ import annotations
@@ -39,10 +43,19 @@ def source_bit_depth(path: Path) -> int:
         return 8
 
 
-def output_path(out: Path, depth: int, source: Path) -> Path:
-    """``out`` with the suffix its content gets: .tif for deep TIFF sources, else .png."""
-    deep_tiff = depth > 8 and source.suffix.lower() in TIFF_EXTENSIONS
-    return out.with_suffix(source.suffix if deep_tiff else ".png")
+JPEG_QUALITY = 95
+# 8-bit formats that keep the source's extension: suffix -> channel counts they hold.
+KEPT_FORMATS = {".png": (1, 2, 3, 4), ".tif": (1, 2, 3, 4), ".tiff": (1, 2, 3, 4), ".jpg": (1, 3),
+                ".jpeg": (1, 3), ".bmp": (1, 3), ".webp": (3, 4), ".ppm": (3,), ".pgm": (1,)}
+_SAVE_OPTIONS = {".jpg": {"quality": JPEG_QUALITY}, ".jpeg": {"quality": JPEG_QUALITY}, ".webp": {"lossless": True}}
+
+
+def output_path(out: Path, depth: int, source: Path, channels: int = 3) -> Path:
+    """``out`` with the suffix its content gets: the source's where its format holds a result
+    of ``channels`` at ``depth`` (deep results: TIFF only), else .png."""
+    suffix = source.suffix.lower()
+    kept = suffix in TIFF_EXTENSIONS if depth > 8 else channels in KEPT_FORMATS.get(suffix, ())
+    return out.with_suffix(source.suffix if kept else ".png")
 
 
 def _png_chunk(tag: bytes, data: bytes) -> bytes:
@@ -64,7 +77,12 @@ def write_result(result: torch.Tensor, path: Path, depth: int = 8) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if depth <= 8:
         array = to_unit_hwc(result, np.uint8)
-        save_image(array[:, :, 0] if array.shape[2] == 1 else array, path)
+        image = array[:, :, 0] if array.shape[2] == 1 else array
+        options = _SAVE_OPTIONS.get(path.suffix.lower())
+        if options:
+            Image.fromarray(image).save(path, **options)
+        else:
+            save_image(image, path)
         return
     array = to_uint16_hwc(result)
     if path.suffix.lower() in TIFF_EXTENSIONS:
