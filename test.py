@@ -25,6 +25,7 @@ import torch
 
 from data import create_dataloader, create_dataset
 from data.arrays import stem_of
+from data.base_dataset import sample_unit
 from data.intensity import windows_of
 from models import create_model
 from options import parse_options
@@ -67,7 +68,7 @@ def run(opt) -> int:
     gallery = Gallery(out_dir, title=f"Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.epoch}",
                       width=opt.display_winsize)
     total = len(dataset) if opt.num_test is None else min(opt.num_test, len(dataset))
-    progress = Progress(total=total, desc="test")
+    progress = Progress(total=total, desc="test", unit=sample_unit(dataset))
     done, start = 0, time.time()
     used_names = set()
     per_image: Dict[str, Dict[str, float]] = {}  # image name -> its paired scores, for metrics.json
@@ -95,7 +96,8 @@ def run(opt) -> int:
         report_metrics(opt, evaluator, gallery, out_dir, done, per_image)
     gallery.save()
     elapsed = time.time() - start
-    print(f"processed {done} image(s) in {elapsed:.1f} s ({done / max(elapsed, 1e-9):.2f} images/s); "
+    unit = sample_unit(dataset)
+    print(f"processed {done} {unit} in {elapsed:.1f} s ({done / max(elapsed, 1e-9):.2f} {unit}/s); "
           f"gallery: {out_dir / 'index.html'}")
     return 0
 

@@ -257,6 +257,11 @@ def item_generator(index: int) -> Optional[torch.Generator]:
     return torch.Generator().manual_seed(derived_seed(seed, epoch, int(index)))
 
 
+def sample_unit(dataset: data.Dataset) -> str:
+    """What the items of ``dataset`` are, plural: "images" unless the mode says otherwise."""
+    return getattr(dataset, "sample_unit", "images")
+
+
 class BaseDataset(data.Dataset):
     """Base class of the dataset modes (the reference's contract).
 
@@ -268,6 +273,9 @@ class BaseDataset(data.Dataset):
     # Set by modes whose __getitem__ reads images through ``prepared``: --cache_images then
     # keeps resized images (see ``prepared``); other modes get the decoded-image cache.
     caches_resized_images = False
+    # What the items are, for progress lines ("4/16 patches"): modes whose items are not whole
+    # images say so (the volume mode trains on patches).
+    sample_unit = "images"
 
     def __init__(self, opt: argparse.Namespace) -> None:
         self.opt = opt

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from data.base_dataset import sample_unit
 from engine.hooks import Hook
 from models.model_state import checkpoint_path
 from util.checkpoint import (
@@ -168,7 +169,7 @@ class ResumeHook(Hook):
         lr = model.follow_schedule(saved["epoch"])
         if dist.is_main:
             print(f"resuming from {saved['path']}: epoch {saved['epoch']}, iteration {saved['epoch_iter']} "
-                  f"of the epoch, {saved['total_iters']} images seen")
+                  f"of the epoch, {saved['total_iters']} {sample_unit(trainer.dataset)} seen")
             if old_world != dist.world_size:
                 print(f"the checkpoint was written by {old_world} process(es), this run has {dist.world_size}: "
                       f"weights, optimizers and the schedule carry over; the position in the epoch is "

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from data import collate_skip_unreadable, create_dataset
+from data.base_dataset import sample_unit
 from data.sampler import ResumableSampler, SampleIndex
 from engine.hooks import Hook
 from util.checkpoint import preserved_rng
@@ -74,6 +75,10 @@ class HeldOut(Dataset):
         if isinstance(index, SampleIndex):  # the per-sample random choices stay reproducible
             inner = SampleIndex(inner, index.seed, index.epoch)
         return self.dataset[inner]
+
+    @property
+    def sample_unit(self) -> str:
+        return sample_unit(self.dataset)
 
     def describe(self) -> str:
         inner = self.dataset.describe() if hasattr(self.dataset, "describe") else type(self.dataset).__name__
