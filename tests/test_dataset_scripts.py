@@ -77,6 +77,15 @@ def test_split_then_combine_round_trip(aligned_dataroot, tmp_path):
             assert np.array_equal(np.asarray(Image.open(original)), np.asarray(Image.open(rebuilt)))
 
 
+def test_split_pair_names_are_ground_truth_pairs(aligned_dataroot, tmp_path):
+    from util.evaluation import is_pair
+    assert load_script("split_aligned").main(["--dataroot", str(aligned_dataroot), "--out", str(tmp_path / "s"),
+                                              "--phases", "val", "--pair_names"]) == 0
+    a, b = sorted((tmp_path / "s" / "valA").iterdir()), sorted((tmp_path / "s" / "valB").iterdir())
+    assert [p.name for p in a][:1] == ["0001_A.png"] and len(a) == len(b)
+    assert all(is_pair(str(x), str(y)) for x, y in zip(a, b))
+
+
 def test_split_drops_odd_column(tmp_path):
     png(tmp_path / "root" / "train" / "x.png", np.zeros((4, 9, 3), np.uint8))
     assert load_script("split_aligned").split_dataset(tmp_path / "root", tmp_path / "out") == 1
