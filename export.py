@@ -8,7 +8,8 @@ ResNets, 256 for unet_256). After exporting, the exported model is run (onnxrunt
 ``torch.export.load(...).module()``) on a random input of another size than the training
 size and compared with PyTorch; the largest difference is printed, and one above 1e-4 is
 an error (the file is then not kept). ONNX needs the optional packages of
-``requirements-export.txt``.
+``requirements-export.txt``. Only this script's lines are printed; ``--verbose`` adds the
+exporter's own progress (``[torch.onnx] ...``).
 
 Batch norm (pix2pix): ``--bn_stats image`` (default) exports what test.py and translate.py
 do by default, each image normalized by its own statistics (the layer becomes an instance
@@ -101,21 +102,22 @@ def _example(translator: Translator, height: int, width: int, seed: int) -> torc
     return torch.rand(1, translator.net_channels[0], height, width, generator=generator) * 2 - 1
 
 
-def export_program(net: nn.Module, example: torch.Tensor, dynamic: dict, out: Path) -> Callable:
+def export_program(net: nn.Module, example: torch.Tensor, dynamic: dict, out: Path, verbose: bool = False) -> Callable:
     program = torch.export.export(net, (example,), dynamic_shapes=dynamic)
     torch.export.save(program, out)
     loaded = torch.export.load(out).module()
     return lambda x: loaded(x)
 
 
-def export_onnx(net: nn.Module, example: torch.Tensor, dynamic: dict, out: Path) -> Callable:
+def export_onnx(net: nn.Module, example: torch.Tensor, dynamic: dict, out: Path, verbose: bool = False) -> Callable:
+    """Export with torch.onnx (its ``[torch.onnx]`` progress lines only with ``verbose``)."""
     missing = [name for name in EXPORT_EXTRAS if importlib.util.find_spec(name) is None]
     if missing:
         raise UserError(f"ONNX export needs {', '.join(missing)}, not installed here: {PIP_HINT}")
     import onnxruntime
 
     torch.onnx.export(net, (example,), str(out), dynamo=True, dynamic_shapes=dynamic,
-                      input_names=["x"], output_names=["y"], external_data=False)
+                      input_names=["x"], output_names=["y"], external_data=False, verbose=verbose)
     session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     return lambda x: torch.from_numpy(session.run(None, {"x": x.numpy()})[0])
 
@@ -140,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with torch.no_grad():
             exported = EXPORTERS[args.format](net, _example(translator, *check_size(translator)[::-1], seed=0),
-                                              _dynamic_shapes(translator), tmp)
+                                              _dynamic_shapes(translator), tmp, verbose=args.verbose)
             height, width = check_size(translator)
             x = _example(translator, height, width, seed=1)
             diff = (exported(x).float() - net(x)).abs().max().item()

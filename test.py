@@ -9,7 +9,9 @@ command line win. Every image of the phase is processed unless ``--num_test`` sa
 
 ``--metrics`` (default: the model's, e.g. l1,psnr,ssim,lpips for pix2pix) scores the
 results: per-image scores in the gallery, means and std at its top, in ``metrics.json``
-and on the console (docs/metrics.md).
+and on the console (docs/metrics.md). What cannot be computed here and now (no pairs, a
+weights file not found; nothing is downloaded without ``--download_weights``) is skipped
+with one line saying why; when nothing could be computed, no metrics.json is written.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 
 from data import create_dataloader, create_dataset
 from data.arrays import stem_of
+from data.base_dataset import sample_unit
 from data.intensity import windows_of
 from models import create_model
 from options import parse_options
@@ -56,7 +59,7 @@ def run(opt) -> int:
     if opt.eval:
         model.eval()
     names = parse_metric_names(opt.metrics)
-    evaluator = Evaluator(model, names, opt.metrics_weights) if names else None
+    evaluator = Evaluator(model, names, opt.metrics_weights, opt.download_weights) if names else None
     for line in describe_unavailable(evaluator.unavailable if evaluator else {}):
         print(line)
     out_dir = results_folder(opt)
@@ -65,7 +68,7 @@ def run(opt) -> int:
     gallery = Gallery(out_dir, title=f"Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.epoch}",
                       width=opt.display_winsize)
     total = len(dataset) if opt.num_test is None else min(opt.num_test, len(dataset))
-    progress = Progress(total=total, desc="test")
+    progress = Progress(total=total, desc="test", unit=sample_unit(dataset))
     done, start = 0, time.time()
     used_names = set()
     per_image: Dict[str, Dict[str, float]] = {}  # image name -> its paired scores, for metrics.json
@@ -88,13 +91,13 @@ def run(opt) -> int:
                 done += 1
                 progress.update(1, None)
     progress.close()
+    (out_dir / METRICS_FILE).unlink(missing_ok=True)  # not left from an earlier run
     if evaluator is not None:
         report_metrics(opt, evaluator, gallery, out_dir, done, per_image)
-    else:
-        (out_dir / METRICS_FILE).unlink(missing_ok=True)  # not left from an earlier run
     gallery.save()
     elapsed = time.time() - start
-    print(f"processed {done} image(s) in {elapsed:.1f} s ({done / max(elapsed, 1e-9):.2f} images/s); "
+    unit = sample_unit(dataset)
+    print(f"processed {done} {unit} in {elapsed:.1f} s ({done / max(elapsed, 1e-9):.2f} {unit}/s); "
           f"gallery: {out_dir / 'index.html'}")
     return 0
 
@@ -102,18 +105,24 @@ def run(opt) -> int:
 def report_metrics(opt, evaluator: Evaluator, gallery: Gallery, out_dir: Path, images: int,
                    per_image: Dict[str, Dict[str, float]]) -> None:
     """Means (and std) in metrics.json, at the top of the gallery and in one console line;
-    metrics.json also keeps each image's paired scores (``per_image``)."""
+    metrics.json also keeps each image's paired scores (``per_image``). Skipped metrics were
+    named once (with the reason) and are left out of the console line; without one computed
+    metric there is no metrics.json."""
     by_target = evaluator.compute_by_target()
     results = evaluator.flatten(by_target)
     for line in describe_unavailable(evaluator.later_unavailable(results)):
         print(line)
+    if all("unavailable" in r for r in results.values()):
+        print("no metric could be computed; no metrics.json written")
+        return
+    computed = {t: {n: r for n, r in by.items() if "unavailable" not in r} for t, by in by_target.items()}
     gallery.set_summary({"images": images, **{name: format_result(name, r) for name, r in results.items()}})
     write_json_atomic(out_dir / METRICS_FILE, {
         "name": opt.name, "model": opt.model, "phase": opt.phase, "epoch": opt.epoch, "images": images,
         "ground_truth_pairs": evaluator.pairs,
         "translations": {evaluator.suffix(t) or "-": evaluator.label(t) for t in evaluator.targets},
         "metrics": results, "per_image": per_image})
-    print(f"metrics over {images} image(s): {evaluator.summary_line(by_target)}  ({out_dir / METRICS_FILE})")
+    print(f"metrics over {images} image(s): {evaluator.summary_line(computed)}  ({out_dir / METRICS_FILE})")
 
 
 def unique_stem(stem: str, used: set) -> str:

@@ -4,12 +4,14 @@
     python translate.py big_map.tif --name maps_pix2pix --tile 512 --tile_overlap 64
 
 Inputs are files, folders (searched recursively) and glob patterns. Each output keeps its
-input's name and size (folders keep their subfolders): 8-bit sources give PNGs, 16-bit
-sources 16-bit PNGs (TIFF for TIFF sources), as test.py writes results of that type. The
-architecture comes from the run's ``train_opt.json``; ``--netG --norm --ngf --input_nc
---output_nc --no_dropout`` describe bare weights without one. ``--tile`` translates large
-images in overlapping tiles (docs/inference.md says what that changes for each norm). An
-unreadable file among others is skipped with a warning.
+input's name, extension and size (folders keep their subfolders) where the format holds the
+result: 8-bit PNG, JPEG (quality 95), TIFF, BMP, WebP (lossless), PPM/PGM; else test.py's
+format for the result (a PNG for gray and RGB). 16-bit sources give 16-bit results as test.py
+writes them: 16-bit PNGs, TIFFs for TIFF sources. The architecture comes from the run's
+``train_opt.json``; ``--netG --norm --ngf --input_nc --output_nc --no_dropout`` describe
+bare weights without one. ``--tile`` translates large images in overlapping tiles
+(docs/inference.md says what that changes for each norm). An unreadable file among
+others is skipped with a warning.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from data.base_dataset import DATASETS, PREPROCESS_MODES, BaseDataset, item_generator
+from data.base_dataset import DATASETS, PREPROCESS_MODES, BaseDataset, item_generator, splits_hint
 from data.image_folder import UnreadableImageError, convert_channels, image_size, make_dataset, read_image
 from util.errors import UserError
 
@@ -34,7 +34,7 @@ class AlignedDataset(BaseDataset):
             hint = (f" ({opt.dataroot} holds {opt.phase}A/ and {opt.phase}B/: unpaired data, for "
                     f"--dataset_mode unaligned)" if unpaired else "")
             raise UserError(f"no folder {self.dir_AB} for --dataset_mode aligned; "
-                            f"expected {LAYOUT}{hint}")
+                            f"expected {LAYOUT}{hint or splits_hint(opt.dataroot, opt.phase)}")
         self.AB_paths = make_dataset(self.dir_AB, opt.max_dataset_size)
         if not self.AB_paths:
             raise UserError(f"no images in {self.dir_AB}; expected {LAYOUT}")

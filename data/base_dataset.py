@@ -28,6 +28,7 @@ filter, without the rounding to 8 bits.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, Dict, Hashable, Optional, Sequence, Tuple
 
@@ -72,6 +73,27 @@ PREPROCESS_MODES: Dict[str, Tuple[Callable[[int, int, int, int], Size], bool]] =
     "scale_width_and_crop": (_scale_width_size, True),
     "none": (_same_size, False),
 }
+
+
+def splits_hint(dataroot: str, phase: str, paired_sides: bool = False) -> str:
+    """For a missing ``<phase>`` folder: the splits ``dataroot`` does have, e.g. ``"; ./maps
+    has the splits train, val: choose one with --phase (e.g. --phase val)"``; "" when none.
+
+    ``paired_sides``: splits are ``<split>A/`` + ``<split>B/`` folders (unpaired layouts)."""
+    try:
+        folders = sorted(e.name for e in os.scandir(dataroot) if e.is_dir() and not e.name.startswith("."))
+    except OSError:
+        return ""
+    if paired_sides:
+        splits = [f[:-1] for f in folders if f.endswith("A") and f[:-1] + "B" in folders and f[:-1]]
+    else:
+        splits = folders
+    splits = [s for s in splits if s != phase]
+    if not splits:
+        return ""
+    example = "val" if "val" in splits else splits[0]
+    return (f"; {dataroot} has the split{'s' if len(splits) > 1 else ''} {', '.join(splits)}: choose one with "
+            f"--phase (e.g. --phase {example})")
 
 
 def check_preprocess(preprocess: str) -> None:
@@ -235,6 +257,11 @@ def item_generator(index: int) -> Optional[torch.Generator]:
     return torch.Generator().manual_seed(derived_seed(seed, epoch, int(index)))
 
 
+def sample_unit(dataset: data.Dataset) -> str:
+    """What the items of ``dataset`` are, plural: "images" unless the mode says otherwise."""
+    return getattr(dataset, "sample_unit", "images")
+
+
 class BaseDataset(data.Dataset):
     """Base class of the dataset modes (the reference's contract).
 
@@ -246,6 +273,9 @@ class BaseDataset(data.Dataset):
     # Set by modes whose __getitem__ reads images through ``prepared``: --cache_images then
     # keeps resized images (see ``prepared``); other modes get the decoded-image cache.
     caches_resized_images = False
+    # What the items are, for progress lines ("4/16 patches"): modes whose items are not whole
+    # images say so (the volume mode trains on patches).
+    sample_unit = "images"
 
     def __init__(self, opt: argparse.Namespace) -> None:
         self.opt = opt

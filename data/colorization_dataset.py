@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from data.base_dataset import DATASETS, BaseDataset, item_generator
+from data.base_dataset import DATASETS, BaseDataset, item_generator, splits_hint
 from data.image_folder import UnreadableImageError, make_dataset
 from util.errors import UserError
 from util.lab import rgb_to_lab
@@ -37,7 +37,8 @@ class ColorizationDataset(BaseDataset):
                             f"--input_nc {opt.input_nc} --output_nc {opt.output_nc} --direction {opt.direction}")
         self.dir = os.path.join(opt.dataroot, opt.phase)
         if not os.path.isdir(self.dir):
-            raise UserError(f"no folder {self.dir} for --dataset_mode colorization; expected {LAYOUT}")
+            raise UserError(f"no folder {self.dir} for --dataset_mode colorization; expected {LAYOUT}"
+                            f"{splits_hint(opt.dataroot, opt.phase)}")
         self.paths = make_dataset(self.dir, opt.max_dataset_size)
         if not self.paths:
             raise UserError(f"no images in {self.dir}; expected {LAYOUT}")

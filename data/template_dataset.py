@@ -25,7 +25,7 @@ import os
 
 import torch.nn.functional as F
 
-from data.base_dataset import DATASETS, BaseDataset, item_generator
+from data.base_dataset import DATASETS, BaseDataset, item_generator, splits_hint
 from data.image_folder import UnreadableImageError, convert_channels, make_dataset, read_image
 from util.errors import UserError
 
@@ -48,7 +48,7 @@ class TemplateDataset(BaseDataset):
         self.dir = os.path.join(opt.dataroot, opt.phase)
         if not os.path.isdir(self.dir):
             raise UserError(f"no folder {self.dir} for --dataset_mode template; "
-                            f"expected {LAYOUT}")
+                            f"expected {LAYOUT}{splits_hint(opt.dataroot, opt.phase)}")
         self.paths = make_dataset(self.dir, opt.max_dataset_size)
         if not self.paths:
             raise UserError(f"no images in {self.dir}; expected {LAYOUT}")

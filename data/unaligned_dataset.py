@@ -13,7 +13,7 @@ import os
 
 import torch
 
-from data.base_dataset import DATASETS, BaseDataset, item_generator
+from data.base_dataset import DATASETS, BaseDataset, item_generator, splits_hint
 from data.image_folder import UnreadableImageError, image_size, make_dataset
 from util.errors import UserError
 
@@ -39,7 +39,7 @@ class UnalignedDataset(BaseDataset):
                 hint = (f" ({opt.dataroot} holds {opt.phase}/: A|B pairs are read by --dataset_mode "
                         f"aligned)" if paired else "")
                 raise UserError(f"no folder {folder} for --dataset_mode unaligned; "
-                                f"expected {LAYOUT}{hint}")
+                                f"expected {LAYOUT}{hint or splits_hint(opt.dataroot, opt.phase, True)}")
         self.A_paths = make_dataset(self.dir_A, opt.max_dataset_size)
         self.B_paths = make_dataset(self.dir_B, opt.max_dataset_size)
         for folder, paths in ((self.dir_A, self.A_paths), (self.dir_B, self.B_paths)):

@@ -63,6 +63,7 @@ class VolumeDataset(BaseDataset):
         self.dir_A, self.dir_B, self.pairs = folders_and_pairs(opt, VOLUME_EXTENSIONS)
         self.patch = parse_patch_size(opt.patch_size)
         self.repeats = opt.patches_per_volume if opt.isTrain else 1
+        self.sample_unit = "patches" if opt.isTrain else "volumes"
         if self.repeats < 1:
             raise UserError(f"--patches_per_volume must be at least 1, not {self.repeats}")
         self.windows: List[Window] = dataset_windows(

@@ -71,6 +71,8 @@ def dataset_url(name: str, kind: str) -> str:
 def _fetch(url: str, dest: Path) -> None:
     with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, open(dest, "wb") as out:
         total = int(response.headers.get("Content-Length") or 0)
+        # Said once the server answered: offline, the error is the only line.
+        print(f"downloading {url}" + (f" ({total / 1e6:.0f} MB)" if total else ""), file=sys.stderr)
         done = 0
         while chunk := response.read(1 << 20):
             out.write(chunk)
@@ -101,7 +103,6 @@ def _unpack(archive: Path, dest: Path) -> None:
 def fetch(url: str, dest: Path, hint: str = "") -> None:
     """Download ``url`` to ``dest``; any failure (offline, HTTP error, cut short) is a
     ``DownloadError`` of one line, ending with ``hint``."""
-    print(f"downloading {url}", file=sys.stderr)
     try:
         _fetch(url, dest)
     except (urllib.error.URLError, OSError, ValueError) as e:

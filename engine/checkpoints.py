@@ -23,6 +23,7 @@ from typing import Optional
 
 import torch
 
+from data.base_dataset import sample_unit
 from data.sampler import derived_seed
 from engine.hooks import Hook
 from models.model_state import checkpoint_path
@@ -178,7 +179,7 @@ class ResumeHook(Hook):
         lr = model.follow_schedule(saved["epoch"])
         if dist.is_main:
             print(f"resuming from {saved['path']}: epoch {saved['epoch']}, iteration {saved['epoch_iter']} "
-                  f"of the epoch, {saved['total_iters']} images seen")
+                  f"of the epoch, {saved['total_iters']} {sample_unit(trainer.dataset)} seen")
             if old_world != dist.world_size:
                 more = (f"; processes {len(ranks)} and up start empty image pools and random streams of their "
                         f"own" if dist.world_size > len(ranks) else "")

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from data.base_dataset import sample_unit
 from engine.hooks import Hook
 from engine.timing import TimingHook
 from reporting.progress import Progress, summary_block
@@ -68,7 +69,8 @@ class ReportHook(Hook):
         if trainer.dist.is_main:
             state = trainer.state
             self.progress = Progress(total=len(trainer.dataset), desc=f"epoch {state.epoch}/{state.last_epoch}",
-                                     initial=state.epoch_iter * trainer.dist.world_size)
+                                     initial=state.epoch_iter * trainer.dist.world_size,
+                                     unit=sample_unit(trainer.dataset))
 
     def after_step(self, trainer) -> None:
         opt, state, model, dist = self.opt, trainer.state, trainer.model, trainer.dist
@@ -106,7 +108,7 @@ class ReportHook(Hook):
         if not trainer.dist.is_main:
             return
         state = trainer.state
-        print(f"training done: {state.total_iters} images seen; weights in {trainer_save_dir(self.opt)}"
+        print(f"training done: {state.total_iters} {sample_unit(trainer.dataset)} seen; weights in {trainer_save_dir(self.opt)}"
               + (f"; {state.skipped_total} unreadable image(s) skipped ({len(state.skipped_files)} file(s))"
                  if state.skipped_total else ""))
 

@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from data import collate_skip_unreadable, create_dataset
+from data.base_dataset import sample_unit
 from data.sampler import ResumableSampler, SampleIndex
 from engine.hooks import Hook
 from util.checkpoint import preserved_rng
@@ -79,6 +80,10 @@ class HeldOut(Dataset):
             inner = SampleIndex(inner, index.seed, index.epoch)
         return self.dataset[inner]
 
+    @property
+    def sample_unit(self) -> str:
+        return sample_unit(self.dataset)
+
     def describe(self) -> str:
         inner = self.dataset.describe() if hasattr(self.dataset, "describe") else type(self.dataset).__name__
         return f"{inner}; {self.what}"
@@ -124,9 +129,10 @@ def setup_validation(opt: argparse.Namespace, train_set: Dataset,
     names = parse_metric_names(opt.metrics)
     if not names:
         raise UserError("--val_freq needs metrics to compute; pass --val_metrics, e.g. psnr,ssim")
-    if opt.best_metric and base_name(opt.best_metric) not in METRICS:
-        raise UserError(f"unknown --best_metric '{opt.best_metric}'; choose from: {', '.join(METRICS)} "
-                        "(with _A or _B for one direction of a two-way model)")
+    for metric in best_metrics(opt.best_metric):
+        if base_name(metric) not in METRICS:
+            raise UserError(f"unknown --best_metric '{metric}'; choose from: {', '.join(METRICS)} "
+                            "(with _A or _B for one direction of a two-way model)")
     if not 0.0 < opt.val_fraction < 1.0:
         raise UserError(f"--val_fraction must be between 0 and 1, got {opt.val_fraction}")
     with preserved_rng():  # nothing here may shift the training run's random stream
@@ -142,6 +148,11 @@ def setup_validation(opt: argparse.Namespace, train_set: Dataset,
     return train_set, Validator(opt, val_set, names, source, save_dir)
 
 
+def best_metrics(spec: str) -> List[str]:
+    """``--best_metric "fid, psnr"`` -> ``["fid", "psnr"]``: the order of preference."""
+    return [m.strip() for m in (spec or "").split(",") if m.strip()]
+
+
 class Validator:
     """Evaluates the model every ``--val_freq`` epochs and keeps the best weights.
 
@@ -154,8 +165,12 @@ class Validator:
         self.freq = opt.val_freq
         self.names = names
         self.limit = opt.val_max
-        self.best_metric = opt.best_metric or names[0]
+        # The first of these that can be computed judges the weights; --val_metrics come last.
+        self.preferred = best_metrics(opt.best_metric)
+        self.candidates = self.preferred + [n for n in names if n not in self.preferred]
+        self.best_metric = self.candidates[0]
         self.weights_dir = opt.metrics_weights
+        self.download = opt.download_weights
         self.save_dir = Path(save_dir)
         self.source = source
         self.dataset = dataset
@@ -182,14 +197,16 @@ class Validator:
 
     def describe(self) -> str:
         count = len(self.dataset) if self.limit is None else min(self.limit, len(self.dataset))
+        first, rest = self.candidates[0], self.candidates[1:]
+        fallback = f" (else the first computed of {', '.join(rest)})" if rest else ""
         return (f"every {self.freq} epoch(s) on {count} image(s): {', '.join(self.names)}; best by "
-                f"{self.best_metric} ({self.source})")
+                f"{first}{fallback} ({self.source})")
 
     def start(self, model) -> List[str]:
         """Build the metric networks for ``model``; returns the lines about unavailable metrics."""
         with preserved_rng():
-            self.evaluator = Evaluator(model, self.names, self.weights_dir)
-        return [f"validation: {line} (skipped)" for line in describe_unavailable(self.evaluator.unavailable)]
+            self.evaluator = Evaluator(model, self.names, self.weights_dir, self.download)
+        return [f"validation: {line}" for line in describe_unavailable(self.evaluator.unavailable)]
 
     def due(self, epoch: int, last_epoch: int) -> bool:
         return epoch % self.freq == 0 or epoch == last_epoch
@@ -243,20 +260,18 @@ class Validator:
                    total_iters: int) -> Optional[Tuple[str, float, bool]]:
         """Save the best weights when ``results`` beat them; returns (metric, value, higher is
         better) of the figure judged, or None when no metric could be computed."""
-        metric = self.best_metric
+        metric = next((m for m in self.candidates if self.value_of(results, m) is not None), None)
+        if metric is None:
+            if self.plateau:
+                raise UserError(f"--lr_policy plateau follows a validation figure, and none of --val_metrics "
+                                f"{','.join(self.names)} could be computed on {self.source}: "
+                                f"{'; '.join(describe_unavailable(self.evaluator.later_unavailable(results)))}")
+            self._note("validation: no metric could be computed; best weights are not tracked")
+            return None
         value = self.value_of(results, metric)
-        if value is None:
-            fallback = next((n for n in results if headline(results[n]) is not None), None)
-            if fallback is None:
-                if self.plateau:
-                    raise UserError(f"--lr_policy plateau follows a validation figure, and none of --val_metrics "
-                                    f"{','.join(self.names)} could be computed on {self.source}: "
-                                    f"{'; '.join(describe_unavailable(self.evaluator.later_unavailable(results)))}")
-                self._note("validation: no metric could be computed; best weights are not tracked")
-                return None
-            self._note(f"validation: --best_metric {metric} is not available; best weights are chosen "
-                       f"by {fallback}")
-            metric, value = fallback, headline(results[fallback])
+        if metric != self.candidates[0]:
+            passed = self.candidates[:self.candidates.index(metric)]
+            self._note(f"validation: best weights are chosen by {metric} (not computed: {', '.join(passed)})")
         higher = METRICS[base_name(metric)].higher_is_better
         judged = (metric, value, higher)
         best = self.best if self.best is not None and self.best.get("metric") == metric else None

@@ -83,13 +83,14 @@ class CUTModel(BaseModel):
     def modify_commandline_options(parser, is_train: bool = True):
         # CUT's defaults: ResNet-9 with instance norm, no dropout, xavier init, LSGAN, no pool.
         parser.set_defaults(no_dropout=True, init_type="xavier", metrics="fid,kid,l1,psnr,ssim,lpips")
-        parser.add_argument("--CUT_mode", type=cut_mode, default="cut", help="CUT or FastCUT: sets the defaults below")
+        parser.add_argument("--CUT_mode", type=cut_mode, default="cut",
+                            help="CUT or FastCUT: chooses --nce_idt, --lambda_NCE, --flip_equivariance and the epochs")
         parser.add_argument("--no_antialias", action="store_true",
                             help="stride-2 convs instead of anti-aliased downsampling in G")
         parser.add_argument("--no_antialias_up", action="store_true",
                             help="transposed convs instead of anti-aliased upsampling in G")
         if is_train:
-            parser.set_defaults(pool_size=0, gan_mode="lsgan", best_metric="fid")
+            parser.set_defaults(pool_size=0, gan_mode="lsgan", best_metric="fid,psnr")
             parser.add_argument("--lambda_GAN", type=float, default=1.0, help="weight of the GAN loss")
             parser.add_argument("--lambda_NCE", type=float, default=1.0, help="weight of PatchNCE (10 for FastCUT)")
             parser.add_argument("--nce_idt", type=str2bool, nargs="?", const=True, default=True,

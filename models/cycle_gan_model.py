@@ -36,7 +36,7 @@ class CycleGANModel(BaseModel):
         # Unpaired: compare the distributions; paired metrics too where the data has pairs.
         parser.set_defaults(metrics="fid,kid,l1,psnr,ssim,lpips")
         if is_train:
-            parser.set_defaults(best_metric="fid")
+            parser.set_defaults(best_metric="fid,psnr")
             parser.add_argument("--lambda_A", type=float, default=10.0, help="weight for cycle loss (A -> B -> A)")
             parser.add_argument("--lambda_B", type=float, default=10.0, help="weight for cycle loss (B -> A -> B)")
             parser.add_argument("--lambda_identity", type=float, default=0.5,

@@ -40,8 +40,12 @@ def patchnce_loss(feat_q: torch.Tensor, feat_k: torch.Tensor, batch_size: int, t
 
 
 def l2_normalize(x: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
-    """Rows of unit length (CUT's ``Normalize``: the epsilon on the norm, not inside it)."""
-    return x / (x.pow(2).sum(1, keepdim=True).sqrt() + eps)
+    """Rows of unit length (CUT's ``Normalize``: the epsilon on the norm, not inside it).
+
+    A row of zeros (a sampled location where every channel is 0 after a ReLU, frequent with
+    a small --ngf) stays 0; the clamp keeps the gradient of the square root there 0 instead of
+    inf * 0 = NaN, which stopped training. Other rows are computed exactly as CUT does."""
+    return x / (x.pow(2).sum(1, keepdim=True).clamp_min(1e-30).sqrt() + eps)
 
 
 class PatchSampleF(nn.Module):

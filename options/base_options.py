@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence, Tuple
 
 from options.test_options import add_test_options
 from options.train_options import add_train_options
@@ -127,6 +127,9 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--metrics_weights", default=None,
                    help="folder with the pretrained weights of lpips/fid/kid (also: env PIX2CYCLE_METRICS_WEIGHTS; "
                         "see docs/metrics.md)")
+    g.add_argument("--download_weights", action="store_true",
+                   help="download the lpips/fid/kid weights that are not found (one line per file, into the torch "
+                        "hub cache); without it, those metrics are skipped with one line saying why")
 
 
 def _rewrite_aliases(argv: Sequence[str]) -> list:
@@ -144,26 +147,68 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(message)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """One default per flag: the value, appended, unless the help states its own default
+    (``(default: ...)``) or there is no value to show (None, a switch, empty)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "(default" in text or action.default is None or action.default is False or action.default == "" \
+                or action.default is argparse.SUPPRESS or not action.option_strings:
+            return text
+        return text + " (default: %(default)s)"
+
+
+def _help_intro(is_train: bool, model: str, dataset_mode: str) -> Tuple[str, str]:
+    """The usage line and the first lines of ``--help``: which plugins' flags are shown, and how
+    to see another's (the same way for train.py and test.py)."""
+    from data import DATASETS
+    from models import MODELS
+
+    script = "train.py" if is_train else "test.py"
+    usage = f"{script} --dataroot DIR [--name NAME] [--model MODEL] [--dataset_mode MODE] [flags]"
+    description = (f"pix2cycle {'training' if is_train else 'testing'}. Shown: every common flag, and the flags "
+                   f"and defaults of --model {model} and --dataset_mode {dataset_mode} (in their own groups at "
+                   f"the end). Another model's or dataset mode's: python {script} --model MODEL [--dataset_mode "
+                   f"MODE] --help. Models: {', '.join(MODELS.names())}; dataset modes: "
+                   f"{', '.join(DATASETS.names())}.")
+    return usage, description
+
+
+def _in_own_group(parser: argparse.ArgumentParser, title: str, add_flags: Callable[[], object]) -> None:
+    """Run a plugin's ``modify_commandline_options`` and show the flags it adds under ``title``."""
+    before = set(map(id, parser._actions))
+    add_flags()
+    added = [a for a in parser._actions if id(a) not in before]
+    if not added:
+        return
+    for group in parser._action_groups:  # where the plugin put them: the parser's, or a group of its own
+        group._group_actions[:] = [a for a in group._group_actions if id(a) not in set(map(id, added))]
+    parser.add_argument_group(title)._group_actions.extend(added)
+
+
 def build_parser(is_train: bool, argv: Sequence[str]) -> argparse.ArgumentParser:
     """The full parser for ``argv``: base + train/test + the model's and dataset's flags."""
     from data import DATASETS
     from models import MODELS
 
-    parser = _Parser(description="pix2cycle " + ("training" if is_train else "testing"),
-                     formatter_class=argparse.ArgumentDefaultsHelpFormatter, add_help=False)
+    parser = _Parser(formatter_class=_HelpFormatter, add_help=False)
     add_base_options(parser)
     (add_train_options if is_train else add_test_options)(parser)
     # The model's and dataset's hooks need their names first, so parse leniently for them.
     lenient = [a for a in argv if a not in ("-h", "--help")]
     known, _ = parser.parse_known_args(lenient)
-    MODELS.get(known.model).modify_commandline_options(parser, is_train)
+    model = MODELS.get(known.model)
+    _in_own_group(parser, f"flags of --model {known.model}", lambda: model.modify_commandline_options(parser, is_train))
     known, _ = parser.parse_known_args(lenient)
     # Defaults that depend on one of the model's own flags (CUT's --CUT_mode).
-    mode_defaults = getattr(MODELS.get(known.model), "mode_defaults", None)
+    mode_defaults = getattr(model, "mode_defaults", None)
     if mode_defaults is not None:
         mode_defaults(parser, known, is_train)
         known, _ = parser.parse_known_args(lenient)
-    DATASETS.get(known.dataset_mode).modify_commandline_options(parser, is_train)
+    _in_own_group(parser, f"flags of --dataset_mode {known.dataset_mode}",
+                  lambda: DATASETS.get(known.dataset_mode).modify_commandline_options(parser, is_train))
+    parser.usage, parser.description = _help_intro(is_train, known.model, known.dataset_mode)
     parser.add_argument("-h", "--help", action="help", help="show this help message and exit")
     return parser
 

@@ -41,7 +41,7 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--lambda_gp", type=float, default=10.0, help="weight of the gradient penalty (wgangp)")
     g.add_argument("--adam_impl", default="fused", choices=["fused", "foreach", "for_loop"],
                    help="Adam implementation: fused (one kernel per step; falls back to foreach where unsupported), "
-                        "foreach, or for_loop (the reference's default on the CPU): the same update rule, rounded "
+                        "foreach, or for_loop (what the reference runs on the CPU): the same update rule, rounded "
                         "differently by fused; for_loop with --conv_impl native is the reference's step bit for bit")
     g.add_argument("--pool_size", type=int, default=50, help="size of the buffer of previously generated images")
     g.add_argument("--lr_policy", default="linear", choices=list(SCHEDULERS),
@@ -69,6 +69,8 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
                    help="without a validation folder, hold out this fraction of the training images (at least 1)")
     g.add_argument("--val_max", type=int, default=None, help="at most this many validation images (default: all)")
     g.add_argument("--val_metrics", "--metrics", dest="metrics", default="none",
-                   help="validation metrics, e.g. psnr,ssim; the default depends on the model; unavailable ones are skipped")
+                   help="validation metrics, e.g. psnr,ssim, or none; those that cannot be computed are skipped "
+                        "with one line (default of this --model: %(default)s)")
     g.add_argument("--best_metric", default="",
-                   help="keep best_net_*.pth by this metric (default: the model's; else the first of --val_metrics)")
+                   help="keep best_net_*.pth by the first of these metrics that can be computed (e.g. fid,psnr; "
+                        "fid_B: one direction of a two-way model), else by the first of --val_metrics that can")

@@ -21,7 +21,8 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--direction", choices=["AtoB", "BtoA"], default=None,
                         help="CycleGAN runs: AtoB uses G_A (default), BtoA uses G_B")
     parser.add_argument("--model_suffix", default=None, help="use <epoch>_net_G<suffix>.pth")
-    parser.add_argument("--verbose", action="store_true", help="tracebacks of errors")
+    parser.add_argument("--verbose", action="store_true",
+                        help="tracebacks of errors (export.py: also torch.onnx's own progress lines)")
     parser.add_argument("--trust_remote_code", action="store_true",
                         help="import a plugin (package.module.Class) that the run's train_opt.json names: "
                              "only for code you trust (naming it with --netG also allows it)")

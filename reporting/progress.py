@@ -41,13 +41,15 @@ def _is_tty(stream: TextIO) -> bool:
 
 
 class Progress:
-    """Progress over ``total`` images of one epoch; ``update(n_images, losses)`` per batch."""
+    """Progress over ``total`` images of one epoch; ``update(n_images, losses)`` per batch.
+    ``unit`` names what is counted when the items are not images ("patches", "volumes")."""
 
     def __init__(self, total: int, desc: str, enabled: bool = True,
                  stream: Optional[TextIO] = None, interval: float = 30.0,
-                 tty: Optional[bool] = None, initial: int = 0) -> None:
+                 tty: Optional[bool] = None, initial: int = 0, unit: str = "images") -> None:
         self.total = max(int(total), 0)
         self.desc = desc
+        self.unit = "img" if unit == "images" else unit  # the reference's "img"
         self.enabled = enabled
         self.stream = stream or sys.stdout
         self.interval = interval
@@ -62,7 +64,7 @@ class Progress:
                 from tqdm import tqdm
             except ImportError:
                 return
-            self._bar = tqdm(total=self.total or None, desc=desc, unit="img", file=self.stream,
+            self._bar = tqdm(total=self.total or None, desc=desc, unit=unit, file=self.stream,
                              dynamic_ncols=True, leave=True, smoothing=0.1, initial=self.done)
 
     def update(self, n_images: int, losses: Optional[dict[str, float]] = None) -> None:
@@ -91,10 +93,10 @@ class Progress:
 
     def _print_line(self, now: float) -> None:
         rate = self.rate()
-        parts = [f"{self.desc}: {self.done}/{self.total} img"]
+        parts = [f"{self.desc}: {self.done}/{self.total} {self.unit}"]
         if self.total:
             parts.append(f"({100 * self.done / self.total:.0f}%)")
-        parts.append(f"{rate:.1f} img/s")
+        parts.append(f"{rate:.1f} {self.unit}/s")
         if rate > 0 and self.total > self.done:
             parts.append(f"ETA {_format_seconds((self.total - self.done) / rate)}")
         if self.losses:
@@ -108,8 +110,8 @@ class Progress:
             self._bar = None
         elif self.enabled:
             elapsed = time.monotonic() - self.start
-            print(f"{self.desc}: {self.done - self.initial} img in {_format_seconds(elapsed)} "
-                  f"({self.rate():.1f} img/s)", file=self.stream, flush=True)
+            print(f"{self.desc}: {self.done - self.initial} {self.unit} in {_format_seconds(elapsed)} "
+                  f"({self.rate():.1f} {self.unit}/s)", file=self.stream, flush=True)
         self.enabled = False
 
     def __enter__(self) -> Progress:

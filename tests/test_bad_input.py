@@ -323,3 +323,20 @@ def test_every_image_unreadable_stops(tmp_path, capsys):
     assert train_script.main(train_args("pix2pix", tmp_path / "data", tmp_path / "c")) == 2
     line = one_line_error(capsys)
     assert "every image of epoch 1 was unreadable (2 skipped" in line
+
+
+@pytest.mark.parametrize("mode, folders", [("aligned", ["train", "val"]),
+                                           ("unaligned", ["trainA", "trainB", "valA", "valB", "notes"]),
+                                           ("colorization", ["train", "val"])])
+def test_missing_test_split_names_the_splits_there(tmp_path, capsys, mode, folders):
+    """As maps (train/ and val/ only): test.py's default --phase test points to --phase val."""
+    root = tmp_path / "maps"
+    for folder in folders:
+        (root / folder).mkdir(parents=True)
+    extra = ["--input_nc", "1", "--output_nc", "2"] if mode == "colorization" else []
+    args = ["--dataroot", str(root), "--name", "r", "--model", "pix2pix", "--dataset_mode", mode,
+            "--checkpoints_dir", str(tmp_path / "c"), "--results_dir", str(tmp_path / "r"), "--gpu_ids", "-1", *extra]
+    assert test_script.main(args) == 2
+    line = one_line_error(capsys)
+    assert line.startswith(f"error: no folder {root / 'test'}")
+    assert line.endswith(f"; {root} has the splits train, val: choose one with --phase (e.g. --phase val)")

@@ -214,3 +214,13 @@ def test_stop_and_resume_equals_one_run(mode, unaligned_dataroot, tmp_path):
     assert train_script.main(interrupted, hooks=[SignalDuringStep(5)]) == 128 + signal.SIGINT
     assert train_script.main(interrupted + ["--continue_train"]) == 0
     assert_same_networks(tmp_path / "one", tmp_path / "two", ("G", "F", "D"))
+
+
+def test_l2_normalize_of_a_zero_row_has_a_finite_gradient():
+    """A sampled feature of zeros (all channels 0 after a ReLU) stopped CUT with a NaN loss."""
+    from models.patchnce import l2_normalize
+    x = torch.tensor([[0.0, 0.0, 0.0], [3.0, 4.0, 0.0]], requires_grad=True)
+    y = l2_normalize(x)
+    y.sum().backward()
+    assert torch.isfinite(x.grad).all()  # was NaN: the gradient of sqrt at 0 times 0
+    assert torch.equal(y, x.detach() / (x.detach().pow(2).sum(1, keepdim=True).sqrt() + 1e-7))  # CUT's values

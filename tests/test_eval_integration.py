@@ -70,7 +70,7 @@ def test_default_metrics_follow_the_model(aligned_dataroot, unaligned_dataroot, 
     paired = "l1,psnr,ssim,lpips"
     for model, root, metrics, best in [("pix2pix", aligned_dataroot, paired, "psnr"),
                                        ("template", aligned_dataroot, paired, "psnr"),
-                                       ("cycle_gan", unaligned_dataroot, "fid,kid," + paired, "fid")]:
+                                       ("cycle_gan", unaligned_dataroot, "fid,kid," + paired, "fid,psnr")]:
         args = ["--dataroot", str(root), "--model", model, "--checkpoints_dir", str(tmp_path)]
         assert parse_options(args, is_train=False).metrics == metrics
         opt = parse_options(args, is_train=True)
@@ -78,6 +78,34 @@ def test_default_metrics_follow_the_model(aligned_dataroot, unaligned_dataroot, 
     single = parse_options(["--dataroot", str(aligned_dataroot), "--model", "test"], is_train=False)
     assert single.metrics == "none"  # one generator, no target images
     assert parse_options(["--dataroot", "x", "--model", "pix2pix", "--val_metrics", "psnr"]).metrics == "psnr"
+
+
+def test_default_best_metric_works_offline_for_every_model(aligned_dataroot, unaligned_dataroot, tmp_path, capsys):
+    """No weights, no network: each model's default --best_metric still keeps best weights (by a
+    paired metric where FID cannot be computed), given data with ground-truth pairs."""
+    from models import MODELS
+    paired_unaligned = tmp_path / "pairs"  # the maps_unaligned naming: <x>_A ~ <x>_B
+    for side in "AB":
+        (paired_unaligned / f"train{side}").mkdir(parents=True)
+        for i, src in enumerate(sorted((unaligned_dataroot / f"train{side}").iterdir())[:4]):
+            shutil.copy(src, paired_unaligned / f"train{side}" / f"{i}_{side}.png")
+    roots = {"aligned": aligned_dataroot, "unaligned": paired_unaligned, "colorization": unaligned_dataroot}
+    checked = []
+    for model in MODELS.names():
+        if model == "test" or parse_options(["--dataroot", "x", "--model", model]).metrics == "none":
+            continue  # test.py only; pix2pix3d has no default metrics (--val_freq asks for them by name)
+        mode = parse_options(["--dataroot", "x", "--model", model]).dataset_mode
+        args = tiny_args(model, roots[mode], tmp_path / "c", model, "--n_epochs", "1", "--n_epochs_decay", "0",
+                         "--max_dataset_size", "4", "--val_freq", "1", "--val_fraction", "0.5", "--display_freq",
+                         "100", "--update_html_freq", "100", "--print_freq", "100")
+        assert train_script.main(args) == 0, model
+        best = json.loads((tmp_path / "c" / model / "best.json").read_text())
+        assert best["metric"] in ("psnr", "l1"), (model, best["metric"])
+        checked.append(model)
+    assert {"pix2pix", "cycle_gan", "cut", "colorization", "template"} <= set(checked)
+    out = capsys.readouterr().out
+    assert "best weights are chosen by psnr (not computed: fid)" in out  # said for the two-way models
+    assert "Traceback" not in out and "http" not in out
 
 
 def test_pairs_are_the_same_file_or_stems_with_A_and_B():
@@ -145,16 +173,52 @@ def test_test_py_psnr_ssim_l1_match_the_saved_images(p2p_runs, aligned_dataroot,
 def test_unavailable_metrics_reported_once_others_computed(p2p_runs, aligned_dataroot, tmp_path, capsys):
     run_test(aligned_dataroot, p2p_runs, tmp_path, "plain", "pix2pix", "--metrics", "psnr,fid,kid,lpips")
     out = capsys.readouterr().out
-    assert out.count("fid, kid unavailable: weights file") == 1
-    assert out.count("lpips unavailable: weights file") == 1
+    assert out.count("skipped fid, kid: weights file") == 1
+    assert out.count("skipped lpips: weights file") == 1
+    assert out.count("--download_weights") == 2 and "http" not in out
     assert "--metrics_weights" not in out and "docs/metrics.md" in out  # short lines, the story is in the docs
     report = json.loads((tmp_path / "plain" / "test_latest" / "metrics.json").read_text())["metrics"]
     assert report["psnr"]["n"] == 4
     for name in ("fid", "kid", "lpips"):
         assert "weights file" in report[name]["unavailable"] and "--metrics_weights" in report[name]["detail"]
-    assert "fid n/a" in out and "psnr " in out
+    assert "psnr " in out and "fid" not in out.splitlines()[-2]  # skipped: named once, not again as n/a
     html = (tmp_path / "plain" / "test_latest" / "index.html").read_text()
     assert f'<td title="{report["fid"]["unavailable"]}">n/a</td>' in html  # the reason on hover
+
+
+def test_nothing_computable_is_said_once_and_writes_no_metrics_json(p2p_runs, aligned_dataroot, tmp_path, capsys):
+    """Single images (no targets): one line names the skipped metrics; no empty metrics.json, no n/a."""
+    out_dir = tmp_path / "plain" / "test_latest_test"
+    out_dir.mkdir(parents=True)
+    (out_dir / "metrics.json").write_text("{}")  # an earlier run's
+    run_test(aligned_dataroot / "test", p2p_runs, tmp_path, "plain", "test", "--dataset_mode", "single",
+             "--model_suffix", "", "--metrics", "l1,psnr,lpips")
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if "l1" in line] == [
+        "skipped l1, psnr, lpips: this model has no real images of the target domain to compare with"]
+    assert "n/a" not in out and "http" not in out and "no metric could be computed" in out
+    assert not (out_dir / "metrics.json").exists()
+    assert 'class="summary"' not in (out_dir / "index.html").read_text()
+
+
+def test_download_weights_fetches_once_with_one_line(p2p_runs, aligned_dataroot, tmp_path, monkeypatch, capfd):
+    """--download_weights through test.py: torch.hub's real downloader on a file:// address."""
+    import torchvision
+
+    from util.metrics import weights
+    source = tmp_path / "published" / weights.weights_file("alex").filename
+    source.parent.mkdir()
+    torch.save(torchvision.models.alexnet(weights=None).features.state_dict(prefix="features."), source)
+    monkeypatch.setitem(weights._SOURCES, "alex", (lambda: source.as_uri(), "LPIPS backbone"))
+    capfd.readouterr()
+    run_test(aligned_dataroot, p2p_runs, tmp_path, "plain", "pix2pix", "--metrics", "psnr,lpips", "--download_weights")
+    out, err = capfd.readouterr()
+    assert [line for line in (out + err).splitlines() if "ownloading" in line] == [
+        f"downloading {source.name} (LPIPS backbone) from {source.as_uri()} to {tmp_path / 'hub' / 'checkpoints'}"]
+    report = json.loads((tmp_path / "plain" / "test_latest" / "metrics.json").read_text())["metrics"]
+    assert report["lpips"]["n"] == 4 and "skipped" not in out
+    run_test(aligned_dataroot, p2p_runs, tmp_path, "plain", "pix2pix", "--metrics", "lpips")  # now cached
+    assert "ownloading" not in "".join(capfd.readouterr())
 
 
 def test_val_freq_logs_keeps_best_and_does_not_disturb_training(p2p_runs, aligned_dataroot, tmp_path):
@@ -254,8 +318,9 @@ class TinyFeatures(torch.nn.Module):
 
 
 def test_cycle_gan_fid_kid_both_directions_and_pairs(unaligned_dataroot, tmp_path, monkeypatch, capsys):
-    def suite_with_tiny_features(names, device, weights_dir):
-        return MetricSuite(names, device=device, weights_dir=weights_dir, feature_extractor=TinyFeatures())
+    def suite_with_tiny_features(names, device, weights_dir, download):
+        return MetricSuite(names, device=device, weights_dir=weights_dir, feature_extractor=TinyFeatures(),
+                           download=download)
 
     monkeypatch.setattr(evaluation, "make_suite", suite_with_tiny_features)
     # Training data as generated; the test set built from pairs (<x>_A ~ <x>_B) plus one unpaired B.
@@ -283,7 +348,7 @@ def test_cycle_gan_fid_kid_both_directions_and_pairs(unaligned_dataroot, tmp_pat
     capsys.readouterr()
     run_test(root, ckpt, tmp_path / "r", "cg", "cycle_gan", "--crop_size", "32")  # default metrics
     out = capsys.readouterr().out
-    assert out.count("lpips unavailable") == 1
+    assert out.count("skipped lpips") == 1
     assert "A->B: fid " in out and "B->A: fid " in out
     report = json.loads((tmp_path / "r" / "cg" / "test_latest" / "metrics.json").read_text())
     m = report["metrics"]

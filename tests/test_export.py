@@ -33,6 +33,7 @@ def test_exported_program_runs_at_other_sizes(checkpoints, tmp_path, capsys):
     assert _export(checkpoints, "cyc", "exported_program", out) == 0
     stdout = capsys.readouterr().out
     assert "parity at 36x40 (training size 32)" in stdout and _reported_difference(stdout) <= 1e-4
+    assert [line.split(" ")[0] for line in stdout.splitlines()] == ["parity", "wrote"]  # only our lines
     program = torch.export.load(out).module()
     translator = Translator.from_checkpoint(checkpoints / "cyc", device="cpu")
     x = torch.rand(1, 3, 52, 28) * 2 - 1  # yet another size, not square
@@ -48,6 +49,10 @@ def test_onnx_with_per_image_batch_norm(checkpoints, tmp_path, capsys):
     stdout = capsys.readouterr().out
     assert "each image's own statistics" in stdout and _reported_difference(stdout) <= 1e-4
     assert out.is_file()
+    assert "[torch.onnx]" not in stdout and [line.split(" ")[0] for line in stdout.splitlines()] == [
+        "note:", "parity", "wrote"]  # only our lines; torch.onnx's progress behind --verbose
+    assert _export(checkpoints, "p2p", "onnx", out, "--bn_stats", "image", "--verbose") == 0
+    assert "[torch.onnx]" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("bn_stats,eval", [("image", False), ("running", True)])
@@ -83,7 +88,7 @@ def test_missing_extras_name_the_pip_command(checkpoints, tmp_path, capsys, monk
 
 
 def test_a_difference_above_tolerance_fails_and_keeps_nothing(checkpoints, tmp_path, capsys, monkeypatch):
-    def drifting(net, example, dynamic, out):
+    def drifting(net, example, dynamic, out, verbose=False):
         out.write_bytes(b"exported")
         return lambda x: net(x) + 1e-3
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import shutil
 import urllib.error
 
 import numpy as np
@@ -285,7 +284,7 @@ def test_missing_weights_make_only_those_metrics_unavailable(tmp_path):
         assert str(empty) in detail and ENV_VAR in detail and "--metrics_weights" in detail
         assert os.path.join(str(tmp_path / "torch_home"), "hub", "checkpoints") in detail
     lines = describe_unavailable(suite.unavailable)
-    assert len(lines) == 2 and any(line.startswith("fid, kid unavailable:") for line in lines)
+    assert len(lines) == 2 and any(line.startswith("skipped fid, kid: weights file") for line in lines)
     assert all(len(line) < 140 for line in lines)
     real = images(2)
     assert all(set(r) == {"psnr"} for r in suite.update(noisy(real, 0.1), real))
@@ -295,23 +294,38 @@ def test_missing_weights_make_only_those_metrics_unavailable(tmp_path):
     assert summarize(results).endswith("| lpips n/a | fid n/a | kid n/a")
 
 
+def test_nothing_is_downloaded_unless_asked(monkeypatch):
+    def offline(url, *args, **kwargs):
+        raise AssertionError(f"{url} fetched without download=True")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    suite = MetricSuite(["lpips"])
+    assert "not found (--download_weights fetches it;" in suite.unavailable["lpips"]
+    assert weights_file("alex").url in suite.unavailable_detail["lpips"]
+
+
 def test_failed_download_is_reported(monkeypatch):
     def offline(url, *args, **kwargs):
         raise urllib.error.URLError("no network")
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
-    suite = MetricSuite(["lpips"])
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    suite = MetricSuite(["lpips"], download=True)
     assert "download failed (URLError)" in suite.unavailable["lpips"]
     assert "download from https://" in suite.unavailable_detail["lpips"] and "no network" in suite.unavailable_detail["lpips"]
 
 
-def test_download_goes_to_hub_cache_and_is_loaded(monkeypatch, alexnet_weights_dir):
-    def fake_download(url, *args, weights_only=False, **kwargs):
-        target = os.path.join(torch.hub.get_dir(), "checkpoints", url.rsplit("/", 1)[-1])
-        os.makedirs(os.path.dirname(target))
-        shutil.copyfile(alexnet_weights_dir / ALEXNET_FILE, target)
-        return torch.load(target, weights_only=weights_only)
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fake_download)
-    assert MetricSuite(["lpips"]).unavailable == {}
+def test_download_goes_to_hub_cache_in_one_line_and_is_loaded(monkeypatch, alexnet_weights_dir, capfd):
+    """A real fetch (torch.hub's downloader on a file:// address): one line of ours, none of torch's."""
+    from util.metrics import weights
+    url = (alexnet_weights_dir / ALEXNET_FILE).as_uri()
+    monkeypatch.setitem(weights._SOURCES, "alex", (lambda: url, "LPIPS backbone"))
+    capfd.readouterr()
+    assert MetricSuite(["lpips"], download=True).unavailable == {}
+    out, err = capfd.readouterr()
+    target = os.path.join(torch.hub.get_dir(), "checkpoints", ALEXNET_FILE)
+    assert (out + err).splitlines() == [f"downloading {ALEXNET_FILE} (LPIPS backbone) from {url} to "
+                                        f"{os.path.dirname(target)}"]
+    assert os.path.isfile(target)
+    assert MetricSuite(["lpips"]).unavailable == {}  # found in the cache from now on, no second fetch
+    assert capfd.readouterr() == ("", "")
 
 
 def test_lpips_weights_found_in_weights_dir_and_loaded_safely(monkeypatch, alexnet_weights_dir):

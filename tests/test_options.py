@@ -86,6 +86,57 @@ def test_help_lists_models_and_dataset_modes(capsys):
     assert "aligned" in out and "unaligned" in out and "single" in out
 
 
+def plugin_parsers():
+    """(script, model, dataset mode, parser) for every model and dataset mode, in both scripts."""
+    from data import DATASETS
+    from models import MODELS
+    from options.base_options import build_parser
+    for is_train in (True, False):
+        for model in MODELS.names():
+            if is_train and model == "test":
+                continue
+            for mode in DATASETS.names():
+                yield is_train, model, mode, build_parser(is_train, ["--model", model, "--dataset_mode", mode])
+
+
+def test_help_says_first_how_to_see_every_flag_and_groups_plugins_flags(capsys):
+    from options.base_options import build_parser
+    common = {is_train: {a.dest for a in build_parser(is_train, ["--model", "template", "--dataset_mode",
+                                                                "template"])._actions} for is_train in (True, False)}
+    for is_train, model, mode, parser in plugin_parsers():
+        script = "train.py" if is_train else "test.py"
+        first_lines = "\n".join(parser.format_help().splitlines()[:10])
+        assert f"python {script} --model MODEL [--dataset_mode MODE] --help" in " ".join(first_lines.split())
+        assert f"--model {model} and --dataset_mode {mode}" in " ".join(first_lines.split())
+        groups = {a.dest: g.title for g in parser._action_groups for a in g._group_actions}
+        for action in parser._actions:  # a flag the plugins add sits in the group of the one that reads it
+            if action.dest not in common[is_train] and action.help != "==SUPPRESS==":
+                assert groups[action.dest] in (f"flags of --model {model}", f"flags of --dataset_mode {mode}"), \
+                    (script, model, mode, action.dest)
+    with pytest.raises(SystemExit):
+        parse_options(["--model", "pix2pix", "--help"], is_train=True)
+    out = capsys.readouterr().out
+    assert out.index("flags of --model pix2pix:") < out.index("--lambda_L1")
+    for flag in ("--lambda_L1", "--lambda_feat", "--lambda_perceptual", "--vgg_weights"):
+        assert flag in out
+
+
+def test_every_flag_shows_one_default_in_help():
+    for _, model, mode, parser in plugin_parsers():
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if action.help and action.help != "==SUPPRESS==":
+                text = formatter._expand_help(action)
+                assert text.count("(default") <= 1 and "depends on the model" not in text, (model, mode, text)
+    best = next(a for a in parser_for("cycle_gan")._actions if a.dest == "best_metric")
+    assert parser_for("cycle_gan")._get_formatter()._expand_help(best).endswith("(default: fid,psnr)")
+
+
+def parser_for(model):
+    from options.base_options import build_parser
+    return build_parser(True, ["--model", model])
+
+
 def test_saved_options_rebuild_architecture_for_testing(tmp_path):
     train_opt = parse("--model", "pix2pix", "--netG", "unet_128", "--ngf", "16", "--no_dropout",
                       "--norm", "instance", "--name", "run", "--checkpoints_dir", str(tmp_path))

@@ -200,7 +200,7 @@ def test_3d_networks_and_sliding_window_keep_any_shape():
         define_G3d(1, 1, 2, "resnet_9blocks")
 
 
-def test_odd_shaped_volumes_train_on_patches_and_come_back_whole(tmp_path):
+def test_odd_shaped_volumes_train_on_patches_and_come_back_whole(tmp_path, capsys):
     nibabel = pytest.importorskip("nibabel")
     root = make_volume_set(tmp_path / "data", shape=(40, 48, 36), n_train=2, n_test=1, fmt=".nii.gz")
     common = ["--dataroot", str(root), "--name", "vol", "--model", "pix2pix3d",
@@ -210,7 +210,11 @@ def test_odd_shaped_volumes_train_on_patches_and_come_back_whole(tmp_path):
                                        "--ndf", "4", "--intensity", "minmax", "--patches_per_volume", "2",
                                        "--n_epochs", "1", "--n_epochs_decay", "0", "--no_html",
                                        "--print_freq", "100"]) == 0
+    out = capsys.readouterr().out  # progress counts what it says: 2 volumes x 2 patches
+    assert "epoch 1/1: 4 patches in " in out and "training done: 4 patches seen" in out and " img" not in out
     assert test_script.main(common + ["--results_dir", str(tmp_path / "res")]) == 0
+    out = capsys.readouterr().out
+    assert "test: 1 volumes in " in out and "processed 1 volumes in " in out and " img" not in out
     images = tmp_path / "res" / "vol" / "test_latest" / "images"
     source = nibabel.load(str(root / "testA" / "vol0.nii.gz"))
     fake = nibabel.load(str(images / "vol0_fake_B.nii.gz"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -40,14 +41,39 @@ def test_folder_keeps_names_sizes_and_subfolders(checkpoints, tmp_path, capsys):
     (src / "notes.txt").write_text("ignored")
     out = tmp_path / "out"
     assert _run(checkpoints, str(src), "--out", str(out)) == 0
-    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.png")) == ["a.png", "sub/b.png"]
-    assert Image.open(out / "a.png").size == (300, 217)
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.*")) == ["a.jpg", "sub/b.png"]
+    assert Image.open(out / "a.jpg").size == (300, 217)
     assert Image.open(out / "sub" / "b.png").size == (40, 52)
     # The same pixels as the Python API gives for that file.
     api = Translator.from_checkpoint(checkpoints / "cyc", device="cpu")(str(src / "a.jpg"))
-    assert np.array_equal(np.asarray(Image.open(out / "a.png")), np.asarray(api))
+    assert np.array_equal(np.asarray(Image.open(out / "a.jpg")), jpeg_at_95(api))  # the API's pixels, as JPEG
     err = capsys.readouterr().err
     assert "warning: skipping" in err and "broken.png" in err
+
+
+def test_file_types_kept_where_they_hold_the_result(checkpoints, tmp_path):
+    """JPEG at quality 95, lossless formats pixel for pixel; a .pgm of an RGB result becomes .png."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    names = ["a.jpg", "b.JPEG", "c.bmp", "d.tif", "e.webp", "f.ppm", "g.pgm", "h.png"]
+    for name in names:
+        random_image(40, 36, mode="L" if name.endswith("pgm") else "RGB").save(src / name)
+    assert _run(checkpoints, str(src), "--out", str(out)) == 0
+    made = {p.name: Image.open(p).format for p in out.iterdir()}
+    assert made == {"a.jpg": "JPEG", "b.JPEG": "JPEG", "c.bmp": "BMP", "d.tif": "TIFF", "e.webp": "WEBP",
+                    "f.ppm": "PPM", "g.png": "PNG", "h.png": "PNG"}
+    api = Translator.from_checkpoint(checkpoints / "cyc", device="cpu")
+    for name in ("c.bmp", "d.tif", "e.webp", "f.ppm", "h.png"):  # lossless: exactly the API's pixels
+        assert np.array_equal(np.asarray(Image.open(out / name)), np.asarray(api(str(src / name)))), name
+    for name in ("a.jpg", "b.JPEG"):
+        assert np.array_equal(np.asarray(Image.open(out / name)), jpeg_at_95(api(str(src / name)))), name
+
+
+def jpeg_at_95(image: Image.Image) -> np.ndarray:
+    """``image`` as PIL encodes and decodes it at JPEG quality 95."""
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=95)
+    return np.asarray(Image.open(buffer))
 
 
 def test_globs_and_repeated_names(checkpoints, tmp_path):

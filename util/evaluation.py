@@ -13,7 +13,7 @@ data) or from files whose stems differ only in a final ``_A`` / ``_B`` (``401_A.
 both folders are *not* taken as pairs: many unpaired datasets number their files. Each
 image is counted once even when an unaligned loader repeats the smaller domain.
 
-    evaluator = Evaluator(model, parse_metric_names("psnr,ssim,fid"), weights_dir=None)
+    evaluator = Evaluator(model, parse_metric_names("psnr,ssim,fid"), weights_dir=None, download=False)
     for data, n in translated_batches(model, loader):
         rows = evaluator.update(model, data, n)      # per-image scores, for the gallery
     results = evaluator.compute()                    # {"psnr": {"mean", "std", "n"}, ...}
@@ -41,9 +41,10 @@ NO_TARGET = "this model has no real images of the target domain to compare with"
 NO_PAIRS = "no ground-truth pairs (<x>_A ~ <x>_B files) in the data; see docs/metrics.md"
 
 
-def make_suite(names: List[str], device: torch.device, weights_dir: Optional[str]) -> MetricSuite:
+def make_suite(names: List[str], device: torch.device, weights_dir: Optional[str],
+               download: bool = False) -> MetricSuite:
     """The one place suites are built (tests replace it to inject a small feature extractor)."""
-    return MetricSuite(names, device=device, weights_dir=weights_dir)
+    return MetricSuite(names, device=device, weights_dir=weights_dir, download=download)
 
 
 def is_pair(path_a: Optional[str], path_b: Optional[str]) -> bool:
@@ -85,14 +86,15 @@ def format_result(name: str, result: dict) -> Union[str, Note]:
 class Evaluator:
     """Scores a model's translations batch by batch; one ``MetricSuite`` per translation."""
 
-    def __init__(self, model, names: List[str], weights_dir: Optional[str] = None) -> None:
+    def __init__(self, model, names: List[str], weights_dir: Optional[str] = None,
+                 download: bool = False) -> None:
         self.names = list(names)
         self.targets: Dict[str, Tuple[str, str]] = dict(getattr(model, "metric_visuals", {}) or {})
         self.suites: Dict[str, MetricSuite] = {}
         first: Optional[MetricSuite] = None
         for target in self.targets:
             if first is None:
-                first = make_suite(self.names, model.device, weights_dir)
+                first = make_suite(self.names, model.device, weights_dir, download)
                 suite = first
             else:  # shares the pretrained networks (and their availability), not the scores
                 suite = copy.copy(first)

@@ -53,11 +53,11 @@ def parse_metric_names(spec: str) -> List[str]:
 
 
 def describe_unavailable(unavailable: Dict[str, str]) -> List[str]:
-    """One short line per distinct reason: ``"fid, kid unavailable: <reason>"``."""
+    """One short line per distinct reason: ``"skipped fid, kid: <reason>"``."""
     by_reason: Dict[str, List[str]] = {}
     for name, reason in unavailable.items():
         by_reason.setdefault(reason, []).append(name)
-    return [f"{', '.join(names)} unavailable: {reason}" for reason, names in by_reason.items()]
+    return [f"skipped {', '.join(names)}: {reason}" for reason, names in by_reason.items()]
 
 
 def summarize(results: Dict[str, dict]) -> str:
@@ -93,7 +93,7 @@ class MetricSuite:
 
     def __init__(self, names: List[str], device: Union[str, torch.device] = "cpu", weights_dir: Optional[str] = None,
                  feature_extractor: Optional[nn.Module] = None, lpips_net: Optional[nn.Module] = None,
-                 lpips_backbone: str = "alex", download: bool = True) -> None:
+                 lpips_backbone: str = "alex", download: bool = False) -> None:
         if isinstance(names, str):  # "psnr,ssim" straight from the command line
             names = parse_metric_names(names)
         unknown = [n for n in names if n not in METRICS]

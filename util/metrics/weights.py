@@ -9,8 +9,9 @@ Every weights file is looked for, in this order, in
    torchmetrics all download into this folder, so weights fetched by any of them are reused.
 
 A file is always read with ``torch.load(weights_only=True)``: a pickle that would run code is
-refused. When the file is nowhere and ``download`` is allowed, ``torch.hub`` fetches it into the
-hub cache (the same call the libraries make themselves).
+refused. Nothing is downloaded unless asked for (``download=True``, ``--download_weights``):
+then the file is fetched into the hub cache, where the libraries put it themselves, with one
+line saying which file, from where, to where (the libraries' own progress is not shown).
 """
 
 from __future__ import annotations
@@ -97,8 +98,23 @@ def load_weights_file(path: str) -> Dict[str, torch.Tensor]:
     return state
 
 
-def obtain_weights(key: str, weights_dir: Optional[str] = None, download: bool = True) -> Dict[str, torch.Tensor]:
-    """Find ``key``'s file in ``search_dirs(weights_dir)`` (or download it) and load it safely."""
+def download_weights_file(spec: WeightsFile) -> str:
+    """Fetch ``spec`` into the hub cache, announced in one line; returns the file's path.
+
+    ``torch.hub.download_url_to_file`` writes to a temporary file and renames it, so an
+    interrupted download leaves no partial file under the name that is looked for.
+    """
+    folder = os.path.join(torch.hub.get_dir(), "checkpoints")
+    path = os.path.join(folder, spec.filename)
+    print(f"downloading {spec.filename} ({spec.description}) from {spec.url} to {folder}", flush=True)
+    os.makedirs(folder, exist_ok=True)
+    torch.hub.download_url_to_file(spec.url, path, progress=False)
+    return path
+
+
+def obtain_weights(key: str, weights_dir: Optional[str] = None, download: bool = False) -> Dict[str, torch.Tensor]:
+    """Find ``key``'s file in ``search_dirs(weights_dir)`` (or, with ``download``, fetch it)
+    and load it safely."""
     spec = weights_file(key)
     dirs = search_dirs(weights_dir)
     for d in dirs:
@@ -107,17 +123,17 @@ def obtain_weights(key: str, weights_dir: Optional[str] = None, download: bool =
             return load_weights_file(path)
     if download:
         try:
-            torch.hub.load_state_dict_from_url(spec.url, map_location="cpu", progress=False, weights_only=True)
+            path = download_weights_file(spec)
         except Exception as e:  # no network, proxy, HTTP error, disk full...
-            cause = f"download failed ({type(e).__name__})"
+            cause = f", download failed ({type(e).__name__}); see {DOCS}"
             how = f"download from {spec.url} failed ({type(e).__name__}: {e})"
         else:  # now in the hub cache; read it back through the one safe loader
-            return load_weights_file(os.path.join(torch.hub.get_dir(), "checkpoints", spec.filename))
+            return load_weights_file(path)
     else:
-        cause = "downloading is off"
-        how = f"downloading is off; the file is published at {spec.url}"
+        cause = f" (--download_weights fetches it; see {DOCS})"
+        how = f"the file is published at {spec.url}"
     raise WeightsUnavailable(
-        f"weights file '{spec.filename}' not found, {cause}; see {DOCS}",
+        f"weights file '{spec.filename}' not found{cause}",
         f"{spec.description}; not found in: {', '.join(dirs)}; {how}. Put '{spec.filename}' in one of "
         f"those folders, or in a folder given with --metrics_weights DIR or the environment variable {ENV_VAR}.")
 
