@@ -96,7 +96,9 @@ def main(argv: Optional[Sequence[str]] = None, hooks: Sequence[Hook] = ()) -> in
         opt.argv = argv
         dist = Distributed.from_environment(opt.dist_timeout, use_gpus=opt.gpu_ids != [])
         with claimed_run_folder(opt, dist):
-            return run(opt, dist, hooks)
+            code = run(opt, dist, hooks)
+        dist.barrier()  # every rank's last collective finished before the group is torn down
+        return code
     except UserError as e:
         return report_user_error(e, verbose, dist.label)
     except OSError as e:  # the file system failed outside the checkpoint code (disk full, ...)

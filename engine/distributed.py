@@ -108,5 +108,8 @@ class Distributed:
         return box[0]
 
     def close(self) -> None:
+        """Tear the group down. After a clean run the caller passes a ``barrier`` first: gloo's
+        worker threads then hold no pending work when the group goes (a rare abort at exit
+        otherwise, "terminate called without an active exception")."""
         if self.enabled and dist.is_initialized():
             dist.destroy_process_group()
