@@ -22,7 +22,15 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
     from data import DATASETS
     from data.base_dataset import PREPROCESS_MODES
     from models import MODELS
-    from models.networks import ATTENTION_MODES, DISCRIMINATORS, GENERATORS, INIT_TYPES, NORM_LAYERS, UPSAMPLE_MODES
+    from models.networks import (
+        ATTENTION_MODES,
+        DISCRIMINATORS,
+        GENERATORS,
+        INIT_TYPES,
+        NORM_LAYERS,
+        SPECTRAL_NORM_PLACEMENTS,
+        UPSAMPLE_MODES,
+    )
 
     g = parser.add_argument_group("experiment")
     g.add_argument("--dataroot", default=None, help="path to images (trainA/trainB, train/, ...)")
@@ -63,8 +71,9 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
                         "2018), down = spatial attention after each encoder block, both, or none")
     g.add_argument("--num_D", type=int, default=1,
                    help="pix2pix: this many discriminators, the k-th on the input downsampled k times (pix2pixHD)")
-    g.add_argument("--spectral_norm_D", action="store_true",
-                   help="spectral normalization of every discriminator convolution")
+    g.add_argument("--spectral_norm_D", nargs="?", const="sngan", default="none", choices=SPECTRAL_NORM_PLACEMENTS.names(),
+                   help="spectral normalization of the discriminator's convolutions: sngan (also the bare flag) = "
+                        "every one (Miyato et al. 2018), spade = all but the first and the last (SPADE), none")
     g.add_argument("--init_type", default="normal", choices=INIT_TYPES.names(), help="network initialization")
     g.add_argument("--init_gain", type=float, default=0.02, help="scaling factor for normal, xavier and orthogonal")
     g.add_argument("--no_dropout", action="store_true", help="no dropout for the generator")
@@ -196,6 +205,12 @@ READ_ONLY_WITH = (
      "--n_layers_D sets the depth of --netD n_layers (basic is the 3-layer PatchGAN, pixel the 1x1 one)"),
     ("lambda_gp", "gan_mode", lambda mode: mode == "wgangp", "--lambda_gp weights the gradient penalty of "
      "--gan_mode wgangp"),
+    ("feat_weighting", "lambda_feat", lambda w: w > 0, "--feat_weighting weights the terms of --lambda_feat "
+     "(feature matching): give --lambda_feat W"),
+    ("perceptual_form", ("lambda_perceptual", "lambda_style"), lambda p, s: p > 0 or s > 0,
+     "--perceptual_form chooses the VGG losses of --lambda_perceptual / --lambda_style: give one of them"),
+    ("vgg_weights", ("lambda_perceptual", "lambda_style"), lambda p, s: p > 0 or s > 0,
+     "--vgg_weights are the VGG of --lambda_perceptual / --lambda_style: give one of them"),
     ("compile_backend", "compile", bool, "--compile_backend chooses torch.compile's backend: give --compile"),
 )
 
@@ -224,9 +239,11 @@ def refuse_unused_options(opt: argparse.Namespace, parser: argparse.ArgumentPars
         for key, reason in TEST_UNUSED.items():
             if changed(key):
                 raise UserError(f"--{key} is not used by test.py: {reason}")
-    for key, other, reads, reason in READ_ONLY_WITH:
-        if changed(key) and hasattr(opt, other) and not reads(getattr(opt, other)):
-            raise UserError(f"--{key} {getattr(opt, key)} is not used with --{other} {getattr(opt, other)}: {reason}")
+    for key, others, reads, reason in READ_ONLY_WITH:
+        others = (others,) if isinstance(others, str) else others
+        if changed(key) and all(hasattr(opt, o) for o in others) and not reads(*(getattr(opt, o) for o in others)):
+            with_ = " and ".join(f"--{o} {getattr(opt, o)}" for o in others)
+            raise UserError(f"--{key} {getattr(opt, key)} is not used with {with_}: {reason}")
 
 
 def _given_on_command_line(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set:
