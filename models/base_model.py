@@ -259,12 +259,17 @@ class BaseModel(ModelState, ABC):
             with scaled_lr(optimizer, warmup_factor(self.train_steps // self.accum_steps, self.opt.lr_warmup_iters)):
                 if scaler is None:
                     optimizer.step()
+                    stepped = True
                 else:
+                    scale = scaler.get_scale()
                     scaler.step(optimizer)
                     scaler.update()
+                    # update() lowers the scale exactly when step() skipped on inf/NaN gradients.
+                    stepped = scaler.get_scale() >= scale
         finally:
             self._stepping = None
-        self._update_weight_average(optimizer)
+        if stepped:  # the weights did not change on a skipped fp16 step: neither does their average
+            self._update_weight_average(optimizer)
 
     def _update_weight_average(self, optimizer: torch.optim.Optimizer) -> None:
         """After ``optimizer`` stepped: move the averages of the networks it trains."""
@@ -274,7 +279,7 @@ class BaseModel(ModelState, ABC):
         for name in self.weight_average.networks():
             net = self.unwrap(getattr(self, "net" + name))
             if id(next(net.parameters())) in stepped:
-                self.weight_average.update(name, net)
+                self.weight_average.update(name, net, self.train_steps // self.accum_steps)
 
     def _check_step(self, optimizer: torch.optim.Optimizer, args, kwargs) -> None:
         # Under fp16 a step outside update() would apply scaled (or overflowed) gradients.
@@ -362,7 +367,7 @@ class BaseModel(ModelState, ABC):
             self.schedulers = [self.make_scheduler(o) for o in self.optimizers]
             if opt.ema_decay > 0:  # of the generators: the networks test.py runs
                 self.weight_average = WeightAverage({name: self.unwrap(net) for name, net in self.networks().items()
-                                                     if name.startswith("G")}, opt.ema_decay)
+                                                     if name.startswith("G")}, opt.ema_decay, opt.ema_rampup)
         if not self.isTrain:
             suffix = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
             self.load_networks(suffix)

@@ -211,6 +211,7 @@ READ_ONLY_WITH = (
      "--perceptual_form chooses the VGG losses of --lambda_perceptual / --lambda_style: give one of them"),
     ("vgg_weights", ("lambda_perceptual", "lambda_style"), lambda p, s: p > 0 or s > 0,
      "--vgg_weights are the VGG of --lambda_perceptual / --lambda_style: give one of them"),
+    ("ema_rampup", "ema_decay", lambda d: d > 0, "--ema_rampup ramps up the weight average of --ema_decay"),
     ("compile_backend", "compile", bool, "--compile_backend chooses torch.compile's backend: give --compile"),
 )
 
@@ -352,6 +353,8 @@ def _check_ranges(opt: argparse.Namespace) -> None:
             raise UserError(f"--{key} must be at least {low}, not {value}")
     if hasattr(opt, "lr") and not opt.lr > 0:
         raise UserError(f"--lr must be positive, not {opt.lr}")
+    if hasattr(opt, "ema_rampup") and opt.ema_rampup < 0:
+        raise UserError(f"--ema_rampup must be at least 0, not {opt.ema_rampup}")
     for key in ("beta1", "beta2", "ema_decay"):
         if hasattr(opt, key) and not 0 <= getattr(opt, key) < 1:
             raise UserError(f"--{key} must be in [0, 1), not {getattr(opt, key)}")

@@ -36,6 +36,10 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--ema_decay", type=float, default=0.0,
                    help="keep an exponential moving average of the generator weights with this decay (e.g. "
                         "0.999), saved as <epoch>_net_G_ema.pth; test.py --use_ema runs it; 0: off")
+    g.add_argument("--ema_rampup", type=float, default=0.05,
+                   help="ramp-up of --ema_decay (StyleGAN2-ADA's ema_rampup): the average's half-life is at most "
+                        "this fraction of the updates done so far, so it forgets the initial weights; 0: the plain "
+                        "decay from the first update")
     g.add_argument("--gan_mode", default="lsgan", choices=list(GAN_MODES),
                    help="the type of GAN objective")
     g.add_argument("--lambda_gp", type=float, default=10.0, help="weight of the gradient penalty (wgangp)")

@@ -117,3 +117,42 @@ def test_vgg_losses_and_style_by_hand():
     p, _ = johnson(fake, real)
     norm = lambda x: ((x + 1) / 2 - johnson.mean) / johnson.std  # noqa: E731
     torch.testing.assert_close(p, ((norm(fake) - norm(real)) ** 2).sum(dim=(1, 2, 3)).mean() / 48)
+
+
+def test_ema_rampup_is_stylegan2s():
+    from models.training_step import ema_decay_at
+
+    # StyleGAN2-ADA: beta = 0.5 ** (batch / min(ema_kimg * 1000, cur_nimg * ema_rampup)); batch 4, 10 kimg.
+    batch, ema_nimg, rampup = 4, 10_000, 0.05
+    decay = 0.5 ** (batch / ema_nimg)
+    for updates in (0, 1, 10, 100, 1000, 49_999, 50_000, 10 ** 6):
+        theirs = 0.5 ** (batch / max(min(ema_nimg, updates * batch * rampup), 1e-8))
+        assert ema_decay_at(decay, rampup, updates) == pytest.approx(theirs, rel=1e-9, abs=1e-300)
+    assert ema_decay_at(0.999, 0.0, 0) == 0.999  # --ema_rampup 0: the plain decay
+    # After 1000 updates at 0.999 the plain average still holds 0.999^1000 = 37% of the initial weights.
+    share = lambda r: float(torch.tensor([ema_decay_at(0.999, r, t) for t in range(1000)]).prod())  # noqa: E731
+    assert share(0.0) == pytest.approx(0.3677, abs=1e-4)
+    assert share(0.05) == 0.0  # the first update copies the weights
+
+
+def test_no_average_step_on_a_skipped_fp16_step(aligned_dataroot, tmp_path):
+    from models.training_step import WeightAverage
+    from tests.test_training_options import batch_of, pix2pix
+
+    model, _ = pix2pix(aligned_dataroot, tmp_path, "--lambda_GAN", "0", "--ema_decay", "0.9")
+    model.setup(model.opt)
+    assert isinstance(model.weight_average, WeightAverage) and model.weight_average.rampup == 0.05
+    # A CPU GradScaler stands in for --amp fp16's: an overflowing loss makes it skip the step.
+    scaler = model.scalers[id(model.optimizer_G)] = torch.amp.GradScaler("cpu")
+    model.set_input(batch_of(aligned_dataroot, 1))
+    model.forward()
+    before = {k: v.clone() for k, v in model.weight_average.averages["G"].state_dict().items()}
+    weights = {k: v.clone() for k, v in model.netG.state_dict().items()}
+    model.update(model.optimizer_G, model.fake_B.mean() * float("inf"))
+    assert scaler.get_scale() < 65536.0  # skipped: the scale went down
+    for k, v in model.weight_average.averages["G"].state_dict().items():
+        assert torch.equal(v, before[k]) and torch.equal(model.netG.state_dict()[k], weights[k]), k
+    model.forward()
+    model.update(model.optimizer_G, (model.fake_B - model.real_B).abs().mean())
+    moved = model.weight_average.averages["G"].state_dict()
+    assert any(not torch.equal(moved[k], before[k]) for k in before)
