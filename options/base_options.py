@@ -212,6 +212,8 @@ READ_ONLY_WITH = (
     ("vgg_weights", ("lambda_perceptual", "lambda_style"), lambda p, s: p > 0 or s > 0,
      "--vgg_weights are the VGG of --lambda_perceptual / --lambda_style: give one of them"),
     ("ema_rampup", "ema_decay", lambda d: d > 0, "--ema_rampup ramps up the weight average of --ema_decay"),
+    ("decay_jitter", "n_epochs_decay", lambda n: n > 0, "--decay_jitter keeps the crops of the --n_epochs_decay "
+     "epochs (CUT's fine-tuning phase)"),
     ("compile_backend", "compile", bool, "--compile_backend chooses torch.compile's backend: give --compile"),
 )
 
