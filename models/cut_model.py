@@ -247,6 +247,11 @@ class CUTModel(BaseModel):
             nce = self.loss_NCE
         self.loss_G = self.loss_G_GAN + nce
 
+    def accumulation_phases(self):
+        """``--grad_accum_mode exact``: D over the micro-batches, then G (and netF) against the updated D.
+        FastCUT's flip is drawn again in G's phase."""
+        return self.gan_phases(self.forward_train)
+
     def optimize_parameters(self) -> None:
         self.forward_train()
         # D step

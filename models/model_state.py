@@ -103,6 +103,7 @@ class ModelState:
             "gradients": [[p.grad.detach().cpu() if p.grad is not None else None
                            for p in optimizer_parameters(o)] for o in self.optimizers]
             if self.train_steps % self.accum_steps else [],
+            "pending_batches": list(self.pending_batches),  # --grad_accum_mode exact
         }
 
     def load_training_state(self, state: dict, source="checkpoint", saved_options: Optional[dict] = None) -> None:
@@ -125,6 +126,7 @@ class ModelState:
         self.train_steps = state.get("train_steps", 0)
         if self.weight_average is not None:
             self.weight_average.load_state_dict(state.get("weight_average") or state["networks"])
+        self.pending_batches = list(state.get("pending_batches", []))
         for optimizer, grads in zip(self.optimizers, state.get("gradients", [])):
             for p, g in zip(optimizer_parameters(optimizer), grads):
                 p.grad = None if g is None else g.to(p.device, p.dtype)

@@ -132,6 +132,11 @@ class Pix2PixModel(BaseModel):
             return self.criterionGAN(prediction.float(), target_is_real, for_discriminator)
         return sum(self.criterionGAN(scale[-1].float(), target_is_real, for_discriminator) for scale in prediction)
 
+    def accumulation_phases(self):
+        """``--grad_accum_mode exact``: D over the micro-batches, then G against the updated D."""
+        phases = self.gan_phases(self.forward)
+        return phases if self.use_gan else phases[1:]
+
     def optimize_parameters(self) -> None:
         self.forward()
         if self.use_gan:

@@ -214,6 +214,8 @@ READ_ONLY_WITH = (
     ("ema_rampup", "ema_decay", lambda d: d > 0, "--ema_rampup ramps up the weight average of --ema_decay"),
     ("decay_jitter", "n_epochs_decay", lambda n: n > 0, "--decay_jitter keeps the crops of the --n_epochs_decay "
      "epochs (CUT's fine-tuning phase)"),
+    ("grad_accum_mode", "grad_accum_steps", lambda k: k > 1, "--grad_accum_mode orders the batches of "
+     "--grad_accum_steps K (K > 1)"),
     ("compile_backend", "compile", bool, "--compile_backend chooses torch.compile's backend: give --compile"),
 )
 

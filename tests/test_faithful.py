@@ -156,3 +156,75 @@ def test_no_average_step_on_a_skipped_fp16_step(aligned_dataroot, tmp_path):
     model.update(model.optimizer_G, (model.fake_B - model.real_B).abs().mean())
     moved = model.weight_average.averages["G"].state_dict()
     assert any(not torch.equal(moved[k], before[k]) for k in before)
+
+
+@pytest.mark.parametrize("mode, same_G", [("exact", True), ("interleaved", False)])
+def test_exact_accumulation_of_two_batches_of_one_is_one_batch_of_two(aligned_dataroot, tmp_path, mode, same_G):
+    """StudioGAN's order: with instance norm, 2 x 1 gives the gradients of a batch of 2, G's
+    adversarial term included; the interleaved form differs there (G's first batch sees D before its step)."""
+    from tests.test_training_options import batch_of, pix2pix
+
+    flags = ("--norm", "instance", "--no_dropout", "--serial_batches", "--no_flip", "--gan_mode", "lsgan")
+    torch.manual_seed(0)
+    accumulated, _ = pix2pix(aligned_dataroot, tmp_path, *flags, "--grad_accum_steps", "2", "--grad_accum_mode", mode)
+    torch.manual_seed(0)
+    together, _ = pix2pix(aligned_dataroot, tmp_path, *flags)
+    pair = batch_of(aligned_dataroot, 2)
+    for i in range(2):
+        accumulated.train_step({"A": pair["A"][i:i + 1], "B": pair["B"][i:i + 1], "A_paths": pair["A_paths"][i:i + 1]})
+    together.train_step(pair)
+    assert accumulated.train_steps == 2 and not accumulated.pending_batches
+    for name, expect_same in (("netD", True), ("netG", same_G)):
+        scale = max(float(p.grad.abs().max()) for p in getattr(together, name).parameters())
+        close = all(torch.allclose(a.grad, b.grad, rtol=1e-4, atol=1e-5 * scale)
+                    for a, b in zip(getattr(accumulated, name).parameters(), getattr(together, name).parameters()))
+        assert close == expect_same, name
+
+
+def test_exact_accumulation_resumes_inside_an_accumulation(aligned_dataroot, tmp_path):
+    import signal
+
+    import train as train_script
+    from tests.helpers import assert_same_networks, tiny_args
+    from tests.test_resume import SignalDuringStep
+
+    extra = ["--grad_accum_steps", "2", "--grad_accum_mode", "exact", "--n_epochs", "1", "--n_epochs_decay", "0",
+             "--max_dataset_size", "4", "--seed", "3", "--no_html", "--display_freq", "100", "--netG", "unet_64",
+             "--load_size", "64", "--crop_size", "64", "--ngf", "4", "--ndf", "4"]
+    assert train_script.main(tiny_args("pix2pix", aligned_dataroot, tmp_path, "one", *extra)) == 0
+    two = tiny_args("pix2pix", aligned_dataroot, tmp_path, "two", *extra)
+    # Stopped while step 4 runs: after step 3, one batch of the second accumulation is pending.
+    assert train_script.main(two, hooks=[SignalDuringStep(4)]) == 128 + signal.SIGINT
+    assert train_script.main(two + ["--continue_train"]) == 0
+    assert_same_networks(tmp_path / "one", tmp_path / "two", ("G", "D"))
+
+
+@pytest.mark.parametrize("model", ["cycle_gan", "template"])
+def test_exact_accumulation_is_refused_where_it_changes_nothing(model):
+    from options import parse_options
+    from util.errors import UserError
+
+    with pytest.raises(UserError, match=f"--grad_accum_mode is not used by --model {model}"):
+        parse_options(["--dataroot", "x", "--model", model, "--grad_accum_steps", "2", "--grad_accum_mode", "exact"])
+
+
+def test_exact_accumulation_of_cut_steps_d_then_g_once(unaligned_dataroot, tmp_path):
+    from models import create_model
+    from options import parse_options
+    from tests.helpers import tiny_args
+
+    opt = parse_options(tiny_args("cut", unaligned_dataroot, tmp_path, "run", "--grad_accum_steps", "2",
+                                  "--grad_accum_mode", "exact"), is_train=True)
+    model = create_model(opt)
+    batch = {"A": torch.rand(1, 3, 32, 32) * 2 - 1, "B": torch.rand(1, 3, 32, 32) * 2 - 1, "A_paths": ["a"]}
+    model.data_dependent_initialize(batch)
+    model.setup(opt)
+    D0 = [p.detach().clone() for p in model.netD.parameters()]
+    G0 = [p.detach().clone() for p in model.netG.parameters()]
+    model.train_step(batch)
+    assert all(torch.equal(a, b) for a, b in zip(D0, model.netD.parameters()))  # pending: nothing ran
+    model.train_step(batch)
+    assert model.optimizer_D.state and model.optimizer_G.state
+    assert not all(torch.equal(a, b) for a, b in zip(D0, model.netD.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(G0, model.netG.parameters()))
+    assert float(model.loss_NCE) > 0
