@@ -67,8 +67,10 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
                    help="the generator's 2x upsampling: a 4x4 (U-Net) or 3x3 (ResNet) transposed conv as in the "
                         "reference, or a nearest/bilinear resize followed by a 3x3 conv (no checkerboard artifacts)")
     g.add_argument("--attention", default="none", choices=ATTENTION_MODES,
-                   help="U-Net attention: up = attention gates on the skip connections in the decoder (Oktay et al. "
-                        "2018), down = spatial attention after each encoder block, both, or none")
+                   help="U-Net attention: up = additive attention gates on the skip connections in the decoder, "
+                        "a same-resolution variant of Oktay et al. 2018 (gated by the decoder feature at the skip's "
+                        "resolution, not the coarser level), down = spatial attention after each encoder block, "
+                        "both, or none")
     g.add_argument("--num_D", type=int, default=1,
                    help="pix2pix: this many discriminators, the k-th on the input downsampled k times (pix2pixHD)")
     g.add_argument("--spectral_norm_D", nargs="?", const="sngan", default="none", choices=SPECTRAL_NORM_PLACEMENTS.names(),
