@@ -59,6 +59,9 @@ class ModelState:
         if self.weight_average is not None:
             # A weights-only --continue_train: each average goes on from its own file where the
             # run wrote one, else from the weights just loaded (not from the initialisation).
+            # The update count is not in weight files: the ramp-up, which only keeps an average
+            # from holding the initial weights, is off, or the first update would erase the average.
+            self.weight_average.rampup = 0.0
             for name, average in self.weight_average.networks().items():
                 path = self.network_file(epoch, name + "_ema")
                 state = safe_load(path, map_location=self.device) if path.is_file() else \
