@@ -29,7 +29,7 @@ from engine.schedule import ScheduleHook
 from engine.signals import SignalHook
 from engine.timing import TimingHook
 from engine.validation import ValidationHook, setup_validation
-from models import create_model
+from models import MODELS, create_model
 from options import parse_options
 from util.errors import UserError, report_user_error, user_error_from_os_error
 from util.run_folder import RunLock, check_new_run
@@ -40,7 +40,8 @@ def run(opt, dist: Distributed, extra_hooks: Sequence[Hook] = ()) -> int:
     seed_everything(opt.seed if dist.rank == 0 or opt.seed is None else opt.seed + dist.rank)
     dataset = create_dataset(opt)
     dataset, validator = setup_validation(opt, dataset, Path(opt.checkpoints_dir) / opt.name)
-    loader = create_dataloader(opt, dataset, rank=dist.rank, world_size=dist.world_size)
+    drop_last = getattr(MODELS.get(opt.model), "drop_last_batch", False)  # CUT drops an epoch's short last batch
+    loader = create_dataloader(opt, dataset, rank=dist.rank, world_size=dist.world_size, drop_last=drop_last)
     model = create_model(opt)
     if model.initializes_on_data():
         model.data_dependent_initialize(first_batch(dataset, opt.batch_size))

@@ -101,11 +101,12 @@ def collate_skip_unreadable(items: List[Optional[dict]]) -> dict:
 
 
 def create_dataloader(opt: argparse.Namespace, dataset: BaseDataset, shuffle: Optional[bool] = None,
-                      rank: int = 0, world_size: int = 1) -> DataLoader:
+                      rank: int = 0, world_size: int = 1, drop_last: bool = False) -> DataLoader:
     """A DataLoader over ``dataset``; shuffles by default when training without
     ``--serial_batches``. Call ``loader.sampler.set_epoch(epoch)`` every epoch. Under
     ``torchrun`` each ``rank`` reads its own shard of the same (seed, epoch) order; without
-    ``--seed`` the ranks agree on one drawn seed."""
+    ``--seed`` the ranks agree on one drawn seed. ``drop_last``: leave out an epoch's last
+    batch when it is short (CUT's data/__init__.py: ``drop_last=True if opt.isTrain``)."""
     if shuffle is None:
         shuffle = bool(opt.isTrain and not opt.serial_batches)
     seed = opt.seed
@@ -123,7 +124,7 @@ def create_dataloader(opt: argparse.Namespace, dataset: BaseDataset, shuffle: Op
     generator = torch.Generator().manual_seed(sampler.seed)
     return DataLoader(dataset, batch_size=opt.batch_size, sampler=sampler,
                       num_workers=workers, collate_fn=collate_skip_unreadable,
-                      drop_last=False, persistent_workers=workers > 0,
+                      drop_last=drop_last, persistent_workers=workers > 0,
                       pin_memory=_uses_cuda(opt), generator=generator)
 
 

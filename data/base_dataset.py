@@ -304,7 +304,8 @@ class BaseDataset(data.Dataset):
         """Preprocess one image with this run's options and the given crop/flip."""
         return self.transform_for(params)(img)
 
-    def prepared(self, key: Hashable, read: Callable[[], Sequence[torch.Tensor]]) -> Tuple[torch.Tensor, ...]:
+    def prepared(self, key: Hashable, read: Callable[[], Sequence[torch.Tensor]],
+                 load_size: Optional[int] = None) -> Tuple[torch.Tensor, ...]:
         """The images ``read()`` returns, kept in memory after the resize step of
         ``--preprocess`` when ``--cache_images`` is on (``key`` names them, e.g. the path).
 
@@ -313,13 +314,14 @@ class BaseDataset(data.Dataset):
         images are kept as bytes, a quarter of their float size. ``transform`` leaves
         an image already at its resized size unchanged and draws the same crop from it, so a
         sample is identical with or without the cache. Errors of ``read`` pass through and
-        nothing is kept for them.
+        nothing is kept for them. ``load_size`` other than ``--load_size`` (CUT's fine-tuning
+        epochs) is kept under a key of its own.
         """
         if self._prepared is None:
             return tuple(read())
         images = self._prepared.get(key)
         if images is None:
-            images = self._prepared[key] = tuple(self.transform_for().resize(img) for img in read())
+            images = self._prepared[key] = tuple(self.transform_for(load_size=load_size).resize(img) for img in read())
         return images
 
     def load_checked(self, path: str, nc: int) -> torch.Tensor:
@@ -336,17 +338,30 @@ class BaseDataset(data.Dataset):
             self[index]
         return len(self._prepared or {})
 
-    def transform_for(self, params: Optional[dict] = None) -> Transform:
-        """This run's preprocessing, with the given crop/flip."""
+    def transform_for(self, params: Optional[dict] = None, load_size: Optional[int] = None) -> Transform:
+        """This run's preprocessing, with the given crop/flip (and ``load_size``, default ``--load_size``)."""
         opt = self.opt
-        return get_transform(opt.preprocess, opt.load_size, opt.crop_size, params,
-                             opt.no_flip, opt.size_multiple)
+        return get_transform(opt.preprocess, opt.load_size if load_size is None else load_size, opt.crop_size,
+                             params, opt.no_flip, opt.size_multiple)
 
-    def params_for(self, img: torch.Tensor, generator: Optional[torch.Generator]) -> dict:
+    def params_for(self, img: torch.Tensor, generator: Optional[torch.Generator],
+                   load_size: Optional[int] = None) -> dict:
         opt = self.opt
         size = (img.shape[2], img.shape[1])
-        return get_params(opt.preprocess, opt.load_size, opt.crop_size, size, opt.no_flip,
-                          generator)
+        return get_params(opt.preprocess, opt.load_size if load_size is None else load_size, opt.crop_size, size,
+                          opt.no_flip, generator)
+
+    def load_size_at(self, index: int) -> int:
+        """``--load_size`` for the sample ``index`` (a sampler index knows its epoch); ``--crop_size``
+        in the epochs after ``--n_epochs`` when the options say ``decay_jitter`` False: CUT's
+        fine-tuning phase (taesungp/contrastive-unpaired-translation data/unaligned_dataset.py:
+        ``is_finetuning = current_epoch > n_epochs`` resizes to crop_size, so no resize-and-crop
+        jitter while the rate decays)."""
+        opt = self.opt
+        epoch = getattr(index, "epoch", None)
+        if opt.isTrain and epoch is not None and getattr(opt, "decay_jitter", True) is False and epoch > opt.n_epochs:
+            return opt.crop_size
+        return opt.load_size
 
     def check_fits(self, path: str, size: Size) -> None:
         """With ``--preprocess crop`` an image smaller than crop_size cannot be used."""

@@ -62,19 +62,21 @@ class UnalignedDataset(BaseDataset):
             index_B = int(torch.randint(0, self.B_size, (1,), generator=generator))
         B_path = self.B_paths[index_B]
         input_nc, output_nc = self.input_output_nc()
+        load_size = self.load_size_at(index)
         images = {}
         for key, path, nc in (("A", A_path, input_nc), ("B", B_path, output_nc)):
             try:
-                img = self.image(path, nc)
+                img = self.image(path, nc, load_size)
             except UnreadableImageError as e:
                 return self.skip(path, e.reason)
             # A and B are unrelated images, so each gets its own crop and flip.
-            images[key] = self.transform(img, self.params_for(img, generator))
+            images[key] = self.transform_for(self.params_for(img, generator, load_size), load_size)(img)
         return {"A": images["A"], "B": images["B"], "A_paths": A_path, "B_paths": B_path}
 
-    def image(self, path: str, nc: int):
+    def image(self, path: str, nc: int, load_size=None):
         """One image with ``nc`` channels (resized and kept in memory with --cache_images)."""
-        return self.prepared((path, nc), lambda: (self.load_checked(path, nc),))[0]
+        key = (path, nc) if load_size in (None, self.opt.load_size) else (path, nc, load_size)
+        return self.prepared(key, lambda: (self.load_checked(path, nc),), load_size)[0]
 
     def preload(self) -> int:
         """Both domains in full (items pair A with a random B, so a pass over the items could miss some)."""

@@ -143,6 +143,9 @@ class BaseModel(ModelState, ABC):
         # Batches trained on; with --grad_accum_steps K the weights change every K-th.
         self.train_steps = 0
         self.accum_steps = opt.grad_accum_steps if self.isTrain else 1
+        # --grad_accum_mode exact: the batches of the accumulation so far (saved in checkpoints).
+        self.exact_accumulation = self.isTrain and self.accum_steps > 1 and opt.grad_accum_mode == "exact"
+        self.pending_batches: List[dict] = []
         self.weight_average: Optional[WeightAverage] = None  # --ema_decay, made in setup()
         self.use_ema = not self.isTrain and opt.use_ema
 
@@ -217,10 +220,61 @@ class BaseModel(ModelState, ABC):
         With ``--grad_accum_steps K`` only every K-th step changes the weights; under
         ``torchrun`` the others run without DDP's gradient sync (forward and backward).
         """
+        if self.exact_accumulation:
+            self._exact_accumulation_step(data)
+            return
         self.set_input(data)
         with self.autocast(), self._no_sync_unless_stepping():
             self.optimize_parameters()
         self.train_steps += 1
+
+    def accumulation_phases(self) -> Optional[List]:
+        """``--grad_accum_mode exact``: the step split into phases, each run on every micro-batch
+        before the next (e.g. [D's forward, backward and update; G's]); None: the model has none."""
+        return None
+
+    def gan_phases(self, forward) -> List:
+        """The two phases of a model with one ``netD`` and one G step, in the reference's names
+        (``backward_D``/``loss_D``/``optimizer_D``, ``backward_G``/``loss_G``/``optimizer_G``):
+        D's (``forward`` without gradients, D's loss and update), then G's (``forward`` again, with
+        gradients, against D frozen after its update)."""
+        def discriminator_phase() -> None:
+            with torch.no_grad():  # G's output is D's input only; G's phase recomputes it
+                forward()
+            self.set_requires_grad(self.netD, True)
+            self.backward_D()
+            self.update(self.optimizer_D, self.loss_D)
+
+        def generator_phase() -> None:
+            forward()
+            self.set_requires_grad(getattr(self, "netD", None), False)
+            self.backward_G()
+            self.update(self.optimizer_G, self.loss_G)
+        return [discriminator_phase, generator_phase]
+
+    def _exact_accumulation_step(self, data: dict) -> None:
+        """StudioGAN's order (POSTECH-CVLab/PyTorch-StudioGAN src/worker.py, train_discriminator /
+        train_generator: D's loss over the accumulation's micro-batches, D's step, then G's
+        forward and loss over them again, against the updated D, and G's step): the K batches
+        are kept until the K-th, then each phase runs over all of them."""
+        self.pending_batches.append(data)
+        if len(self.pending_batches) < self.accum_steps:
+            self.train_steps += 1
+            # Nothing is computed until the K-th batch: the losses shown are the last update's
+            # (0 before the first), the visuals those of its last batch.
+            for name in self.loss_names:
+                if not hasattr(self, "loss_" + name):
+                    setattr(self, "loss_" + name, 0.0)
+            return
+        batches, self.pending_batches = self.pending_batches, []
+        first = self.train_steps - (self.accum_steps - 1)
+        for phase in self.accumulation_phases():
+            for i, batch in enumerate(batches):
+                self.train_steps = first + i  # update() zeroes at the first, steps at the last
+                self.set_input(batch)
+                with self.autocast(), self._no_sync_unless_stepping():
+                    phase()
+        self.train_steps = first + self.accum_steps
 
     def _accumulating(self) -> bool:
         """Whether this step only adds gradients (the update comes at a later step)."""
@@ -259,12 +313,17 @@ class BaseModel(ModelState, ABC):
             with scaled_lr(optimizer, warmup_factor(self.train_steps // self.accum_steps, self.opt.lr_warmup_iters)):
                 if scaler is None:
                     optimizer.step()
+                    stepped = True
                 else:
+                    scale = scaler.get_scale()
                     scaler.step(optimizer)
                     scaler.update()
+                    # update() lowers the scale exactly when step() skipped on inf/NaN gradients.
+                    stepped = scaler.get_scale() >= scale
         finally:
             self._stepping = None
-        self._update_weight_average(optimizer)
+        if stepped:  # the weights did not change on a skipped fp16 step: neither does their average
+            self._update_weight_average(optimizer)
 
     def _update_weight_average(self, optimizer: torch.optim.Optimizer) -> None:
         """After ``optimizer`` stepped: move the averages of the networks it trains."""
@@ -274,7 +333,7 @@ class BaseModel(ModelState, ABC):
         for name in self.weight_average.networks():
             net = self.unwrap(getattr(self, "net" + name))
             if id(next(net.parameters())) in stepped:
-                self.weight_average.update(name, net)
+                self.weight_average.update(name, net, self.train_steps // self.accum_steps)
 
     def _check_step(self, optimizer: torch.optim.Optimizer, args, kwargs) -> None:
         # Under fp16 a step outside update() would apply scaled (or overflowed) gradients.
@@ -358,11 +417,14 @@ class BaseModel(ModelState, ABC):
 
     def setup(self, opt) -> None:
         """Create schedulers; load weights for testing or ``--continue_train`` from weights."""
+        if self.exact_accumulation and self.accumulation_phases() is None:
+            raise UserError(f"--grad_accum_mode exact: --model {opt.model} does not split its step into phases "
+                            "(accumulation_phases); use --grad_accum_mode interleaved")
         if self.isTrain:
             self.schedulers = [self.make_scheduler(o) for o in self.optimizers]
             if opt.ema_decay > 0:  # of the generators: the networks test.py runs
                 self.weight_average = WeightAverage({name: self.unwrap(net) for name, net in self.networks().items()
-                                                     if name.startswith("G")}, opt.ema_decay)
+                                                     if name.startswith("G")}, opt.ema_decay, opt.ema_rampup)
         if not self.isTrain:
             suffix = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
             self.load_networks(suffix)

@@ -11,6 +11,12 @@ Objective: lambda_GAN * GAN(G, D) + lambda_NCE * PatchNCE(G(A), A) [+ ... (G(B),
 netF (the patch MLPs) is sized by G's features, so it is built from the first batch
 (``data_dependent_initialize``) and trained with G (a parameter group of G's Adam: the
 CUT code's separate Adam with the same settings takes the same steps); test.py loads G only.
+
+As in the CUT code, D is its anti-aliased PatchGAN (``AntialiasNLayerDiscriminator``, stride-2
+convs with ``--no_antialias``), the epochs after ``--n_epochs`` load images at ``--crop_size``
+(no resize-and-crop jitter while the rate decays; ``--decay_jitter`` keeps it) and an epoch's
+short last batch is left out. A run of the CUT repository (``latest_net_G/F/D.pth``)
+continues here with ``--continue_train``.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import torch
 from models import MODELS, networks
 from models.base_model import BaseModel
 from models.losses import GANLoss
-from models.networks.antialias import AntialiasResnetGenerator
+from models.networks.antialias import AntialiasNLayerDiscriminator, AntialiasResnetGenerator
 from models.patchnce import PatchSampleF, patchnce_loss
 from util.errors import UserError
 
@@ -61,9 +67,23 @@ def define_cut_G(input_nc: int, output_nc: int, ngf: int, netG: str, norm: str, 
     return networks.init_weights(net, init_type, init_gain)
 
 
+def define_cut_D(input_nc: int, ndf: int, netD: str, n_layers_D: int, norm: str, init_type: str, init_gain: float,
+                 antialias: bool, spectral_norm) -> torch.nn.Module:
+    """CUT's discriminator: the PatchGANs (``basic``, ``n_layers``) anti-aliased as in the CUT
+    code unless ``--no_antialias``; ``pixel`` and outside classes as everywhere else."""
+    if not antialias or netD not in ("basic", "n_layers"):
+        return networks.define_D(input_nc, ndf, netD, n_layers_D, norm, init_type, init_gain, spectral_norm)
+    net = AntialiasNLayerDiscriminator(input_nc, ndf, 3 if netD == "basic" else n_layers_D,
+                                       networks.get_norm_layer(norm))
+    place = networks.SPECTRAL_NORM_PLACEMENTS.get(networks.spectral_norm_placement(spectral_norm))
+    return place(networks.init_weights(net, init_type, init_gain))
+
+
 @MODELS.register("cut")
 class CUTModel(BaseModel):
     metric_visuals = {"B": ("fake_B", "real_B")}
+    # The CUT code trains on full batches only (data/__init__.py: drop_last=True if opt.isTrain).
+    drop_last_batch = True
     architecture_keys = BaseModel.architecture_keys + ("no_antialias", "no_antialias_up")
     unused_options = {
         **{key: "CUT's generator is its own anti-aliased ResNet (models/networks/antialias.py), without it"
@@ -86,7 +106,7 @@ class CUTModel(BaseModel):
         parser.add_argument("--CUT_mode", type=cut_mode, default="cut",
                             help="CUT or FastCUT: chooses --nce_idt, --lambda_NCE, --flip_equivariance and the epochs")
         parser.add_argument("--no_antialias", action="store_true",
-                            help="stride-2 convs instead of anti-aliased downsampling in G")
+                            help="stride-2 convs instead of anti-aliased downsampling in G and D")
         parser.add_argument("--no_antialias_up", action="store_true",
                             help="transposed convs instead of anti-aliased upsampling in G")
         if is_train:
@@ -103,6 +123,9 @@ class CUTModel(BaseModel):
             parser.add_argument("--netF_nc", type=int, default=256, help="width of netF's MLPs")
             parser.add_argument("--nce_T", type=float, default=0.07, help="temperature of PatchNCE")
             parser.add_argument("--num_patches", type=int, default=256, help="patches sampled per layer")
+            parser.add_argument("--decay_jitter", action="store_true",
+                                help="keep the resize-and-crop jitter (--load_size) in the --n_epochs_decay epochs; "
+                                     "without it they load at --crop_size, CUT's fine-tuning phase")
             parser.add_argument("--flip_equivariance", type=str2bool, nargs="?", const=True, default=False,
                                 help="flip the input at random and ask G's features to follow (FastCUT)")
         return parser
@@ -132,7 +155,9 @@ class CUTModel(BaseModel):
             if self.nce_idt and opt.input_nc != opt.output_nc:
                 raise UserError(f"--nce_idt needs --input_nc == --output_nc (got {opt.input_nc} and "
                                 f"{opt.output_nc}); pass --nce_idt false")
-            self.netD = self.define_discriminator(opt.output_nc)
+            self.netD = self.build_network(define_cut_D(
+                opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.normD, opt.init_type, opt.init_gain,
+                not opt.no_antialias, opt.spectral_norm_D))
             self.criterionGAN = GANLoss(opt.gan_mode).to(self.device)
             self.optimizer_G = self.make_adam(self.netG.parameters())
             self.optimizer_D = self.make_adam(self.netD.parameters(), lr=opt.lr_D)
@@ -222,6 +247,11 @@ class CUTModel(BaseModel):
         else:
             nce = self.loss_NCE
         self.loss_G = self.loss_G_GAN + nce
+
+    def accumulation_phases(self):
+        """``--grad_accum_mode exact``: D over the micro-batches, then G (and netF) against the updated D.
+        FastCUT's flip is drawn again in G's phase."""
+        return self.gan_phases(self.forward_train)
 
     def optimize_parameters(self) -> None:
         self.forward_train()

@@ -23,7 +23,10 @@ from util.errors import UserError
 
 @MODELS.register("cycle_gan")
 class CycleGANModel(BaseModel):
-    unused_options = {"num_D": "CycleGAN's discriminators are single-scale PatchGANs (--num_D is pix2pix's)"}
+    unused_options = {"num_D": "CycleGAN's discriminators are single-scale PatchGANs (--num_D is pix2pix's)",
+                      "grad_accum_mode": "CycleGAN steps G before D, against D before its update, and D on the "
+                                         "fakes of that forward: --grad_accum_steps K already gives the gradients "
+                                         "of a batch of K x batch_size"}
     # Both translations are scored; metric names get the target domain: fid_B is A -> B.
     metric_visuals = {"B": ("fake_B", "real_B"), "A": ("fake_A", "real_A")}
     # The generator of each direction, for translate.py, export.py and the Translator.

@@ -115,15 +115,38 @@ def gradient_penalty(netD: nn.Module, real: torch.Tensor, fake: torch.Tensor,
     return ((norms - constant) ** 2).mean() * lambda_gp
 
 
-def feature_matching(fake: list, real: list) -> torch.Tensor:
-    """pix2pixHD's feature matching: per discriminator scale, the mean over its layers of the
-    L1 distance between the features of the fake and of the real input, summed over scales.
+def _pix2pixhd_weight(num_D: int, num_features: int) -> float:
+    # pix2pixHD, models/pix2pixHD_model.py (forward): feat_weights = 4.0 / (n_layers_D + 1),
+    # D_weights = 1.0 / num_D; its D has n_layers_D + 1 intermediate outputs.
+    return (1.0 / num_D) * (4.0 / num_features)
 
-    ``fake`` / ``real`` are a ``MultiscaleDiscriminator``'s outputs (per scale: the
-    features, then the prediction, which is left out). The real features are targets only.
+
+def _spade_weight(num_D: int, num_features: int) -> float:
+    # SPADE, models/pix2pix_model.py (compute_generator_loss): lambda_feat / num_D per term.
+    return 1.0 / num_D
+
+
+# --feat_weighting: the weight of each (scale, layer) L1 term, from (num_D, features per scale).
+FEATURE_MATCHING_WEIGHTS = Registry("feature matching weighting")
+FEATURE_MATCHING_WEIGHTS.add("pix2pixhd", _pix2pixhd_weight)
+FEATURE_MATCHING_WEIGHTS.add("spade", _spade_weight)
+
+
+def feature_matching(fake: list, real: list, weighting: str = "pix2pixhd") -> torch.Tensor:
+    """Discriminator feature matching (Wang et al. 2018, Eq. 4): the sum over scales k and
+    layers i of ``w * L1(D_k^(i)(fake), D_k^(i)(real))``, the real features as fixed targets.
+
+    ``weighting`` picks w: ``pix2pixhd`` (1/num_D) * 4/(n_layers_D + 1), as pix2pixHD's
+    models/pix2pixHD_model.py weights ``loss_G_GAN_Feat`` (with num_D 2 and n_layers_D 3:
+    1/2 per term, so 4 times the mean L1 over all terms); ``spade`` 1/num_D, summed over
+    the layers (SPADE's models/pix2pix_model.py). Both are then times ``--lambda_feat``
+    (10 in both papers). ``fake`` / ``real`` are a ``MultiscaleDiscriminator``'s outputs
+    (per scale: the features, then the prediction, which is left out).
     """
+    weight_of = FEATURE_MATCHING_WEIGHTS.get(weighting)
     total = 0.0
     for fake_scale, real_scale in zip(fake, real):
         layers = list(zip(fake_scale[:-1], real_scale[:-1]))
-        total = total + sum(F.l1_loss(f.float(), r.detach().float()) for f, r in layers) / max(1, len(layers))
+        w = weight_of(len(fake), len(layers))
+        total = total + sum(F.l1_loss(f.float(), r.detach().float()) for f, r in layers) * w
     return total

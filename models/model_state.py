@@ -59,6 +59,9 @@ class ModelState:
         if self.weight_average is not None:
             # A weights-only --continue_train: each average goes on from its own file where the
             # run wrote one, else from the weights just loaded (not from the initialisation).
+            # The update count is not in weight files: the ramp-up, which only keeps an average
+            # from holding the initial weights, is off, or the first update would erase the average.
+            self.weight_average.rampup = 0.0
             for name, average in self.weight_average.networks().items():
                 path = self.network_file(epoch, name + "_ema")
                 state = safe_load(path, map_location=self.device) if path.is_file() else \
@@ -103,6 +106,7 @@ class ModelState:
             "gradients": [[p.grad.detach().cpu() if p.grad is not None else None
                            for p in optimizer_parameters(o)] for o in self.optimizers]
             if self.train_steps % self.accum_steps else [],
+            "pending_batches": list(self.pending_batches),  # --grad_accum_mode exact
         }
 
     def load_training_state(self, state: dict, source="checkpoint", saved_options: Optional[dict] = None) -> None:
@@ -125,6 +129,7 @@ class ModelState:
         self.train_steps = state.get("train_steps", 0)
         if self.weight_average is not None:
             self.weight_average.load_state_dict(state.get("weight_average") or state["networks"])
+        self.pending_batches = list(state.get("pending_batches", []))
         for optimizer, grads in zip(self.optimizers, state.get("gradients", [])):
             for p, g in zip(optimizer_parameters(optimizer), grads):
                 p.grad = None if g is None else g.to(p.device, p.dtype)

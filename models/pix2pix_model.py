@@ -12,8 +12,8 @@ import torch
 
 from models import MODELS
 from models.base_model import BaseModel
-from models.losses import GANLoss, feature_matching, gradient_penalty
-from models.perceptual import VGG16_FILE, VGGLoss, vgg16_features, vgg_weights_file
+from models.losses import FEATURE_MATCHING_WEIGHTS, GANLoss, feature_matching, gradient_penalty
+from models.perceptual import PERCEPTUAL_FORMS, VGG_FILES, vgg_loss
 from util.errors import UserError
 
 
@@ -34,14 +34,23 @@ class Pix2PixModel(BaseModel):
             parser.add_argument("--lambda_GAN", type=float, default=1.0,
                                 help="weight of the adversarial loss; 0: L1 only, no discriminator is built or trained")
             parser.add_argument("--lambda_perceptual", type=float, default=0.0,
-                                help="weight of the VGG-16 feature loss (Johnson et al. 2016); 0: off")
+                                help="weight of the VGG feature loss of --perceptual_form; 0: off (pix2pixHD, SPADE: 10)")
             parser.add_argument("--lambda_style", type=float, default=0.0,
-                                help="weight of the Gram-matrix (style) loss on the same VGG features; 0: off")
+                                help="weight of the Gram-matrix (style) loss on the same VGG's features; 0: off")
+            parser.add_argument("--perceptual_form", default="pix2pixhd", choices=PERCEPTUAL_FORMS.names(),
+                                help="whose VGG loss: pix2pixhd = VGG-19 relu1_1..relu5_1 weighted 1/32..1, L1 "
+                                     "(pix2pixHD, SPADE); johnson = VGG-16 relu3_3, squared L2 (Johnson et al. "
+                                     "2016); vgg16_l1 = VGG-16 relu1_2..relu4_3, L1 (this project's earlier form)")
             parser.add_argument("--vgg_weights", default=None,
-                                help=f"VGG-16 weights for those losses (default: the torch hub cache's {VGG16_FILE})")
+                                help=f"the VGG weights for those losses (default: the torch hub cache's "
+                                     f"{VGG_FILES['vgg19']}, or {VGG_FILES['vgg16']} for the VGG-16 forms)")
             parser.add_argument("--lambda_feat", type=float, default=0.0,
                                 help="weight of discriminator feature matching (pix2pixHD): L1 between D's features "
-                                     "of the real and the fake pair, summed over --num_D scales; 0: off")
+                                     "of the real and the fake pair, weighted by --feat_weighting; 0: off (the "
+                                     "papers: 10)")
+            parser.add_argument("--feat_weighting", default="pix2pixhd", choices=FEATURE_MATCHING_WEIGHTS.names(),
+                                help="weight of each (scale, layer) term of --lambda_feat: pix2pixhd = 1/num_D * "
+                                     "4/(n_layers_D+1) (pix2pixHD), spade = 1/num_D (SPADE)")
         return parser
 
     def __init__(self, opt) -> None:
@@ -55,7 +64,7 @@ class Pix2PixModel(BaseModel):
             self.criterionL1 = torch.nn.L1Loss()
             self.use_vgg = opt.lambda_perceptual > 0 or opt.lambda_style > 0
             if self.use_vgg:
-                self.criterionVGG = VGGLoss(vgg16_features(vgg_weights_file(opt.vgg_weights))).to(self.device)
+                self.criterionVGG = vgg_loss(opt.perceptual_form, opt.vgg_weights).to(self.device)
                 self.loss_names += ["G_perceptual", "G_style"]
             self.optimizer_G = self.make_adam(self.netG.parameters())
             self.optimizers = [self.optimizer_G]
@@ -104,7 +113,7 @@ class Pix2PixModel(BaseModel):
             if self.opt.lambda_feat > 0:
                 with torch.no_grad():
                     pred_real = self.netD(torch.cat((self.real_A, self.real_B), 1))
-                self.loss_G_feat = feature_matching(pred_fake, pred_real) * self.opt.lambda_feat
+                self.loss_G_feat = feature_matching(pred_fake, pred_real, self.opt.feat_weighting) * self.opt.lambda_feat
         else:
             self.loss_G_GAN = 0.0
         self.loss_G_L1 = self.criterionL1(self.fake_B.float(), self.real_B) * self.opt.lambda_L1
@@ -122,6 +131,11 @@ class Pix2PixModel(BaseModel):
         if not self.multiscale:
             return self.criterionGAN(prediction.float(), target_is_real, for_discriminator)
         return sum(self.criterionGAN(scale[-1].float(), target_is_real, for_discriminator) for scale in prediction)
+
+    def accumulation_phases(self):
+        """``--grad_accum_mode exact``: D over the micro-batches, then G against the updated D."""
+        phases = self.gan_phases(self.forward)
+        return phases if self.use_gan else phases[1:]
 
     def optimize_parameters(self) -> None:
         self.forward()

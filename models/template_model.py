@@ -25,7 +25,7 @@ class TemplateModel(BaseModel):
     # It has no discriminator and no GAN loss (a plugin with one drops these).
     unused_options = {key: "the template model has no discriminator, only an L1 regression"
                       for key in ("netD", "ndf", "n_layers_D", "normD", "spectral_norm_D", "num_D", "lr_D",
-                                  "gan_mode", "lambda_gp", "pool_size")}
+                                  "gan_mode", "lambda_gp", "pool_size", "grad_accum_mode")}
     metric_visuals = {"B": ("output", "data_B")}  # what --metrics compares: output vs target
 
     @staticmethod

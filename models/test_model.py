@@ -26,7 +26,7 @@ class TestModel(InferenceModel):
     architecture_keys = BaseModel.architecture_keys + ("model_suffix",)
     TRAIN_ONLY = "--model test is for test.py only; train with --model cycle_gan or pix2pix"
     refused_doors = dict.fromkeys(("train", "resume", "resume weights", "ablate", "torchrun", "compile", "amp",
-                                   "accumulation", "ema", "validation", "cache_images"), TRAIN_ONLY)
+                                   "accumulation", "exact accumulation", "ema", "validation", "cache_images"), TRAIN_ONLY)
 
     @staticmethod
     def modify_commandline_options(parser, is_train: bool = True):

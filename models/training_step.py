@@ -5,13 +5,15 @@
   owning ``group["lr"]``, so the warm-up multiplies whatever ``--lr_policy`` gives, and a
   resumed run (which rebuilds the schedule) needs only the count of updates done.
 - ``clip_gradients``: ``--max_grad_norm``, after unscaling fp16 gradients.
-- ``WeightAverage``: ``--ema_decay``, an exponential moving average of a network's weights.
+- ``WeightAverage``: ``--ema_decay``, an exponential moving average of a network's weights,
+  with StyleGAN2's ramp-up (``--ema_rampup``, ``ema_decay_at``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import math
 from typing import Dict, Iterator, List, Optional
 
 import torch
@@ -59,26 +61,50 @@ def clip_gradients(optimizer: torch.optim.Optimizer, max_norm: float,
         torch.nn.utils.clip_grad_norm_(params, max_norm)
 
 
+def ema_decay_at(decay: float, rampup: float, updates_done: int) -> float:
+    """The decay of the average's update after ``updates_done`` earlier updates.
+
+    StyleGAN2-ADA (NVlabs/stylegan2-ada-pytorch training/training_loop.py, the G_ema update)
+    sets ``ema_beta = 0.5 ** (batch_size / ema_nimg)`` with ``ema_nimg = min(ema_nimg,
+    cur_nimg * ema_rampup)``: the average's half-life, in images, is at most ``ema_rampup``
+    times the images seen so far. Counted in updates (the batch size cancels), the half-life
+    of ``decay`` is ``h = ln 0.5 / ln decay`` updates; with the ramp-up it is ``min(h, rampup *
+    updates_done)``. The first update (none done) copies the weights; from ``h / rampup``
+    updates on the decay is ``decay`` itself. ``rampup`` 0: always ``decay``.
+    """
+    if rampup <= 0 or decay <= 0:
+        return decay
+    half_life = math.log(0.5) / math.log(decay)
+    ramped = updates_done * rampup
+    if ramped >= half_life:
+        return decay
+    return 0.5 ** (1.0 / max(ramped, 1e-8))
+
+
 class WeightAverage:
-    """Exponential moving averages of networks' weights: ``avg = decay * avg + (1 - decay) * w``.
+    """Exponential moving averages of networks' weights: ``avg = beta * avg + (1 - beta) * w``,
+    ``beta`` = ``ema_decay_at(decay, rampup, updates done)``.
 
     The averages are copies of the networks (buffers such as batch-norm statistics are
     copied from the trained network at each update), kept out of autograd and of the
     optimizers. ``networks()`` gives them under the names of the networks they follow.
     """
 
-    def __init__(self, nets: Dict[str, nn.Module], decay: float) -> None:
+    def __init__(self, nets: Dict[str, nn.Module], decay: float, rampup: float = 0.0) -> None:
         self.decay = decay
+        self.rampup = rampup
         self.averages = {name: copy.deepcopy(net).requires_grad_(False) for name, net in nets.items()}
 
     def networks(self) -> Dict[str, nn.Module]:
         return self.averages
 
     @torch.no_grad()
-    def update(self, name: str, net: nn.Module) -> None:
+    def update(self, name: str, net: nn.Module, updates_done: int = 1 << 62) -> None:
+        """Move ``name``'s average towards ``net`` (``updates_done``: the updates before this one)."""
         average = self.averages[name]
+        beta = ema_decay_at(self.decay, self.rampup, updates_done)
         for avg, new in zip(average.parameters(), net.parameters()):
-            avg.lerp_(new.detach().to(avg.dtype), 1.0 - self.decay)
+            avg.lerp_(new.detach().to(avg.dtype), 1.0 - beta)
         for avg, new in zip(average.buffers(), net.buffers()):
             avg.copy_(new)
 

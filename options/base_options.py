@@ -22,7 +22,15 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
     from data import DATASETS
     from data.base_dataset import PREPROCESS_MODES
     from models import MODELS
-    from models.networks import ATTENTION_MODES, DISCRIMINATORS, GENERATORS, INIT_TYPES, NORM_LAYERS, UPSAMPLE_MODES
+    from models.networks import (
+        ATTENTION_MODES,
+        DISCRIMINATORS,
+        GENERATORS,
+        INIT_TYPES,
+        NORM_LAYERS,
+        SPECTRAL_NORM_PLACEMENTS,
+        UPSAMPLE_MODES,
+    )
 
     g = parser.add_argument_group("experiment")
     g.add_argument("--dataroot", default=None, help="path to images (trainA/trainB, train/, ...)")
@@ -59,12 +67,15 @@ def add_base_options(parser: argparse.ArgumentParser) -> None:
                    help="the generator's 2x upsampling: a 4x4 (U-Net) or 3x3 (ResNet) transposed conv as in the "
                         "reference, or a nearest/bilinear resize followed by a 3x3 conv (no checkerboard artifacts)")
     g.add_argument("--attention", default="none", choices=ATTENTION_MODES,
-                   help="U-Net attention: up = attention gates on the skip connections in the decoder (Oktay et al. "
-                        "2018), down = spatial attention after each encoder block, both, or none")
+                   help="U-Net attention: up = additive attention gates on the skip connections in the decoder, "
+                        "a same-resolution variant of Oktay et al. 2018 (gated by the decoder feature at the skip's "
+                        "resolution, not the coarser level), down = spatial attention after each encoder block, "
+                        "both, or none")
     g.add_argument("--num_D", type=int, default=1,
                    help="pix2pix: this many discriminators, the k-th on the input downsampled k times (pix2pixHD)")
-    g.add_argument("--spectral_norm_D", action="store_true",
-                   help="spectral normalization of every discriminator convolution")
+    g.add_argument("--spectral_norm_D", nargs="?", const="sngan", default="none", choices=SPECTRAL_NORM_PLACEMENTS.names(),
+                   help="spectral normalization of the discriminator's convolutions: sngan (also the bare flag) = "
+                        "every one (Miyato et al. 2018), spade = all but the first and the last (SPADE), none")
     g.add_argument("--init_type", default="normal", choices=INIT_TYPES.names(), help="network initialization")
     g.add_argument("--init_gain", type=float, default=0.02, help="scaling factor for normal, xavier and orthogonal")
     g.add_argument("--no_dropout", action="store_true", help="no dropout for the generator")
@@ -241,6 +252,17 @@ READ_ONLY_WITH = (
      "--n_layers_D sets the depth of --netD n_layers (basic is the 3-layer PatchGAN, pixel the 1x1 one)"),
     ("lambda_gp", "gan_mode", lambda mode: mode == "wgangp", "--lambda_gp weights the gradient penalty of "
      "--gan_mode wgangp"),
+    ("feat_weighting", "lambda_feat", lambda w: w > 0, "--feat_weighting weights the terms of --lambda_feat "
+     "(feature matching): give --lambda_feat W"),
+    ("perceptual_form", ("lambda_perceptual", "lambda_style"), lambda p, s: p > 0 or s > 0,
+     "--perceptual_form chooses the VGG losses of --lambda_perceptual / --lambda_style: give one of them"),
+    ("vgg_weights", ("lambda_perceptual", "lambda_style"), lambda p, s: p > 0 or s > 0,
+     "--vgg_weights are the VGG of --lambda_perceptual / --lambda_style: give one of them"),
+    ("ema_rampup", "ema_decay", lambda d: d > 0, "--ema_rampup ramps up the weight average of --ema_decay"),
+    ("decay_jitter", "n_epochs_decay", lambda n: n > 0, "--decay_jitter keeps the crops of the --n_epochs_decay "
+     "epochs (CUT's fine-tuning phase)"),
+    ("grad_accum_mode", "grad_accum_steps", lambda k: k > 1, "--grad_accum_mode orders the batches of "
+     "--grad_accum_steps K (K > 1)"),
     ("compile_backend", "compile", bool, "--compile_backend chooses torch.compile's backend: give --compile"),
 )
 
@@ -266,9 +288,11 @@ def refuse_unused_options(opt: argparse.Namespace, parser: argparse.ArgumentPars
         for key, reason in getattr(table, "unused_options", {}).items():
             if changed(key):
                 raise UserError(f"--{key} is not used by {what}: {reason}")
-    for key, other, reads, reason in READ_ONLY_WITH:
-        if changed(key) and hasattr(opt, other) and not reads(getattr(opt, other)):
-            raise UserError(f"--{key} {getattr(opt, key)} is not used with --{other} {getattr(opt, other)}: {reason}")
+    for key, others, reads, reason in READ_ONLY_WITH:
+        others = (others,) if isinstance(others, str) else others
+        if changed(key) and all(hasattr(opt, o) for o in others) and not reads(*(getattr(opt, o) for o in others)):
+            with_ = " and ".join(f"--{o} {getattr(opt, o)}" for o in others)
+            raise UserError(f"--{key} {getattr(opt, key)} is not used with {with_}: {reason}")
 
 
 def _given_on_command_line(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set:
@@ -381,6 +405,8 @@ def _check_ranges(opt: argparse.Namespace) -> None:
             raise UserError(f"--{key} must be at least {low}, not {value}")
     if hasattr(opt, "lr") and not opt.lr > 0:
         raise UserError(f"--lr must be positive, not {opt.lr}")
+    if hasattr(opt, "ema_rampup") and opt.ema_rampup < 0:
+        raise UserError(f"--ema_rampup must be at least 0, not {opt.ema_rampup}")
     for key in ("beta1", "beta2", "ema_decay"):
         if hasattr(opt, key) and not 0 <= getattr(opt, key) < 1:
             raise UserError(f"--{key} must be in [0, 1), not {getattr(opt, key)}")

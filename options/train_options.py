@@ -31,11 +31,20 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
                    help="update the weights every K batches with their mean gradient: an effective batch "
                         "of batch_size x K x processes (batch norm and the image pool still see batch_size; "
                         "see the README)")
+    g.add_argument("--grad_accum_mode", default="interleaved", choices=["interleaved", "exact"],
+                   help="with --grad_accum_steps K: interleaved = each batch's D and G steps in turn, D stepping at "
+                        "the K-th (G's adversarial gradient of the first K-1 batches comes from D before its "
+                        "update); exact = D over the K batches, D's step, then G over them again against the "
+                        "updated D (StudioGAN's order: K x b is a batch of K*b; G's forward runs twice)")
     g.add_argument("--max_grad_norm", type=float, default=0.0,
                    help="clip each optimizer's gradients to this total 2-norm (unscaled first under fp16); 0: off")
     g.add_argument("--ema_decay", type=float, default=0.0,
                    help="keep an exponential moving average of the generator weights with this decay (e.g. "
                         "0.999), saved as <epoch>_net_G_ema.pth; test.py --use_ema runs it; 0: off")
+    g.add_argument("--ema_rampup", type=float, default=0.05,
+                   help="ramp-up of --ema_decay (StyleGAN2-ADA's ema_rampup): the average's half-life is at most "
+                        "this fraction of the updates done so far, so it forgets the initial weights; 0: the plain "
+                        "decay from the first update")
     g.add_argument("--gan_mode", default="lsgan", choices=list(GAN_MODES),
                    help="the type of GAN objective")
     g.add_argument("--lambda_gp", type=float, default=10.0, help="weight of the gradient penalty (wgangp)")

@@ -45,6 +45,9 @@ MODES = {
     "compile": (("--compile",), "--compile (tested with --compile_backend eager; inductor under torchrun)"),
     "amp": (("--amp", "bf16"), "--amp bf16 (native where the CPU has AVX512_BF16/AMX, else warned)"),
     "accumulation": (("--grad_accum_steps", "2"), "--grad_accum_steps 2"),
+    "exact accumulation": (("--grad_accum_mode", "exact", "--grad_accum_steps", "2"),
+                           "--grad_accum_steps 2 --grad_accum_mode exact (D over both batches, its step, then G "
+                           "against the updated D)"),
     "ema": (("--ema_decay", "0.9"), "--ema_decay 0.9, then test.py --use_ema"),
     "validation": (("--val_freq", "1", "--lr_policy", "plateau"),
                    "--val_freq 1 --lr_policy plateau, scored by l1, psnr and ssim (FID, KID and LPIPS need "

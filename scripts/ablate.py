@@ -16,7 +16,8 @@ interrupted run is resumed (``--continue_train``), so the command can be run aga
 stop. ``--nproc_per_node N`` trains each configuration under torchrun in N processes.
 
 ``--preset seed_study`` (two CPU cores, about an hour) and ``--preset seed_study_paper`` (a
-GPU, the paper's sizes) run the experiments of docs/ablation.md: one page each,
+GPU, the paper's sizes) run the experiments of docs/ablation.md; ``--preset faithful_study``
+compares ``--grad_accum_mode interleaved/exact`` and ``--spectral_norm_D none/sngan/spade``: one page each,
 ``<results_dir>/<name>/<experiment>.html``, and an index of them. Their shared baseline is
 trained once. Every study also writes its tables as Markdown, ``<results_dir>/<name>/results.md``.
 """
@@ -82,12 +83,32 @@ def seed_study(device_flags: List[str], size: Tuple[str, str, str], ngf: str, pa
     }, num_test)
 
 
+def faithful_study(device_flags: List[str], size: Tuple[str, str, str], ngf: str, pairs: str, epochs: int,
+                   num_test: Optional[int] = None) -> Preset:
+    """Issue 22's two comparisons on maps: the gradient accumulation forms (4 batches of 1, instance
+    norm: --grad_accum_mode interleaved against exact, StudioGAN's order) and the spectral norm
+    placements of the discriminator (none, SNGAN's every conv, SPADE's inner convs)."""
+    net, load, crop = size
+    flags = ["--model", "pix2pix", "--netG", net, "--ngf", ngf, "--ndf", ngf, "--load_size", load,
+             "--crop_size", crop, "--max_dataset_size", pairs, "--n_epochs", str(epochs), "--n_epochs_decay",
+             str(epochs), "--norm", "instance", "--grad_accum_steps", "4", "--seed", "0", "--no_html",
+             "--print_freq", "100", "--save_epoch_freq", "1000", *device_flags]
+    return Preset(flags, {
+        "grad_accum_mode": [("interleaved (baseline)", {}), ("exact", {"grad_accum_mode": "exact"})],
+        "spectral_norm_D": [("no spectral norm (baseline)", {}), ("SNGAN: every conv", {"spectral_norm_D": "sngan"}),
+                            ("SPADE: inner convs", {"spectral_norm_D": "spade"})],
+    }, num_test)
+
+
 PRESETS = {
     # Two CPU cores, well within an hour: unet_128 (ngf 32) at 128 px, the first 400 training
     # pairs (all of ../shared/datasets/maps), 1 + 1 epochs for the baseline (800 steps), every
     # run tested on the first 100 val pairs.
     "seed_study": seed_study(["--gpu_ids", "-1", "--num_threads", "2"], ("unet_128", "143", "128"), "32",
                              "400", 1, (2, 4), num_test=100),
+    # Accumulation forms and spectral norm placements (4 runs), sized like seed_study.
+    "faithful_study": faithful_study(["--gpu_ids", "-1", "--num_threads", "2"], ("unet_128", "143", "128"), "32",
+                                     "400", 1, num_test=100),
     # The paper's setting, for a GPU: unet_256 (ngf 64) at 256 px, 100 + 100 epochs.
     "seed_study_paper": seed_study(["--num_threads", "4"], ("unet_256", "286", "256"), "64", "inf", 100,
                                    (25, 50)),

@@ -47,3 +47,16 @@ def assert_same_networks(expected: Path, actual: Path, names, tag: str = "latest
         assert a.keys() == b.keys(), name
         for key in a:
             torch.testing.assert_close(b[key], a[key], rtol=0, atol=atol, msg=f"{name}.{key}")
+
+
+def write_random_vgg(path: Path, network: str = "vgg19") -> Path:
+    """torchvision's VGG layers with random weights, as a ``features.*`` state_dict file (no download):
+    VGG-19 up to relu5_1 (the pix2pixHD form), VGG-16 up to relu4_3."""
+    import torch
+
+    from models.perceptual import LAYERS, VGG19_LAYERS, vgg_layers
+
+    torch.manual_seed(0)
+    layers = vgg_layers(network, VGG19_LAYERS[-1] if network == "vgg19" else LAYERS[-1])
+    torch.save({"features." + k: v for k, v in layers.state_dict().items()}, path)
+    return path

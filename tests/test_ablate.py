@@ -126,3 +126,18 @@ def test_loss_curves_of_a_resumed_run_do_not_go_back(tmp_path):
     (tmp_path / "loss_log.jsonl").write_text(log)
     run = RunResult("x", {}, tmp_path, tmp_path / "test")
     assert [(r["epoch_frac"], r["G_L1"]) for r in run.history()] == [(1.5, 2.9), (2.0, 1.9)]
+
+
+def test_faithful_study_compares_accumulation_forms_and_spectral_norm_placements():
+    from options import parse_options
+
+    ablate = load_ablate()
+    preset = ablate.PRESETS["faithful_study"]
+    built = {experiment: [parse_options([*preset.flags, *ablate.config_flags(c), "--dataroot", "x"], is_train=True)
+                          for _, c in entries] for experiment, entries in preset.experiments.items()}
+    assert [o.grad_accum_mode for o in built["grad_accum_mode"]] == ["interleaved", "exact"]
+    assert [o.spectral_norm_D for o in built["spectral_norm_D"]] == ["none", "sngan", "spade"]
+    assert all(o.grad_accum_steps == 4 and o.norm == "instance" for runs in built.values() for o in runs)
+    # The same comparison as a grid: every combination.
+    grid = ablate.parse_grid(["grad_accum_mode=interleaved,exact", "spectral_norm_D=sngan,spade"])
+    assert len(grid) == 4 and {"grad_accum_mode": "exact", "spectral_norm_D": "spade"} in grid

@@ -224,3 +224,109 @@ def test_l2_normalize_of_a_zero_row_has_a_finite_gradient():
     y.sum().backward()
     assert torch.isfinite(x.grad).all()  # was NaN: the gradient of sqrt at 0 times 0
     assert torch.equal(y, x.detach() / (x.detach().pow(2).sum(1, keepdim=True).sqrt() + 1e-7))  # CUT's values
+
+
+def cut_repository_D_layout(ndf, n_layers=3, input_nc=3):
+    """Keys and shapes of the CUT repository's anti-aliased ``NLayerDiscriminator`` with instance
+    norm, from its code: [conv(stride 1), LeakyReLU, Downsample] then per inner level [conv,
+    norm, LeakyReLU, Downsample], then [conv, norm, LeakyReLU] and the 1-channel conv."""
+    layout = {"model.0.weight": (ndf, input_nc, 4, 4), "model.0.bias": (ndf,), "model.2.filt": (ndf, 1, 3, 3)}
+    index, mult = 3, 1
+    for n in range(1, n_layers):
+        prev, mult = mult, min(2 ** n, 8)
+        layout.update({f"model.{index}.weight": (ndf * mult, ndf * prev, 4, 4), f"model.{index}.bias": (ndf * mult,),
+                       f"model.{index + 3}.filt": (ndf * mult, 1, 3, 3)})
+        index += 4
+    prev, mult = mult, min(2 ** n_layers, 8)
+    layout.update({f"model.{index}.weight": (ndf * mult, ndf * prev, 4, 4), f"model.{index}.bias": (ndf * mult,),
+                   f"model.{index + 3}.weight": (1, ndf * mult, 4, 4), f"model.{index + 3}.bias": (1,)})
+    return layout
+
+
+def cut_repository_F_layout(channels, nc):
+    """CUT's ``PatchSampleF`` with MLPs: ``mlp_<i>`` = Linear(c_i, nc), ReLU, Linear(nc, nc)."""
+    layout = {}
+    for i, c in enumerate(channels):
+        layout.update({f"mlp_{i}.0.weight": (nc, c), f"mlp_{i}.0.bias": (nc,),
+                       f"mlp_{i}.2.weight": (nc, nc), f"mlp_{i}.2.bias": (nc,)})
+    return layout
+
+
+def cut_model(unaligned_dataroot, tmp_path, *extra):
+    opt = parse_options(tiny_args("cut", unaligned_dataroot, tmp_path, "run", *extra), is_train=True)
+    return create_model(opt), opt
+
+
+def test_discriminator_is_the_cut_repositorys(unaligned_dataroot, tmp_path):
+    from models.networks import NLayerDiscriminator
+    from models.networks.antialias import AntialiasNLayerDiscriminator
+
+    model, _ = cut_model(unaligned_dataroot, tmp_path)
+    assert isinstance(model.netD, AntialiasNLayerDiscriminator)
+    assert {k: tuple(v.shape) for k, v in model.netD.state_dict().items()} == cut_repository_D_layout(8)
+    net = AntialiasNLayerDiscriminator(3, 8, 4, torch.nn.InstanceNorm2d)
+    assert {k: tuple(v.shape) for k, v in net.state_dict().items()} == cut_repository_D_layout(8, 4)
+    # Stride-1 convs and blurred stride-2 downsampling: 32 -> 31 -> 15 -> 14 -> 7 -> 6 -> 3 -> 2 -> 1 ... -> 2x2.
+    assert model.netD(torch.rand(1, 3, 32, 32)).shape == (1, 1, 2, 2)
+    assert all(m.stride == (1, 1) for m in model.netD.modules() if isinstance(m, torch.nn.Conv2d))
+    plain, _ = cut_model(unaligned_dataroot, tmp_path, "--no_antialias")
+    assert type(plain.netD) is NLayerDiscriminator  # the reference's PatchGAN, as the CUT code's no_antialias
+
+
+def test_a_run_of_the_cut_repository_continues_here(unaligned_dataroot, tmp_path):
+    """latest_net_G/D/F.pth as the CUT repository writes them (its state_dict layouts) train on here."""
+    torch.manual_seed(0)
+    run = tmp_path / "horse2zebra_cut"
+    run.mkdir()
+    written = {}
+    filters = {**AntialiasResnetGenerator(3, 3, 8, torch.nn.InstanceNorm2d, n_blocks=6).state_dict()}
+    from models.networks.antialias import AntialiasNLayerDiscriminator
+    d_filters = AntialiasNLayerDiscriminator(3, 8, 3, torch.nn.InstanceNorm2d).state_dict()
+    # netF samples G's layers 0, 4, 8, 12, 16: the input (3), the two downsampling convs (16, 32), two blocks (32).
+    for name, layout, fixed in (("G", cut_repository_layout(8, 6), filters), ("D", cut_repository_D_layout(8), d_filters),
+                                ("F", cut_repository_F_layout([3, 16, 32, 32, 32], 16), {})):
+        state = {k: fixed[k].clone() if k.endswith("filt") else torch.randn(shape) * 0.02 for k, shape in layout.items()}
+        torch.save(state, run / f"latest_net_{name}.pth")
+        written[name] = state
+    args = tiny_args("cut", unaligned_dataroot, tmp_path, "horse2zebra_cut", "--continue_train", "--n_epochs", "1",
+                     "--n_epochs_decay", "0", "--max_dataset_size", "2", "--no_html", "--seed", "1")
+    opt = parse_options(args, is_train=True)
+    model = create_model(opt)
+    model.data_dependent_initialize(next(iter(create_dataloader(opt, create_dataset(opt)))))
+    model.load_networks("latest")
+    for name, state in written.items():
+        loaded = model.unwrap(getattr(model, "net" + name)).state_dict()
+        assert loaded.keys() == state.keys() and all(torch.equal(loaded[k], state[k]) for k in state), name
+    assert train_script.main(args) == 0
+    trained = torch.load(run / "latest_net_D.pth", weights_only=True)
+    assert trained.keys() == written["D"].keys()
+    assert not torch.equal(trained["model.0.weight"], written["D"]["model.0.weight"])  # D trained on
+
+
+def test_decay_epochs_load_at_crop_size_and_the_short_batch_is_dropped(unaligned_dataroot, tmp_path):
+    from data.sampler import SampleIndex
+    from engine.hooks import Hook
+
+    def item(opt, epoch):
+        return create_dataset(opt)[SampleIndex(0, 5, epoch)]["A"]
+
+    _, opt = cut_model(unaligned_dataroot, tmp_path, "--n_epochs", "1", "--n_epochs_decay", "1", "--no_flip")
+    whole = create_dataset(opt).transform_for(load_size=32)
+    from data.image_folder import load_image
+    image = load_image(create_dataset(opt).A_paths[0], 3)
+    # Epoch 2 is a decay epoch: the image resized to crop_size (32), so nothing is cropped (the CUT code).
+    torch.testing.assert_close(item(opt, 2), whole(image))
+    assert item(opt, 1).shape == (3, 32, 32) and not torch.equal(item(opt, 1), whole(image))  # 36 px, cropped
+    _, jitter = cut_model(unaligned_dataroot, tmp_path, "--n_epochs", "1", "--n_epochs_decay", "1", "--no_flip",
+                          "--decay_jitter")
+    assert not torch.equal(item(jitter, 2), whole(image))
+
+    class Count(Hook):
+        steps = 0
+
+        def after_step(self, trainer):
+            Count.steps += 1
+    args = tiny_args("cut", unaligned_dataroot, tmp_path, "short", "--n_epochs", "1", "--n_epochs_decay", "0",
+                     "--max_dataset_size", "3", "--batch_size", "2", "--no_html", "--nce_idt", "false")
+    assert train_script.main(args, hooks=[Count()]) == 0
+    assert Count.steps == 1  # 3 images, batches of 2: the short last batch is left out

@@ -9,11 +9,11 @@ import json
 import math
 
 import pytest
-import torch
 
 import test as test_script
 import train as train_script
 from tests.conftest import SHARED_DATASETS
+from tests.helpers import write_random_vgg
 
 pytestmark = pytest.mark.skipif(not (SHARED_DATASETS / "maps" / "val").is_dir(),
                                 reason="real maps data not present (../shared/datasets)")
@@ -40,7 +40,7 @@ CASES = [
     ("clip", PIX2PIX_64, ["--max_grad_norm", "1"], {"max_grad_norm": 1.0}),
     ("ema", PIX2PIX_64, ["--ema_decay", "0.9"], {"ema_decay": 0.9}),
     ("spectral_norm", PIX2PIX_64, ["--spectral_norm_G", "--spectral_norm_D"],
-     {"spectral_norm_G": True, "spectral_norm_D": True}),
+     {"spectral_norm_G": True, "spectral_norm_D": "sngan"}),
     ("upsample_nearest", PIX2PIX_64, ["--upsample", "nearest"], {"upsample": "nearest"}),
     ("upsample_bilinear", PIX2PIX_64, ["--upsample", "bilinear"], {"upsample": "bilinear"}),
     ("attention_up", PIX2PIX_64, ["--attention", "up"], {"attention": "up"}),
@@ -58,13 +58,8 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def random_vgg(tmp_path_factory):
-    """VGG-16 layers with random weights (no download): enough to train the feature losses."""
-    from models.perceptual import vgg16_layers
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("vgg") / "vgg16_random.pth"
-    torch.save({"features." + k: v for k, v in vgg16_layers().state_dict().items()}, path)
-    return path
+    """VGG-19 layers with random weights (no download): enough to train the feature losses."""
+    return write_random_vgg(tmp_path_factory.mktemp("vgg") / "vgg19_random.pth", "vgg19")
 
 
 @pytest.mark.parametrize("case, model, flags, recorded", CASES, ids=[c[0] for c in CASES])

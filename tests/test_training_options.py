@@ -16,7 +16,7 @@ import train as train_script
 from models import create_model
 from models.training_step import clip_gradients, warmup_factor
 from options import parse_options
-from tests.helpers import assert_same_networks, tiny_args
+from tests.helpers import assert_same_networks, tiny_args, write_random_vgg
 from tests.test_resume import SignalDuringStep
 
 
@@ -134,7 +134,7 @@ def test_gradients_are_clipped_to_the_norm(aligned_dataroot, tmp_path):
 
 
 def test_weight_average_moves_by_the_decay(aligned_dataroot, tmp_path):
-    model, opt = pix2pix(aligned_dataroot, tmp_path, "--ema_decay", "0.75")
+    model, opt = pix2pix(aligned_dataroot, tmp_path, "--ema_decay", "0.75", "--ema_rampup", "0")
     model.setup(opt)
     start = {k: v.clone() for k, v in model.netG.state_dict().items()}
     model.train_step(batch_of(aligned_dataroot, 1))
@@ -147,7 +147,7 @@ def test_weight_average_moves_by_the_decay(aligned_dataroot, tmp_path):
 def test_a_weights_only_resume_starts_the_average_from_the_loaded_weights(aligned_dataroot, tmp_path):
     """--ema_decay with --continue_train from weight files alone (no full checkpoint): the
     average goes on from the loaded generator (or its own _ema file), not from this process's
-    random initialisation."""
+    random initialisation; StyleGAN2's ramp-up is for an average of initial weights, so it is off."""
     one_epoch = ["--n_epochs", "1", "--n_epochs_decay", "0", "--max_dataset_size", "2", "--no_html"]
     assert train_script.main(tiny_args("pix2pix", aligned_dataroot, tmp_path, "src", *one_epoch, "--seed", "1")) == 0
     for name in ("G", "D"):  # weights only, as from the reference or copied by hand
@@ -244,7 +244,8 @@ def test_multiscale_discriminators_and_feature_matching(aligned_dataroot, tmp_pa
     model, _ = pix2pix(aligned_dataroot, tmp_path, "--num_D", "2", "--lambda_feat", "10")
     assert isinstance(model.netD, MultiscaleDiscriminator) and len(model.netD.scales) == 2
     outputs = model.netD(torch.rand(1, 6, 128, 128))
-    assert [o[-1].shape[-1] for o in outputs] == [14, 6]  # 70x70 PatchGAN on 128 and 64 px
+    # pix2pixHD's PatchGAN pads 2: 128 -> 65 -> 33 -> 17 (stride 2) -> 18 -> 19 (stride 1); 64 -> ... -> 11.
+    assert [o[-1].shape[-1] for o in outputs] == [19, 11]
     assert len(outputs[0]) == 5  # four activations, then the prediction
     model.train_step(batch_of(aligned_dataroot, 1))
     losses = model.get_current_losses()
@@ -258,14 +259,8 @@ def test_multiscale_discriminators_and_feature_matching(aligned_dataroot, tmp_pa
 
 @pytest.fixture(scope="module")
 def random_vgg_file(tmp_path_factory):
-    """torchvision's VGG-16 layers up to relu4_3 with random weights, as a state_dict file."""
-    from models.perceptual import vgg16_layers
-
-    torch.manual_seed(0)
-    features = vgg16_layers()
-    path = tmp_path_factory.mktemp("vgg") / "vgg16_random.pth"
-    torch.save({"features." + k: v for k, v in features.state_dict().items()}, path)
-    return path
+    """torchvision's VGG-19 layers up to relu5_1 with random weights, as a state_dict file."""
+    return write_random_vgg(tmp_path_factory.mktemp("vgg") / "vgg19_random.pth", "vgg19")
 
 
 def test_perceptual_and_style_losses_train_g_only(aligned_dataroot, tmp_path, random_vgg_file):
@@ -282,9 +277,11 @@ def test_perceptual_and_style_losses_train_g_only(aligned_dataroot, tmp_path, ra
     assert float(same[0]) == 0 and float(same[1]) == 0
 
 
-def test_missing_vgg_weights_is_one_error_line(aligned_dataroot, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("form, file", [("pix2pixhd", "vgg19-dcbb9e9d.pth"), ("johnson", "vgg16-397923af.pth")])
+def test_missing_vgg_weights_is_one_error_line(aligned_dataroot, tmp_path, monkeypatch, capsys, form, file):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty_hub"))
-    args = tiny_args("pix2pix", aligned_dataroot, tmp_path, "run", "--lambda_perceptual", "1")
+    args = tiny_args("pix2pix", aligned_dataroot, tmp_path, "run", "--lambda_perceptual", "1",
+                     "--perceptual_form", form)
     assert train_script.main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error:") and "vgg16-397923af.pth" in err[0]
+    assert len(err) == 1 and err[0].startswith("error:") and file in err[0]

@@ -29,7 +29,7 @@ AUDITED = {"input_nc": None, "output_nc": None, "ngf": "6", "ndf": "6", "netD": 
            "norm": None, "normG": None, "normD": None, "no_dropout": None, "init_type": None, "init_gain": "0.05",
            "spectral_norm_G": None, "spectral_norm_D": None, "upsample": None, "attention": None, "num_D": "2",
            "lr": "0.001", "lr_D": "0.001", "beta1": "0.9", "beta2": "0.99", "gan_mode": None, "lambda_gp": "5",
-           "pool_size": "3"}
+           "pool_size": "3", "ema_rampup": "0.1", "grad_accum_mode": "exact"}
 # Settings under which every audited option can have an effect: networks with dropout and
 # U-Net skips (attention gates), a discriminator of variable depth.
 RICH = {"netD": "n_layers", "n_layers_D": "3"}

@@ -35,6 +35,7 @@ from .generators import (
 from .layers import (
     INIT_TYPES,
     NORM_LAYERS,
+    SPECTRAL_NORM_PLACEMENTS,
     NormLayer,
     clean_state_dict,
     conv_bias,
@@ -43,6 +44,8 @@ from .layers import (
     load_network_weights,
     per_image_batch_norm,
     spectral_norm_convs,
+    spectral_norm_inner_convs,
+    spectral_norm_placement,
 )
 
 __all__ = [
@@ -53,5 +56,5 @@ __all__ = [
     "UnetSkipConnectionBlock", "define_G", "generator_from_options", "generator_min_size", "generator_size_multiple",
     "INIT_TYPES", "NORM_LAYERS", "NormLayer", "clean_state_dict", "conv_bias", "get_norm_layer",
     "init_weights", "load_network_weights", "per_image_batch_norm",
-    "spectral_norm_convs",
+    "SPECTRAL_NORM_PLACEMENTS", "spectral_norm_convs", "spectral_norm_inner_convs", "spectral_norm_placement",
 ]

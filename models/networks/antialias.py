@@ -1,11 +1,12 @@
-"""The ResNet generator of CUT (Park et al., ECCV 2020), with anti-aliased resampling.
+"""The ResNet generator and the PatchGAN of CUT (Park et al., ECCV 2020), with anti-aliased resampling.
 
 Downsampling is a stride-1 conv followed by a fixed binomial blur taken with stride 2
 (``Downsample``); upsampling is a fixed blurred transposed conv followed by a stride-1 conv
 (``Upsample``), after Zhang, "Making Convolutional Networks Shift-Invariant Again", ICML 2019.
 The layer sequence and the ``filt`` buffers (saved in the state dict) match the CUT
 repository's ``ResnetGenerator``, so its published ``latest_net_G.pth`` files load; with
-both flags off the layout is the CycleGAN generator's.
+both flags off the layout is the CycleGAN generator's. ``AntialiasNLayerDiscriminator`` is
+the CUT repository's ``NLayerDiscriminator`` (its ``latest_net_D.pth`` loads).
 
 ``forward(x, layers=[...], encode_only=True)`` returns the outputs of the listed layers of
 ``self.model`` (the encoder features of PatchNCE) and stops after the last one.
@@ -104,3 +105,32 @@ class AntialiasResnetGenerator(nn.Module):
             if encode_only and index == last:
                 return feats
         return x, feats
+
+
+class AntialiasNLayerDiscriminator(nn.Module):
+    """CUT's PatchGAN (taesungp/contrastive-unpaired-translation models/networks.py,
+    ``NLayerDiscriminator`` with ``no_antialias`` False): each of the ``n_layers`` downsampling
+    steps is a stride-1 4x4 conv, the norm (none on the first), LeakyReLU(0.2) and a blurred
+    stride-2 ``Downsample``; then the stride-1 conv, norm, LeakyReLU and the 1-channel conv of
+    the reference's PatchGAN. Layer indices, and so the state_dict keys (``model.2.filt``, ...),
+    are the CUT code's.
+    """
+
+    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3, norm_layer: NormLayer = nn.BatchNorm2d) -> None:
+        super().__init__()
+        use_bias = conv_bias(norm_layer)
+        layers: list[nn.Module] = [nn.Conv2d(input_nc, ndf, 4, stride=1, padding=1), nn.LeakyReLU(0.2, True),
+                                   Downsample(ndf)]
+        nf_mult = 1
+        for n in range(1, n_layers):
+            nf_mult_prev, nf_mult = nf_mult, min(2 ** n, 8)
+            layers += [nn.Conv2d(ndf * nf_mult_prev, ndf * nf_mult, 4, stride=1, padding=1, bias=use_bias),
+                       norm_layer(ndf * nf_mult), nn.LeakyReLU(0.2, True), Downsample(ndf * nf_mult)]
+        nf_mult_prev, nf_mult = nf_mult, min(2 ** n_layers, 8)
+        layers += [nn.Conv2d(ndf * nf_mult_prev, ndf * nf_mult, 4, stride=1, padding=1, bias=use_bias),
+                   norm_layer(ndf * nf_mult), nn.LeakyReLU(0.2, True),
+                   nn.Conv2d(ndf * nf_mult, 1, 4, stride=1, padding=1)]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)

@@ -1,9 +1,13 @@
 """Attention for the U-Net generator (``--attention``), added to a built network in place.
 
-- ``up``: an attention gate on each skip connection, in the decoder (Oktay et al. 2018,
-  "Attention U-Net"): the skip features ``x`` are weighted per pixel by
-  ``sigmoid(psi(relu(W_x x + W_g g)))``, the gating signal ``g`` being the decoder's
-  features coming up at the same resolution, before the two are concatenated.
+- ``up``: an additive attention gate on each skip connection, in the decoder, after Oktay et
+  al. 2018 ("Attention U-Net", Eq. 1-2): the skip features ``x`` are weighted per pixel by
+  ``sigmoid(psi(relu(W_x x + W_g g)))`` before the two are concatenated. This is a
+  same-resolution variant, not the paper's gate: ``g`` is the decoder's feature map already
+  upsampled to the skip's resolution, so ``W_x`` is a 1x1 conv at stride 1 and the map
+  needs no resampling. The paper (ozan-oktay/Attention-Gated-Networks,
+  models/layers/grid_attention_layer.py) gates with the coarser level: a strided ``W_x``
+  down to ``g``'s grid, the map resampled up, and a 1x1 conv + batch norm on the gated output.
 - ``down``: spatial attention after each encoder block (the CBAM spatial map, Woo et al.
   2018): the block's output is weighted by ``sigmoid(conv7x7([mean_c, max_c]))`` before it
   goes both down the U-Net and into the skip.

@@ -9,7 +9,7 @@ weights load unchanged. To add one, write an ``nn.Module`` and ``DISCRIMINATORS.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -17,22 +17,31 @@ from torch import nn
 from util.registry import Registry
 
 from .generators import CONVS
-from .layers import NormLayer, conv_bias, get_norm_layer, init_weights, spectral_norm_convs
+from .layers import (
+    SPECTRAL_NORM_PLACEMENTS,
+    NormLayer,
+    conv_bias,
+    get_norm_layer,
+    init_weights,
+    spectral_norm_placement,
+)
 
 
 class NLayerDiscriminator(nn.Module):
     """PatchGAN: ``n_layers`` stride-2 4x4 convs, then two stride-1 ones down to 1 channel.
 
     Outputs one logit per overlapping patch (30x30 for a 256x256 input with n_layers=3).
-    ``dims`` 3 makes it volumetric (3-D convolutions, for pix2pix3d).
+    ``dims`` 3 makes it volumetric (3-D convolutions, for pix2pix3d). ``padding`` 1 is the
+    reference's; pix2pixHD's discriminators pad ``ceil((4 - 1) / 2) = 2`` (NVIDIA/pix2pixHD
+    models/networks.py, ``NLayerDiscriminator``: ``padw = int(np.ceil((kw-1.0)/2))``).
     """
 
     def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3,
-                 norm_layer: NormLayer = nn.BatchNorm2d, dims: int = 2) -> None:
+                 norm_layer: NormLayer = nn.BatchNorm2d, dims: int = 2, padding: int = 1) -> None:
         super().__init__()
         use_bias = conv_bias(norm_layer)
         conv = CONVS[dims][0]
-        kw, padw = 4, 1
+        kw, padw = 4, padding
         # No norm on the first layer, as in DCGAN.
         layers: list[nn.Module] = [conv(input_nc, ndf, kernel_size=kw, stride=2, padding=padw),
                                    nn.LeakyReLU(0.2, True)]
@@ -108,6 +117,7 @@ def layer_outputs(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
 
 
 DiscriminatorBuilder = Callable[[int, int, int, NormLayer], nn.Module]
+PIX2PIXHD_PADDING = 2  # ceil((kw - 1) / 2) for pix2pixHD's 4x4 kernels
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,8 @@ class DiscriminatorSpec:
 
     builder: DiscriminatorBuilder
     min_size: Callable[[int], int] = lambda n_layers_D: 1
+    # How each scale of pix2pixHD's multiscale discriminator is built (None: ``builder``).
+    multiscale_builder: Optional[DiscriminatorBuilder] = None
 
 
 def _basic(input_nc: int, ndf: int, n_layers_D: int, norm_layer: NormLayer) -> nn.Module:
@@ -127,6 +139,14 @@ def _basic(input_nc: int, ndf: int, n_layers_D: int, norm_layer: NormLayer) -> n
 
 def _n_layers(input_nc: int, ndf: int, n_layers_D: int, norm_layer: NormLayer) -> nn.Module:
     return NLayerDiscriminator(input_nc, ndf, n_layers=n_layers_D, norm_layer=norm_layer)
+
+
+def _basic_hd(input_nc: int, ndf: int, n_layers_D: int, norm_layer: NormLayer) -> nn.Module:
+    return NLayerDiscriminator(input_nc, ndf, n_layers=3, norm_layer=norm_layer, padding=PIX2PIXHD_PADDING)
+
+
+def _n_layers_hd(input_nc: int, ndf: int, n_layers_D: int, norm_layer: NormLayer) -> nn.Module:
+    return NLayerDiscriminator(input_nc, ndf, n_layers=n_layers_D, norm_layer=norm_layer, padding=PIX2PIXHD_PADDING)
 
 
 def _pixel(input_nc: int, ndf: int, n_layers_D: int, norm_layer: NormLayer) -> nn.Module:
@@ -149,8 +169,9 @@ def _outside_discriminator(cls) -> DiscriminatorSpec:
 
 
 DISCRIMINATORS = Registry("discriminator", dotted=True, adapt=_outside_discriminator)
-DISCRIMINATORS.add("basic", DiscriminatorSpec(_basic, min_size=lambda n_layers_D: _patch_min_size(3)))
-DISCRIMINATORS.add("n_layers", DiscriminatorSpec(_n_layers, min_size=_patch_min_size))
+DISCRIMINATORS.add("basic", DiscriminatorSpec(_basic, min_size=lambda n_layers_D: _patch_min_size(3),
+                                              multiscale_builder=_basic_hd))
+DISCRIMINATORS.add("n_layers", DiscriminatorSpec(_n_layers, min_size=_patch_min_size, multiscale_builder=_n_layers_hd))
 DISCRIMINATORS.add("pixel", DiscriminatorSpec(_pixel, min_size=lambda n_layers_D: 2))  # its norm needs 2+ pixels
 
 
@@ -160,13 +181,19 @@ def discriminator_min_size(netD: str, n_layers_D: int = 3) -> int:
 
 
 def define_D(input_nc: int, ndf: int, netD: str, n_layers_D: int = 3, norm: str = "batch",
-             init_type: str = "normal", init_gain: float = 0.02, spectral_norm: bool = False,
+             init_type: str = "normal", init_gain: float = 0.02, spectral_norm="none",
              num_D: int = 0) -> nn.Module:
     """Build and initialize discriminator ``netD`` on the CPU (moving it is the caller's job).
-    ``num_D`` > 0: a ``MultiscaleDiscriminator`` of that many (its outputs are lists)."""
+
+    ``num_D`` > 0: a ``MultiscaleDiscriminator`` of that many (its outputs are lists), each
+    built as pix2pixHD builds its scales (the PatchGANs pad 2). ``spectral_norm``: a
+    ``SPECTRAL_NORM_PLACEMENTS`` name (``none``, ``sngan``, ``spade``; a bool is ``sngan``/``none``).
+    """
+    spec = DISCRIMINATORS.get(netD)
+    place = SPECTRAL_NORM_PLACEMENTS.get(spectral_norm_placement(spectral_norm))
     if num_D > 0:
-        return MultiscaleDiscriminator([define_D(input_nc, ndf, netD, n_layers_D, norm, init_type, init_gain,
-                                                 spectral_norm) for _ in range(num_D)])
-    net = init_weights(DISCRIMINATORS.get(netD).builder(input_nc, ndf, n_layers_D, get_norm_layer(norm)),
-                       init_type, init_gain)
-    return spectral_norm_convs(net) if spectral_norm else net
+        build = spec.multiscale_builder or spec.builder
+        return MultiscaleDiscriminator([
+            place(init_weights(build(input_nc, ndf, n_layers_D, get_norm_layer(norm)), init_type, init_gain))
+            for _ in range(num_D)])
+    return place(init_weights(spec.builder(input_nc, ndf, n_layers_D, get_norm_layer(norm)), init_type, init_gain))

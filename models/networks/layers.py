@@ -76,6 +76,38 @@ def spectral_norm_convs(net: nn.Module) -> nn.Module:
     return net
 
 
+def spectral_norm_inner_convs(net: nn.Module) -> nn.Module:
+    """Spectral normalization of every convolution but the first and the last, in place: SPADE's
+    discriminator (NVlabs/SPADE models/networks/discriminator.py, ``NLayerDiscriminator``: only
+    the inner convs go through ``norm_layer``, ``spectralinstance`` by default; the input conv
+    and the 1-channel output conv are plain)."""
+    convs = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    for module in convs[1:-1]:
+        nn.utils.parametrizations.spectral_norm(module)
+    return net
+
+
+def _no_spectral_norm(net: nn.Module) -> nn.Module:
+    return net
+
+
+# --spectral_norm_D: where the discriminator's convolutions are spectrally normalized.
+# ``sngan``: every one (Miyato et al. 2018, whose SNGAN discriminators normalize each layer);
+# ``spade``: the inner ones only (Park et al. 2019).
+SPECTRAL_NORM_PLACEMENTS = Registry("spectral norm placement")
+SPECTRAL_NORM_PLACEMENTS.add("none", _no_spectral_norm)
+SPECTRAL_NORM_PLACEMENTS.add("sngan", spectral_norm_convs)
+SPECTRAL_NORM_PLACEMENTS.add("spade", spectral_norm_inner_convs)
+
+
+def spectral_norm_placement(value) -> str:
+    """The placement name of ``value``; runs saved before placements had a name stored a bool
+    (true: every convolution)."""
+    if isinstance(value, bool) or value is None:
+        return "sngan" if value else "none"
+    return value
+
+
 def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0.02) -> nn.Module:
     """Initialize conv/linear weights with ``init_type`` and zero their biases, in place.
 
