@@ -18,6 +18,7 @@ from typing import Dict, Optional, Union
 import torch
 
 from util.checkpoint import atomic_save, atomic_write, safe_load
+from util.checksums import ChecksumError, verify_recorded
 from util.errors import UserError
 
 SAFETENSORS = ".safetensors"
@@ -68,8 +69,15 @@ def save_weights(state: Dict[str, torch.Tensor], path: Union[str, Path]) -> None
 
 def load_weights(path: Union[str, Path], map_location: Union[str, torch.device] = "cpu"):
     """The tensors of ``path``: a .safetensors file (read without code, on the CPU) or a .pth
-    (``safe_load`` to ``map_location``)."""
+    (``safe_load`` to ``map_location``). A downloaded file is first checked against the
+    SHA-256 recorded beside it (``util.checksums``)."""
     path = Path(path)
+    if path.is_file():
+        try:
+            verify_recorded(path, " (download it again: scripts/download_model.py checks the new file against "
+                                  "the same record)")
+        except ChecksumError as e:
+            raise UserError(str(e)) from e
     if path.suffix != SAFETENSORS:
         return safe_load(path, map_location=map_location)
     from safetensors import SafetensorError
