@@ -7,13 +7,16 @@
 pix2pix sets (aligned, ``train/ val/ test/``) come as ``.tar.gz``, CycleGAN sets
 (unaligned, ``trainA/ trainB/ testA/ testB/``) as ``.zip``, from the servers the reference
 uses. Set ``PIX2CYCLE_DATASET_URL`` to download from a mirror instead (the archive name is
-appended to it). Only the standard library is needed.
+appended to it). The archive's SHA-256 is recorded in ``<dataset>/SHA256SUMS``; downloading
+the same dataset again refuses an archive that differs from the recorded one. Only the
+standard library is needed.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import shutil
 import sys
@@ -42,6 +45,36 @@ TIMEOUT_S = 30
 
 class DownloadError(Exception):
     """A problem reported to the user as one line."""
+
+
+def _load_checksums():
+    """util/checksums.py, loaded from its file: the standard library only, no torch."""
+    path = Path(__file__).resolve().parents[1] / "util" / "checksums.py"
+    spec = importlib.util.spec_from_file_location("pix2cycle_checksums", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+checksums = _load_checksums()
+
+
+def checked_sums(target: Path, fetched: Dict[str, Path], url: str) -> Dict[str, str]:
+    """The SHA256SUMS of ``target`` with the files just ``fetched`` (``{name: path}``) in it.
+
+    A name that ``target`` already records with another SHA-256 is a ``DownloadError``: the
+    server now sends other bytes than it did the first time, and nothing is replaced.
+    """
+    sums = checksums.read_sums(target)
+    for name, path in fetched.items():
+        digest = checksums.sha256_of(path)
+        recorded = sums.get(name)
+        if recorded is not None and recorded != digest:
+            raise DownloadError(f"{url} is not the file downloaded before: its SHA-256 is {digest[:16]}..., "
+                                f"{target / checksums.SUMS_FILE} records {recorded[:16]}...; {target} is kept as "
+                                f"it was (delete it to take the new file)")
+        sums[name] = digest
+    return sums
 
 
 def resolve_kind(name: str, kind: str) -> str:
@@ -153,6 +186,7 @@ def download(name: str, root: Path, kind: str = "auto") -> Path:
     with staging_folder(root, name) as work:
         archive = work / url.rsplit("/", 1)[-1]
         fetch(url, archive, f"; download it by hand from {url} and unpack it into {root}/")
+        sums = checked_sums(target, {archive.name: archive}, url)
         unpacked = work / "unpacked"
         try:
             _unpack(archive, unpacked)
@@ -164,6 +198,7 @@ def download(name: str, root: Path, kind: str = "auto") -> Path:
         for item in source.iterdir():
             if not (target / item.name).exists():
                 shutil.move(str(item), str(target / item.name))
+        checksums.write_sums(target, sums)  # of the archive, checked again when it is downloaded again
     return target
 
 

@@ -38,6 +38,7 @@ from util.checkpoint import (
 from util.errors import UserError
 from util.saved_options import save_options
 from util.util import seed_everything
+from util.weights import safetensors_path
 
 CHECKPOINT_FORMAT = "pix2cycle-checkpoint-v1"
 SCHEDULE_KEYS = ("n_epochs", "n_epochs_decay", "lr", "lr_policy", "lr_decay_iters")
@@ -127,7 +128,9 @@ class CheckpointHook(Hook):
             atomic_save(state, checkpoint_path(self.save_dir, first))
             for tag in more:  # the same bytes under more names: hard links, not a second write
                 for name in model.weight_file_names():
-                    atomic_link(model.network_file(first, name), model.network_file(tag, name))
+                    src, dst = model.network_file(first, name), model.network_file(tag, name)
+                    atomic_link(src, dst)
+                    atomic_link(safetensors_path(src), safetensors_path(dst))
                 atomic_link(checkpoint_path(self.save_dir, first), checkpoint_path(self.save_dir, tag))
         dist.barrier()
 

@@ -16,9 +16,9 @@ import torch
 
 from models import networks
 from models.training_step import optimizer_parameters
-from util.checkpoint import atomic_save, safe_load
 from util.errors import UserError
 from util.saved_options import load_saved_options
+from util.weights import load_weights, save_weights, weights_file
 
 
 class ModelState:
@@ -31,12 +31,13 @@ class ModelState:
 
     def save_networks(self, epoch) -> None:
         """Write ``<epoch>_net_<name>.pth`` for every network (the reference's files), and
-        ``<epoch>_net_<name>_ema.pth`` for the weight averages of ``--ema_decay``."""
+        ``<epoch>_net_<name>_ema.pth`` for the weight averages of ``--ema_decay``; each also
+        as ``.safetensors`` (the same tensors, readable without unpickling)."""
         states = self.network_state()
         if self.weight_average is not None:
             states.update({name + "_ema": state for name, state in self.weight_average.state_dict().items()})
         for name, state in states.items():
-            atomic_save(state, self.network_file(epoch, name))
+            save_weights(state, self.network_file(epoch, name))
 
     def weight_file_names(self) -> List[str]:
         """The ``<name>`` of every ``<epoch>_net_<name>.pth`` that ``save_networks`` writes."""
@@ -47,14 +48,15 @@ class ModelState:
         return self.save_dir / f"{epoch}_net_{name}.pth"
 
     def load_networks(self, epoch) -> None:
-        """Load ``<epoch>_net_<name>.pth`` into every network; clear errors when missing or different."""
+        """Load ``<epoch>_net_<name>.safetensors`` (else ``.pth``) into every network; clear
+        errors when missing or different."""
         for name in self.model_names:
             # test.py --use_ema: the generators' weight averages (--ema_decay) instead.
             ema = "_ema" if self.use_ema and name.startswith("G") else ""
-            path = self.save_dir / f"{epoch}_net_{name}{ema}.pth"
-            if not path.is_file():
-                raise UserError(f"no weights at {path}: train first, or check --name, --checkpoints_dir "
-                                f"and --epoch (files there: {_list_weights(self.save_dir)})")
+            path = weights_file(self.save_dir, f"{epoch}_net_{name}{ema}")
+            if path is None:
+                raise UserError(f"no weights at {self.network_file(epoch, name + ema)}: train first, or check "
+                                f"--name, --checkpoints_dir and --epoch (files there: {_list_weights(self.save_dir)})")
             self.load_network_file(name, path)
         if self.weight_average is not None:
             # A weights-only --continue_train: each average goes on from its own file where the
@@ -63,13 +65,13 @@ class ModelState:
             # from holding the initial weights, is off, or the first update would erase the average.
             self.weight_average.rampup = 0.0
             for name, average in self.weight_average.networks().items():
-                path = self.network_file(epoch, name + "_ema")
-                state = safe_load(path, map_location=self.device) if path.is_file() else \
+                path = weights_file(self.save_dir, f"{epoch}_net_{name}_ema")
+                state = load_weights(path, map_location=self.device) if path is not None else \
                     self.unwrap(getattr(self, "net" + name)).state_dict()
                 networks.load_network_weights(average, state)
 
     def load_network_file(self, name: str, path: Path) -> None:
-        state = safe_load(path, map_location=self.device)
+        state = load_weights(path, map_location=self.device)
         if isinstance(state, dict) and "networks" in state:  # a full training checkpoint
             state = state["networks"][name]
         self.load_network_state(name, state, source=path)
@@ -144,7 +146,8 @@ def _keep_implementation(optimizer: torch.optim.Optimizer, saved: dict) -> dict:
 
 
 def _list_weights(folder: Path) -> str:
-    files = sorted(p.name for p in Path(folder).glob("*.pth")) if Path(folder).is_dir() else []
+    files = sorted(p.name for suffix in ("pth", "safetensors") for p in Path(folder).glob(f"*.{suffix}")) \
+        if Path(folder).is_dir() else []
     return ", ".join(files[:10]) + (" ..." if len(files) > 10 else "") if files else "none"
 
 

@@ -15,6 +15,7 @@ from models.base_model import BaseModel
 from models.inference import InferenceModel
 from util.errors import UserError
 from util.saved_options import load_saved_options
+from util.weights import weights_file
 
 # Bare weights of a two-generator run (the reference's G_A / G_B files), by direction.
 SUFFIX_BY_DIRECTION = {"AtoB": "_A", "BtoA": "_B"}
@@ -54,8 +55,8 @@ class TestModel(InferenceModel):
     @classmethod
     def inference_generator(cls, opt, direction: Optional[str]) -> str:
         folder = Path(opt.checkpoints_dir) / opt.name
-        if not opt.model_suffix and not (folder / f"{opt.epoch}_net_G.pth").exists() \
-                and (folder / f"{opt.epoch}_net_G_A.pth").exists():
+        if not opt.model_suffix and weights_file(folder, f"{opt.epoch}_net_G") is None \
+                and weights_file(folder, f"{opt.epoch}_net_G_A") is not None:
             return "G" + SUFFIX_BY_DIRECTION[direction or "AtoB"]  # G_A and G_B without a train_opt.json
         super().inference_generator(opt, direction)  # one generator, trained one way
         return "G" + opt.model_suffix

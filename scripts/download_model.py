@@ -8,6 +8,11 @@ architecture the model was trained with, so ``test.py --model test`` (or ``--mod
 pix2pix``), ``translate.py`` and ``export.py`` need no architecture flags. The weights go
 to a temporary file that is renamed when complete: a failed download leaves nothing
 behind. ``--base_url`` (or ``PIX2CYCLE_MODEL_URL``) downloads from a mirror instead.
+
+The weights' SHA-256 goes into ``SHA256SUMS`` beside them. Every load (test.py,
+translate.py, export.py, ``Translator``) checks the file against it, and downloading the
+model again refuses a file that differs from the recorded one (the folder is kept as it
+was): a file changed on disk or on the server is an error, not silently used.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Dict, NamedTuple, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
 URL_ENV = "PIX2CYCLE_MODEL_URL"
+WEIGHTS = "latest_net_G.pth"
 
 
 def _dataset_downloader():
@@ -87,10 +93,12 @@ def download_model(name: str, kind: str, checkpoints: Path, base_url: str = "") 
     url = model_url(name, kind, base_url)
     target = checkpoints / f"{name}_pretrained"
     with _downloads.staging_folder(checkpoints, name) as work:
-        _downloads.fetch(url, work / "latest_net_G.pth", f" (offline? a mirror: --base_url or ${URL_ENV})")
+        _downloads.fetch(url, work / WEIGHTS, f" (offline? a mirror: --base_url or ${URL_ENV})")
+        sums = _downloads.checked_sums(target, {WEIGHTS: work / WEIGHTS}, url)
+        _downloads.checksums.write_sums(work, sums)
         (work / "train_opt.json").write_text(json.dumps(saved_options(name, kind), indent=2, sort_keys=True))
         target.mkdir(exist_ok=True)
-        for item in ("train_opt.json", "latest_net_G.pth"):  # the weights last: complete when there
+        for item in ("train_opt.json", _downloads.checksums.SUMS_FILE, WEIGHTS):  # the weights last
             os.replace(work / item, target / item)
     return target
 

@@ -231,7 +231,7 @@ def test_architecture_mismatch_names_the_options(flags, differ, trained, aligned
             "--crop_size", "32", "--max_dataset_size", "1", *flags]
     assert test_script.main(args) == 2
     line = one_line_error(capsys)
-    assert f"weights {trained / 'run' / 'latest_net_G.pth'} do not fit netG" in line and differ in line
+    assert f"weights {trained / 'run' / 'latest_net_G.safetensors'} do not fit netG" in line and differ in line
 
 
 def test_resume_mismatch_uses_the_options_in_the_checkpoint(trained, aligned_dataroot, tmp_path, capsys):

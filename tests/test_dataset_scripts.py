@@ -160,5 +160,5 @@ def test_download_from_a_local_mirror(tmp_path, monkeypatch):
     assert download.main(["facades", "--root", str(root)]) == 0
     assert download.main(["mini", "--root", str(root), "--kind", "cyclegan"]) == 0
     assert (root / "facades" / "train" / "1.png").is_file()
-    assert sorted(p.name for p in (root / "mini").iterdir()) == ["testB", "trainA"]
+    assert sorted(p.name for p in (root / "mini").iterdir()) == ["SHA256SUMS", "testB", "trainA"]
     assert sorted(p.name for p in root.iterdir()) == ["facades", "mini"]  # no temporary files left

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import json
 import os
 import socket
@@ -19,6 +21,7 @@ from models.networks import define_G
 from pix2cycle import Translator
 from tests.conftest import REPO_ROOT
 from tests.inference_helpers import random_image
+from util.errors import UserError
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))  # scripts/ is a folder of scripts, not a package
 import download_model  # noqa: E402
@@ -49,12 +52,21 @@ def server(tmp_path_factory):
     # The architecture of the published CycleGAN models (resnet_9blocks, ngf 64, no dropout).
     torch.save(define_G(3, 3, 64, "resnet_9blocks", "instance", False).state_dict(), root / "horse2zebra.pth")
     (root / "edges2shoes.pth").write_bytes(b"weights")
+    with _serving(root) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _serving(root):
+    """An HTTP server on 127.0.0.1 for the files in ``root``; yields its URL."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def _free_port_url() -> str:
@@ -72,7 +84,7 @@ def test_cyclegan_model_downloads_and_translates_without_flags(server, tmp_path)
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     folder = checkpoints / "horse2zebra_pretrained"
-    assert sorted(p.name for p in folder.iterdir()) == ["latest_net_G.pth", "train_opt.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["SHA256SUMS", "latest_net_G.pth", "train_opt.json"]
     options = json.loads((folder / "train_opt.json").read_text())
     assert (options["netG"], options["norm"], options["no_dropout"], options["model"]) == \
         ("resnet_9blocks", "instance", True, "test")
@@ -123,3 +135,111 @@ def test_failure_keeps_an_existing_checkpoints_folder_clean(tmp_path, capsys):
     assert download_model.main(["horse2zebra", "--kind", "cyclegan", "--checkpoints_dir", str(tmp_path),
                                 "--base_url", _free_port_url()]) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["other_run"]
+
+
+# ----------------------------------------------------------------------------- checksums
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _one_error_line(err: str, *words: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("downloading ")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert all(w in lines[0] for w in words), lines[0]
+    return lines[0]
+
+
+@pytest.fixture()
+def served_model(tmp_path):
+    """A served horse2zebra.pth of a small CycleGAN generator, and its URL."""
+    root = tmp_path / "served"
+    root.mkdir()
+    torch.manual_seed(1)
+    torch.save(define_G(3, 3, 8, "resnet_9blocks", "instance", False).state_dict(), root / "horse2zebra.pth")
+    with _serving(root) as url:
+        yield root, url
+
+
+def _fetch(url, checkpoints) -> int:
+    return download_model.main(["horse2zebra", "--kind", "cyclegan", "--checkpoints_dir", str(checkpoints),
+                                "--base_url", url])
+
+
+def test_download_records_the_sha256_and_every_load_checks_it(served_model, tmp_path, capsys, aligned_dataroot):
+    import test as test_script
+    import translate
+
+    root, url = served_model
+    checkpoints = tmp_path / "checkpoints"
+    assert _fetch(url, checkpoints) == 0
+    folder = checkpoints / "horse2zebra_pretrained"
+    weights = folder / "latest_net_G.pth"
+    assert (folder / "SHA256SUMS").read_text() == f"{_sha(root / 'horse2zebra.pth')}  latest_net_G.pth\n"
+    arch = {"ngf": 8}  # the served generator is smaller than the published ones
+    Translator.from_checkpoint(folder, device="cpu", **arch)  # as downloaded: loads
+    # One value changed on disk (a flipped bit, a file swapped in by hand): refused at every door.
+    state = torch.load(weights, weights_only=True)
+    state[next(iter(state))].view(-1)[0] += 1
+    torch.save(state, weights)
+    with pytest.raises(UserError, match="changed since it was downloaded"):
+        Translator.from_checkpoint(folder, device="cpu", **arch)
+    capsys.readouterr()
+    image = tmp_path / "in.png"
+    random_image(32, 32).save(image)
+    assert translate.main([str(image), "--name", folder.name, "--checkpoints_dir", str(checkpoints), "--ngf", "8",
+                           "--out", str(tmp_path / "out")]) == 2
+    _one_error_line(capsys.readouterr().err, "latest_net_G.pth changed since it was downloaded", "SHA256SUMS")
+    assert test_script.main(["--dataroot", str(aligned_dataroot / "test"), "--name", folder.name, "--model", "test",
+                             "--checkpoints_dir", str(checkpoints), "--results_dir", str(tmp_path / "results"),
+                             "--ngf", "8", "--gpu_ids", "-1", "--num_threads", "0", "--num_test", "1",
+                             "--dataset_mode", "single"]) == 2
+    _one_error_line(capsys.readouterr().err, "changed since it was downloaded")
+    # Downloading it again restores the recorded file.
+    assert _fetch(url, checkpoints) == 0
+    assert _sha(weights) == _sha(root / "horse2zebra.pth")
+    Translator.from_checkpoint(folder, device="cpu", **arch)
+
+
+def test_download_again_refuses_a_file_that_changed_on_the_server(served_model, tmp_path, capsys):
+    root, url = served_model
+    checkpoints = tmp_path / "checkpoints"
+    assert _fetch(url, checkpoints) == 0
+    folder = checkpoints / "horse2zebra_pretrained"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    torch.save(define_G(3, 3, 8, "resnet_9blocks", "instance", False).state_dict(), root / "horse2zebra.pth")
+    capsys.readouterr()
+    assert _fetch(url, checkpoints) == 1
+    _one_error_line(capsys.readouterr().err, "is not the file downloaded before", "SHA256SUMS", "kept")
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # nothing replaced
+    assert sorted(p.name for p in checkpoints.iterdir()) == [folder.name]  # no temporary folder left
+
+
+def test_dataset_download_records_and_checks_its_archive(tmp_path, capsys, monkeypatch):
+    import io
+    import tarfile
+
+    from tests.conftest import load_script
+
+    def archive(content: bytes) -> None:
+        with tarfile.open(served / "facades.tar.gz", "w:gz") as tf:
+            info = tarfile.TarInfo("facades/train/1.png")
+            info.size = len(content)
+            tf.addfile(info, io.BytesIO(content))
+
+    served = tmp_path / "served"
+    served.mkdir()
+    archive(b"one")
+    download = load_script("download_dataset")
+    root = tmp_path / "datasets"
+    with _serving(served) as url:
+        monkeypatch.setenv(download.URL_ENV, url)
+        assert download.main(["facades", "--root", str(root), "--kind", "pix2pix"]) == 0
+        sums = (root / "facades" / "SHA256SUMS").read_text()
+        assert sums == f"{_sha(served / 'facades.tar.gz')}  facades.tar.gz\n"
+        assert download.main(["facades", "--root", str(root), "--kind", "pix2pix"]) == 0  # the same archive again: fine
+        archive(b"two")
+        capsys.readouterr()
+        assert download.main(["facades", "--root", str(root), "--kind", "pix2pix"]) == 1
+    _one_error_line(capsys.readouterr().err, "facades.tar.gz is not the file downloaded before")
+    assert (root / "facades" / "train" / "1.png").read_bytes() == b"one"
+    assert (root / "facades" / "SHA256SUMS").read_text() == sums

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator, List, Optional, Union
+from typing import Any, BinaryIO, Callable, Iterator, List, Optional, Union
 
 import numpy as np
 import torch
@@ -42,6 +42,11 @@ def atomic_save(obj: Any, path: Union[str, Path]) -> None:
     Raises ``UserError`` naming ``path`` when the folder cannot be written or the disk is
     full; the previous file at ``path`` is then untouched and no temporary file is left.
     """
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write(path: Union[str, Path], write: Callable[[BinaryIO], None]) -> None:
+    """``write(file)`` to a temporary file beside ``path``, fsync, rename; errors as ``atomic_save``."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,7 +56,7 @@ def atomic_save(obj: Any, path: Union[str, Path]) -> None:
                         f"({e.strerror or e})") from e
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         if os.environ.get(PAUSE_BEFORE_REPLACE_ENV):
@@ -117,7 +122,7 @@ def remove_stale_temp_files(folder: Union[str, Path]) -> List[str]:
     folder = Path(folder)
     if not folder.is_dir():
         return removed
-    for p in folder.glob(f".*.pth.*{TEMP_SUFFIX}"):
+    for p in [*folder.glob(f".*.pth.*{TEMP_SUFFIX}"), *folder.glob(f".*.safetensors.*{TEMP_SUFFIX}")]:
         try:
             p.unlink()
             removed.append(p.name)

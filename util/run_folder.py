@@ -161,7 +161,7 @@ def trained_files(folder: Path) -> List[str]:
     if not folder.is_dir():
         return []
     return sorted(p.name for p in folder.iterdir()
-                  if p.is_file() and p.suffix == ".pth" and ("_net_" in p.name or p.name.endswith("_checkpoint.pth")))
+                  if p.is_file() and p.suffix in (".pth", ".safetensors") and ("_net_" in p.name or p.name.endswith("_checkpoint.pth")))
 
 
 def move_aside(folder: Path, keep: Iterable[str] = (LOCK_FILE,)) -> Path:

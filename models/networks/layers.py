@@ -209,5 +209,19 @@ def clean_state_dict(state_dict: Mapping[str, torch.Tensor],
 
 
 def load_network_weights(net: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:
-    """Clean ``state_dict`` for ``net`` and load it strictly (mismatches still raise)."""
-    net.load_state_dict(clean_state_dict(state_dict, net), strict=True)
+    """Clean ``state_dict`` for ``net`` and load it strictly. Keys and shapes are checked
+    before anything is copied, so weights that do not fit raise and leave ``net`` as it was
+    (``load_state_dict`` alone copies the tensors that fit before it raises)."""
+    cleaned = clean_state_dict(state_dict, net)
+    own = net.state_dict()
+    # BatchNorm fills in a num_batches_tracked that older files lack; torch allows that.
+    missing = [k for k in own if k not in cleaned and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in cleaned if k not in own]
+    wrong = [f"size mismatch for {k}: copying a param with shape {tuple(v.shape)} from checkpoint, the shape in "
+             f"current model is {tuple(own[k].shape)}" for k, v in cleaned.items()
+             if k in own and isinstance(v, torch.Tensor) and tuple(v.shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        lines = wrong + ([f"Missing key(s) in state_dict: {', '.join(missing[:5])}"] if missing else []) \
+            + ([f"Unexpected key(s) in state_dict: {', '.join(unexpected[:5])}"] if unexpected else [])
+        raise RuntimeError("Error(s) in loading state_dict:\n" + "\n".join(lines))
+    net.load_state_dict(cleaned, strict=True)
