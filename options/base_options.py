@@ -240,9 +240,10 @@ def parse_options(argv: Optional[Sequence[str]] = None, is_train: bool = True,
     if opt.dataroot is None:
         parser.error("the following argument is required: --dataroot (the folder holding the images)")
     opt.isTrain = is_train
+    given = _given_on_command_line(parser, argv)
     if not is_train:
-        _apply_saved_architecture(opt, parser, argv, trust_remote_code or opt.trust_remote_code)
-    refuse_unused_options(opt, parser, _given_on_command_line(parser, argv))
+        _apply_saved_architecture(opt, parser, given, trust_remote_code or opt.trust_remote_code)
+    refuse_unused_options(opt, parser, given)
     return finalize(opt)
 
 
@@ -273,21 +274,31 @@ TEST_UNUSED = dict.fromkeys(("netD", "ndf", "n_layers_D", "normD", "spectral_nor
                             "testing builds the generators only (the discriminator options are training's)")
 
 
+def unused_option_reason(model: str, dataset_mode: str, key: str) -> Optional[str]:
+    """Why ``--key`` is not read by the model or the dataset mode (their ``unused_options``),
+    as the error line says it; None when both read it. pix2cycle/compatibility.py asks too."""
+    from data import DATASETS
+    from models import MODELS
+
+    for what, table in ((f"--model {model}", MODELS.get(model)), (f"--dataset_mode {dataset_mode}",
+                                                                   DATASETS.get(dataset_mode))):
+        reason = getattr(table, "unused_options", {}).get(key)
+        if reason is not None:
+            return f"--{key} is not used by {what}: {reason}"
+    return None
+
+
 def refuse_unused_options(opt: argparse.Namespace, parser: argparse.ArgumentParser, given: set) -> None:
     """An option that the chosen model (its ``unused_options``) or the chosen network does not
     read, given at a value other than its default, is one error line: never silently ignored."""
-    from models import MODELS
 
     def changed(key: str) -> bool:
         return key in given and getattr(opt, key) != parser.get_default(key)
 
-    from data import DATASETS
-
-    for what, table in ((f"--model {opt.model}", MODELS.get(opt.model)),
-                        (f"--dataset_mode {opt.dataset_mode}", DATASETS.get(opt.dataset_mode))):
-        for key, reason in getattr(table, "unused_options", {}).items():
-            if changed(key):
-                raise UserError(f"--{key} is not used by {what}: {reason}")
+    for key in sorted(given):  # the same first error whatever the order of the flags
+        reason = unused_option_reason(opt.model, opt.dataset_mode, key) if changed(key) else None
+        if reason is not None:
+            raise UserError(reason)
     for key, others, reads, reason in READ_ONLY_WITH:
         others = (others,) if isinstance(others, str) else others
         if changed(key) and all(hasattr(opt, o) for o in others) and not reads(*(getattr(opt, o) for o in others)):
@@ -359,8 +370,7 @@ def _saved_run_applies(saved: dict, opt: argparse.Namespace) -> bool:
     return saved.get("model") in (opt.model, None) or opt.model == "test"
 
 
-def _apply_saved_architecture(opt: argparse.Namespace, parser, argv: Sequence[str], trusted: bool = False) -> None:
-    given = _given_on_command_line(parser, argv)
+def _apply_saved_architecture(opt: argparse.Namespace, parser, given: set, trusted: bool = False) -> None:
     folder = Path(opt.checkpoints_dir) / opt.name
     saved = load_saved_options(folder)
     if saved is not None:

@@ -95,19 +95,14 @@ def _parser(model: str):
 def _unused(model_cls, flags: Tuple[str, ...]) -> Optional[str]:
     """The refusal of options/base_options.py's refuse_unused_options for these flags, if any
     (an option at its default is accepted, read or not)."""
-    from data import DATASETS
+    from options.base_options import unused_option_reason
 
     model = model_cls.registered_name
     parser = _parser(model)
-    dataset_cls = DATASETS.get(parser.get_default("dataset_mode"))
     key = flags[0].lstrip("-") if flags else None
     if key is None or (len(flags) > 1 and str(parser.get_default(key)) == flags[1]):
         return None
-    for table, what in ((model_cls, f"--model {model}"), (dataset_cls, f"--dataset_mode {dataset_cls.registered_name}")):
-        reason = getattr(table, "unused_options", {}).get(key)
-        if reason is not None:
-            return f"{flags[0]} is not used by {what}: {reason}"
-    return None
+    return unused_option_reason(model, parser.get_default("dataset_mode"), key)
 
 
 def cell(model: str, column: Column) -> Optional[str]:
