@@ -28,6 +28,9 @@ class Pix2Pix3dModel(Pix2PixModel):
         **Pix2PixModel.unused_options,
         **{key: "the 3-D networks (models/networks/volumetric.py) have no such form"
            for key in ("spectral_norm_G", "spectral_norm_D", "upsample", "attention")},
+        # An open defect, refused rather than met as a NaN stop mid-run.
+        "amp": "volumes train and test in fp32: bf16 3-D steps gave a non-finite GAN loss in 1 of 3 to 1 of 10 "
+               "runs on an AVX512_BF16 CPU (tests/test_compatibility.py), not reproducibly for a seed",
     }
     metric_visuals = {}  # the image metrics are 2-D
 
