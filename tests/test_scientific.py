@@ -278,11 +278,11 @@ def test_result_formats_follow_the_data():
     assert [volume_format(f"v{s}") for s in (".nii.gz", ".nii", ".npy", ".tiff")] == [".nii.gz", ".nii", ".npy", ".tiff"]
 
 
-def test_cache_images_keeps_decoded_volumes(volume_dataroot, monkeypatch):
-    """--cache_images reaches volumes: each file is decoded once, and a patch is the same with or
-    without the cache."""
+def test_volumes_are_decoded_once_per_epoch_or_once_under_cache_images(volume_dataroot, monkeypatch):
+    """Through the training loader (shuffled, 3 patches per pair), each volume file is decoded
+    once per epoch, or once in all under --cache_images; the patches are the same either way."""
     import data.volume_dataset as volume_dataset
-    from data import create_dataset
+    from data import create_dataloader, create_dataset
     from options import parse_options
 
     reads = []
@@ -292,10 +292,17 @@ def test_cache_images_keeps_decoded_volumes(volume_dataroot, monkeypatch):
     for cache in (False, True):
         opt = parse_options(["--dataroot", str(volume_dataroot), "--model", "pix2pix3d", "--input_nc", "1",
                              "--output_nc", "1", "--patch_size", "16", "--patches_per_volume", "3", "--gpu_ids", "-1",
-                             *(["--cache_images"] if cache else [])])
-        dataset = create_dataset(opt)
+                             "--num_threads", "0", "--seed", "1", *(["--cache_images"] if cache else [])])
         reads.clear()
-        torch.manual_seed(0)
-        samples[cache] = [dataset[i]["A"] for i in range(len(dataset))] + [dataset[i]["B"] for i in range(len(dataset))]
-        assert len(reads) == (0 if cache else 2 * 2 * len(dataset))  # cached at start: no decoding per patch
-    assert all(torch.equal(a, b) for a, b in zip(samples[False], samples[True]))
+        dataset = create_dataset(opt)
+        loader = create_dataloader(opt, dataset)
+        at_start = len(reads)
+        samples[cache] = []
+        for epoch in (1, 2):
+            loader.sampler.set_epoch(epoch)
+            samples[cache] += [(batch["A_paths"], batch["A"], batch["B"]) for batch in loader]
+            files = 2 * len(dataset.pairs)  # A and B of each pair
+            assert len(reads) - at_start == (0 if cache else files * epoch)  # not 3 times per pair per epoch
+    assert len(samples[False]) == 2 * 2 * 3
+    assert all(pa == pb and torch.equal(a, b) and torch.equal(c, d)
+               for (pa, a, c), (pb, b, d) in zip(samples[False], samples[True]))
