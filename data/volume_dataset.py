@@ -1,7 +1,7 @@
 """Paired volumes: ``<dataroot>/<phase>A/x.nii.gz`` with ``<dataroot>/<phase>B/x.nii.gz``.
 
 Volumes pair by name without extension, as in ``--dataset_mode paired``: NIfTI (``.nii``,
-``.nii.gz``), ``.npy`` and multi-page TIFF stacks (axis rules in ``data.arrays``). Both
+``.nii.gz``), ``.npy`` and multi-page TIFF stacks (axis rules in ``data.codec``). Both
 volumes of a pair must have the same shape. Values are mapped with ``--intensity``.
 
 Training draws ``--patches_per_volume`` random patches of ``--patch_size D,H,W`` from each
@@ -20,8 +20,8 @@ from typing import List, Optional, Tuple
 
 import torch
 
-from data.arrays import VOLUME_EXTENSIONS, read_volume
 from data.base_dataset import DATASETS, BaseDataset, item_generator
+from data.codec import VOLUME_EXTENSIONS, read_volume
 from data.image_folder import UnreadableImageError
 from data.intensity import Window, add_intensity_options, dataset_windows
 from data.paired_dataset import INTENSITY_KEYS, check_channels, folders_and_pairs, side_arrays

@@ -1,5 +1,5 @@
 """Scientific data: multi-channel and 16-bit images, intensity windows, volumes, results in
-the data's own type (data/arrays.py, data/intensity.py, data/paired_dataset.py,
+the data's own type (data/codec.py, data/intensity.py, data/paired_dataset.py,
 data/volume_dataset.py, util/results.py, models/pix2pix3d_model.py)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from PIL import Image
 import test as test_script
 import train as train_script
 from data import create_dataset
-from data.arrays import read_array, read_volume, stem_of, write_array, write_volume
+from data.codec import read_array, read_volume, stem_of, write_array, write_volume
 from data.intensity import compute_window
 from models.networks.volumetric import define_D3d, define_G3d, sliding_window
 from options import parse_options
@@ -264,14 +264,18 @@ def test_results_keep_type_format_and_units(tmp_path):
 
 
 def test_result_formats_follow_the_data():
-    from data.arrays import image_format, volume_format
+    from data.codec import image_format, volume_format
 
     assert image_format("x.png", np.uint16, 1) == ".png"  # 16-bit gray PNG in, 16-bit PNG out
     assert image_format("x.png", np.uint16, 3) == ".png"  # 16-bit RGB: a 16-bit PNG, as translate.py writes it
     assert image_format("x.pgm", np.uint16, 1) == ".png"
-    assert image_format("x.tif", np.uint16, 3) == ".tif"
+    assert image_format("x.png", np.uint16, 4) == ".png"  # 16-bit RGBA and gray + alpha fit PNG too
+    assert image_format("x.jpg", np.uint16, 2) == ".png"
+    assert image_format("x.png", np.uint8, 4) == ".png"
+    assert image_format("x.tif", np.uint16, 3) == ".tif"  # TIFF in, TIFF out, at any depth
+    assert image_format("x.tiff", np.uint8, 3) == ".tiff"
     assert image_format("x.png", np.uint16, 5) == ".tif"
-    assert image_format("x.tif", np.uint8, 3) == ".png"
+    assert image_format("x.png", np.int16, 1) == ".tif"
     assert image_format("x.tif", np.uint8, 5) == ".tif"
     assert image_format("x.png", np.float32, 1) == ".tif"
     assert image_format("x.npy", np.uint8, 3) == ".npy"
