@@ -318,9 +318,10 @@ def write_array(array: np.ndarray, path: PathLike) -> None:
         tifffile.imwrite(path, array, photometric="minisblack", metadata={"axes": "CYX"})
 
 
-def write_volume(array: np.ndarray, path: PathLike, source: Optional[PathLike] = None) -> None:
+def write_volume(array: np.ndarray, path: PathLike, source: Optional[PathLike] = None,
+                 affine: Optional[np.ndarray] = None) -> None:
     """Save a ``C x D x H x W`` array by ``path``'s extension; a NIfTI ``source`` lends its
-    affine and header (the data type is the array's)."""
+    affine and header (the data type is the array's), else ``affine`` (default identity)."""
     suffix = suffix_of(path)
     data = array[0] if array.shape[0] == 1 else np.moveaxis(array, 0, -1)
     if suffix in NIFTI_SUFFIXES:
@@ -332,7 +333,7 @@ def write_volume(array: np.ndarray, path: PathLike, source: Optional[PathLike] =
             header.set_slope_inter(1.0, 0.0)  # the values written are the values meant
             image = nibabel.Nifti1Image(data, src.affine, header=header)
         else:
-            image = nibabel.Nifti1Image(data, np.eye(4))
+            image = nibabel.Nifti1Image(data, np.eye(4) if affine is None else affine)
         nibabel.save(image, str(path))
     elif suffix == ".npy":
         np.save(path, array[0] if array.shape[0] == 1 else array)
