@@ -172,7 +172,8 @@ class BaseModel(ModelState, Placement, TrainingStep, Schedule, ABC):
             spectral_norm=opt.spectral_norm_D, num_D=opt.num_D if multiscale else 0))
 
     def setup(self, opt) -> None:
-        """Create schedulers; load weights for testing or ``--continue_train`` from weights."""
+        """Training: the schedulers of a new run (a resumed run builds them once, after loading,
+        in ``follow_schedule``) and the weight averages. Testing: load, place and cast the weights."""
         if self.exact_accumulation and self.accumulation_phases() is None:
             raise UserError(f"--grad_accum_mode exact: --model {opt.model} does not split its step into phases "
                             "(accumulation_phases); use --grad_accum_mode interleaved")
