@@ -24,8 +24,8 @@ from typing import Dict, Optional, Sequence
 import torch
 
 from data import create_dataloader, create_dataset
-from data.arrays import stem_of
 from data.base_dataset import sample_unit
+from data.codec import stem_of
 from data.intensity import windows_of
 from models import create_model
 from options import parse_options

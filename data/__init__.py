@@ -112,7 +112,10 @@ def create_dataloader(opt: argparse.Namespace, dataset: BaseDataset, shuffle: Op
     seed = opt.seed
     if seed is None and world_size > 1:
         seed = _shared_random_seed()
-    sampler = ResumableSampler(len(dataset), shuffle=shuffle, seed=seed, rank=rank, world_size=world_size)
+    # A subset of a dataset (validation's held-out part) keeps no groups: its indices are picked.
+    group = getattr(dataset, "sample_group", 1)
+    sampler = ResumableSampler(len(dataset), shuffle=shuffle, seed=seed, rank=rank, world_size=world_size,
+                               group=group)
     # More loader processes than cores only adds switching (and a PyTorch warning).
     workers = min(int(opt.num_threads), _usable_cpus())
     if opt.cache_images and dataset.caches_resized_images and not _uses_cuda(opt):

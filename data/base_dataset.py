@@ -276,6 +276,9 @@ class BaseDataset(data.Dataset):
     # What the items are, for progress lines ("4/16 patches"): modes whose items are not whole
     # images say so (the volume mode trains on patches).
     sample_unit = "images"
+    # Items read from one file, kept next to each other in the shuffled order (the sampler's
+    # ``group``): the volume mode's patches of one pair, decoded once for all of them.
+    sample_group = 1
 
     def __init__(self, opt: argparse.Namespace) -> None:
         self.opt = opt

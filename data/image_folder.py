@@ -7,47 +7,40 @@ can resize them with PIL as the reference does (see ``data.base_dataset``). High
 give float32 in ``[0, 1]`` and are kept: a 16-bit PNG or TIFF is divided by its real maximum
 (65535, or ``2**bits - 1`` for TIFFs that declare fewer bits), never squeezed through 8 bits.
 ``to_unit_float`` turns either kind into float32 in ``[0, 1]``. Files that cannot be decoded
-raise ``UnreadableImageError`` so a dataset can skip them.
+raise ``UnreadableImageError`` so a dataset can skip them. The decoding itself is
+``data.codec.read_array``, the one decoder of every dataset and door; this module only
+scales what it gives (``to_unit_range``).
 """
 
 from __future__ import annotations
 
 import os
-import struct
-import warnings
-import zlib
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Union
 
 import numpy as np
-import tifffile
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from data.codec import (
+    DECODE_ERRORS,
+    IMG_EXTENSIONS,
+    TIFF_EXTENSIONS,
+    UnreadableImageError,
+    image_size,
+    read_array,
+)
 from util.errors import UserError
 
 PathLike = Union[str, Path]
-
-IMG_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
-TIFF_EXTENSIONS = (".tif", ".tiff")
+# Where the decoding happens: data.codec; kept importable from here, where the datasets look.
+__all__ = ["DECODE_ERRORS", "IMG_EXTENSIONS", "TIFF_EXTENSIONS", "UnreadableImageError", "image_size", "is_image_file",
+           "make_dataset", "read_image", "load_image", "convert_channels", "to_unit_float", "set_image_cache",
+           "to_unit_range"]
 
 # ITU-R 601-2 luma, the weights PIL uses for convert("L"): float images get the same gray
 # as 8-bit ones, which PIL converts itself (in fixed point, as the reference does).
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
-
-# Errors a decoder raises on a broken, truncated or foreign file.
-DECODE_ERRORS = (OSError, ValueError, SyntaxError, RuntimeError, EOFError, struct.error,
-                 zlib.error, UnidentifiedImageError, Image.DecompressionBombError,
-                 tifffile.TiffFileError, IndexError, KeyError)
-
-
-class UnreadableImageError(Exception):
-    """An image file exists but cannot be decoded (corrupt, truncated, empty, unsupported)."""
-
-    def __init__(self, path: PathLike, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = str(path)
-        self.reason = reason
 
 
 def is_image_file(filename: PathLike) -> bool:
@@ -69,88 +62,19 @@ def make_dataset(dir: PathLike, max_dataset_size: float = float("inf")) -> List[
     return paths
 
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def png_bit_depth(path: PathLike) -> Optional[int]:
-    """Bit depth from the PNG header (IHDR comes first, bit depth is byte 24); None when the
-    file is not a PNG, whatever its suffix."""
-    with open(path, "rb") as f:
-        head = f.read(25)
-    return head[24] if len(head) == 25 and head[:8] == PNG_SIGNATURE else None
-
-
-def _png_bit_depth(path: PathLike) -> int:
-    return png_bit_depth(path) or 8  # not a valid PNG: let PIL produce the error message
-
-
-def _read_png16(path: PathLike) -> torch.Tensor:
-    # PIL reads 16-bit RGB PNGs as 8-bit RGB, so decode them with torchvision when it can
-    # (its image decoders are deprecated from 0.29 on; without them PIL is the fallback).
-    try:
-        from torchvision.io import ImageReadMode, decode_png
-    except ImportError:
-        return _read_pil(path)
-    data = torch.from_numpy(np.fromfile(path, dtype=np.uint8))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        image = decode_png(data, mode=ImageReadMode.UNCHANGED)
-    return image.float() / 65535.0
-
-
-def _read_tiff(path: PathLike) -> torch.Tensor:
-    with tifffile.TiffFile(path) as tif:
-        page = tif.pages[0]
-        array = page.asarray()
-        planar = page.planarconfig == tifffile.PLANARCONFIG.SEPARATE
-        bits = page.bitspersample
-    if array.ndim == 2:
-        array = array[None]
-    elif array.ndim == 3 and not planar:
-        array = array.transpose(2, 0, 1)
-    elif array.ndim != 3:
-        raise ValueError(f"unsupported TIFF shape {array.shape}")
-    if array.dtype == np.bool_:
-        scale = 1.0
-    elif np.issubdtype(array.dtype, np.integer):
-        # Scale by the declared depth (a 12-bit TIFF tops out at 4095), not by the dtype.
-        bits = min(bits, np.iinfo(array.dtype).bits) if bits else np.iinfo(array.dtype).bits
-        scale = float(2 ** (bits - 1) - 1 if np.issubdtype(array.dtype, np.signedinteger)
-                      else 2 ** bits - 1)
-    else:
-        scale = 1.0  # float TIFFs are taken to hold values in [0, 1] already
-    return torch.from_numpy(np.ascontiguousarray(array).astype(np.float32)) / scale
-
-
-# PIL mode -> (mode to convert to first, or None, and the value that means "full white").
-_PIL_MODES = {
-    "1": ("L", 255.0), "L": (None, 255.0), "LA": (None, 255.0), "RGB": (None, 255.0),
-    "RGBA": (None, 255.0), "RGBX": ("RGB", 255.0), "CMYK": ("RGB", 255.0),
-    "YCbCr": ("RGB", 255.0), "LAB": ("RGB", 255.0), "HSV": ("RGB", 255.0),
-    "I;16": (None, 65535.0), "I;16L": (None, 65535.0), "I;16B": (None, 65535.0),
-    "I;16N": (None, 65535.0),
-    # Mode "I" comes from 16-bit grayscale PNG/PGM files, whose maximum is 65535.
-    "I": (None, 65535.0), "F": (None, 1.0),
-}
-
-
-def _read_pil(path: PathLike) -> torch.Tensor:
-    with Image.open(path) as img:
-        img.load()  # decode now, so truncated files fail here and not later
-        if img.mode in ("P", "PA"):
-            has_alpha = img.mode == "PA" or "transparency" in img.info
-            img = img.convert("RGBA" if has_alpha else "RGB")
-        if img.mode not in _PIL_MODES:
-            raise ValueError(f"unsupported PIL mode {img.mode}")
-        convert_to, white = _PIL_MODES[img.mode]
-        if convert_to is not None:
-            img = img.convert(convert_to)
-        array = np.asarray(img)
-    if array.ndim == 2:
-        array = array[:, :, None]
+def to_unit_range(array: np.ndarray, bits: Optional[int] = None) -> torch.Tensor:
+    """A decoded ``C x H x W`` array (``data.codec.read_array``) as the photo datasets take it:
+    uint8 as it is (PIL resizes it as the reference does), other integers divided by their
+    real maximum (``2**bits - 1`` for files that declare fewer bits than their type, e.g. a
+    12-bit TIFF tops out at 4095; signed ones by ``2**(bits - 1) - 1``), floats as they are
+    (taken to hold values in [0, 1] already), never squeezed through 8 bits."""
     if array.dtype == np.uint8:
-        return torch.from_numpy(array.transpose(2, 0, 1).copy())
-    return torch.from_numpy(array.astype(np.float32).transpose(2, 0, 1).copy()) / white
+        return torch.from_numpy(array)
+    if np.issubdtype(array.dtype, np.integer):
+        bits = min(bits, np.iinfo(array.dtype).bits) if bits else np.iinfo(array.dtype).bits
+        signed = np.issubdtype(array.dtype, np.signedinteger)
+        return torch.from_numpy(array.astype(np.float32)) / float(2 ** (bits - 1) - 1 if signed else 2 ** bits - 1)
+    return torch.from_numpy(array.astype(np.float32))
 
 
 def to_unit_float(image: torch.Tensor) -> torch.Tensor:
@@ -191,21 +115,8 @@ def read_image(path: PathLike) -> torch.Tensor:
 
 
 def _read_uncached(path: PathLike) -> torch.Tensor:
-    try:
-        suffix = Path(path).suffix.lower()
-        if suffix in TIFF_EXTENSIONS:
-            image = _read_tiff(path)
-        elif suffix == ".png" and _png_bit_depth(path) == 16:
-            image = _read_png16(path)
-        else:
-            image = _read_pil(path)
-    except FileNotFoundError as e:
-        raise UnreadableImageError(path, "file not found") from e
-    except DECODE_ERRORS as e:
-        raise UnreadableImageError(path, str(e) or type(e).__name__) from e
-    if image.shape[1] == 0 or image.shape[2] == 0:
-        raise UnreadableImageError(path, "image has no pixels")
-    return image
+    array, bits = read_array(path)
+    return to_unit_range(array, bits)
 
 
 def convert_channels(image: torch.Tensor, nc: int, path: PathLike = "image") -> torch.Tensor:
@@ -238,16 +149,3 @@ def load_image(path: PathLike, nc: int) -> torch.Tensor:
     """Read ``path`` as an ``nc x H x W`` tensor, uint8 or float32 as ``read_image`` (see
     ``convert_channels``)."""
     return convert_channels(read_image(path), nc, path)
-
-
-def image_size(path: PathLike) -> Tuple[int, int]:
-    """(width, height) from the file header, without decoding the pixels."""
-    try:
-        if Path(path).suffix.lower() in TIFF_EXTENSIONS:
-            with tifffile.TiffFile(path) as tif:
-                page = tif.pages[0]
-                return int(page.imagewidth), int(page.imagelength)
-        with Image.open(path) as img:
-            return img.size
-    except DECODE_ERRORS as e:
-        raise UnreadableImageError(path, str(e) or type(e).__name__) from e

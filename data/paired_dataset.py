@@ -2,7 +2,7 @@
 
 Files pair by name without extension (``x.tif`` may pair with ``x.npy``), so each side
 can hold any number of channels and any bit depth (multi-channel and multi-page TIFF,
-``.npy``, 16-bit PNG, JPEG; axis rules in ``data.arrays``). A file without a partner is
+``.npy``, 16-bit PNG, JPEG; axis rules in ``data.codec``). A file without a partner is
 an error that names it. Each file must have ``--input_nc`` (A) or ``--output_nc`` (B)
 channels. Values reach the networks through ``--intensity`` (``data.intensity``), whose
 windows test.py reuses and inverts when it saves results in the data's own type.
@@ -22,8 +22,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 import torch
 
-from data.arrays import IMAGE_ARRAY_EXTENSIONS, read_array, stem_of
 from data.base_dataset import DATASETS, BaseDataset, item_generator
+from data.codec import IMAGE_ARRAY_EXTENSIONS, read_array, stem_of
 from data.image_folder import UnreadableImageError
 from data.intensity import Window, add_intensity_options, dataset_windows, intensity_params
 from util.errors import UserError

@@ -11,6 +11,9 @@ The indices it yields are ``SampleIndex`` ints that also carry the seed and epoc
 hash them into per-sample random choices (see ``base_dataset.item_generator``). With
 ``rank``/``world_size`` each process takes every ``world_size``-th sample of the same
 permutation, the way ``DistributedSampler`` shards (padded so that every rank gets as many).
+With ``group`` k, indices ``g*k .. g*k + k-1`` stay together in the order (the groups are
+shuffled, not the samples inside one): the volume dataset's patches of one pair follow each
+other, so it decodes each pair once per epoch instead of once per patch.
 """
 
 from __future__ import annotations
@@ -51,8 +54,11 @@ class ResumableSampler(Sampler):
     """Deterministic (seed, epoch) order with a skippable start and plain-int state."""
 
     def __init__(self, data_source: Union[Sized, int], shuffle: bool = True,
-                 seed: Optional[int] = None, rank: int = 0, world_size: int = 1) -> None:
+                 seed: Optional[int] = None, rank: int = 0, world_size: int = 1, group: int = 1) -> None:
         self.num_samples = data_source if isinstance(data_source, int) else len(data_source)
+        if group < 1 or self.num_samples % group:
+            raise ValueError(f"group {group} does not divide the {self.num_samples} samples")
+        self.group = group
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is outside world_size {world_size}")
         self.shuffle, self.rank, self.world_size = shuffle, rank, world_size
@@ -76,7 +82,8 @@ class ResumableSampler(Sampler):
     def _order(self) -> list:
         if self.shuffle:
             generator = torch.Generator().manual_seed(derived_seed(self.seed, self.epoch))
-            order = torch.randperm(self.num_samples, generator=generator).tolist()
+            groups = torch.randperm(self.num_samples // self.group, generator=generator).tolist()
+            order = [g * self.group + k for g in groups for k in range(self.group)]
         else:
             order = list(range(self.num_samples))
         # Every rank takes the same number of samples, as DistributedSampler does: the order is

@@ -1,24 +1,27 @@
 """Paired volumes: ``<dataroot>/<phase>A/x.nii.gz`` with ``<dataroot>/<phase>B/x.nii.gz``.
 
 Volumes pair by name without extension, as in ``--dataset_mode paired``: NIfTI (``.nii``,
-``.nii.gz``), ``.npy`` and multi-page TIFF stacks (axis rules in ``data.arrays``). Both
+``.nii.gz``), ``.npy`` and multi-page TIFF stacks (axis rules in ``data.codec``). Both
 volumes of a pair must have the same shape. Values are mapped with ``--intensity``.
 
 Training draws ``--patches_per_volume`` random patches of ``--patch_size D,H,W`` from each
 volume per epoch, the same position in A and B, flipped along each axis at random unless
-``--no_flip``. Testing gives whole volumes; the model translates them with a sliding
+``--no_flip``. A pair's patches come one after another in the shuffled order (the sampler's
+``group``) and the last decoded pair is kept, so each pair is decoded once per epoch (once
+per DataLoader worker that draws its patches, at most ``--patches_per_volume`` times), and
+once in all under ``--cache_images``. Testing gives whole volumes; the model translates them with a sliding
 window (``models.networks.volumetric.sliding_window``).
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 
-from data.arrays import VOLUME_EXTENSIONS, read_volume
 from data.base_dataset import DATASETS, BaseDataset, item_generator
+from data.codec import VOLUME_EXTENSIONS, read_volume
 from data.image_folder import UnreadableImageError
 from data.intensity import Window, add_intensity_options, dataset_windows
 from data.paired_dataset import INTENSITY_KEYS, check_channels, folders_and_pairs, side_arrays
@@ -62,7 +65,8 @@ class VolumeDataset(BaseDataset):
         super().__init__(opt)
         self.dir_A, self.dir_B, self.pairs = folders_and_pairs(opt, VOLUME_EXTENSIONS)
         self.patch = parse_patch_size(opt.patch_size)
-        self.repeats = opt.patches_per_volume if opt.isTrain else 1
+        self.repeats = self.sample_group = opt.patches_per_volume if opt.isTrain else 1
+        self._last: Optional[Tuple[int, tuple]] = None  # (pair index, its decoded pair): patches in a row
         self.sample_unit = "patches" if opt.isTrain else "volumes"
         if self.repeats < 1:
             raise UserError(f"--patches_per_volume must be at least 1, not {self.repeats}")
@@ -76,6 +80,8 @@ class VolumeDataset(BaseDataset):
         """(A, B) of pair ``index`` in [0, 1], channels checked, shapes equal (kept under ``--cache_images``)."""
         if self._prepared is not None and index in self._prepared:
             return self._prepared[index]
+        if self._last is not None and self._last[0] == index:
+            return self._last[1]
         path_A, path_B = self.pairs[index]
         A, B = read_volume(path_A), read_volume(path_B)
         check_channels(path_A, A, self.opt.input_nc, "--input_nc")
@@ -86,6 +92,7 @@ class VolumeDataset(BaseDataset):
         pair = self.windows[0].to_unit(A), self.windows[1].to_unit(B), path_A, path_B
         if self._prepared is not None:
             self._prepared[index] = pair
+        self._last = index, pair
         return pair
 
     def __getitem__(self, index: int) -> dict:

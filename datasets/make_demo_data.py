@@ -10,7 +10,8 @@ quick to see.
 
 Aligned layout: ``train/ val/ test/`` with A|B side by side. Unaligned layout:
 ``trainA/ trainB/ testA/ testB/`` from independent scenes. Both can share one root.
-Output is deterministic for a given ``--seed``. Needs numpy and Pillow only.
+Output is deterministic for a given ``--seed``. Files are written by the project's one image
+codec (``data/codec.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from typing import Callable, Dict, Tuple, Union
 
 import numpy as np
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the checkout's packages
+from data.codec import write_array  # noqa: E402
 
 # Label colours (A) per class; class 0 is the background.
 LABEL_COLOURS = np.array([[0, 0, 170], [255, 85, 0], [0, 170, 255], [170, 255, 85],
@@ -102,7 +106,7 @@ def _pair(rng: np.random.Generator, size: int) -> Tuple[np.ndarray, np.ndarray]:
 
 def _save(array: np.ndarray, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path, compress_level=1)
+    write_array(array.transpose(2, 0, 1), path)
 
 
 def make_demo_dataset(root: Union[str, Path], kind: str = "aligned", n_train: int = 64,

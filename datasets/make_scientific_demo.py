@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Tuple
 
 import numpy as np
-import tifffile
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the checkout's packages
+from data.codec import write_array, write_volume  # noqa: E402
 
 
 def smooth_field(rng: np.random.Generator, shape: Tuple[int, ...], channels: int) -> np.ndarray:
@@ -41,8 +43,7 @@ def make_multichannel_set(root: Path, input_nc: int = 5, output_nc: int = 2, siz
             for side, array in (("A", a), ("B", b)):
                 folder = Path(root) / f"{phase}{side}"
                 folder.mkdir(parents=True, exist_ok=True)
-                tifffile.imwrite(folder / f"tile{k}.tif", (1000 + array * 40000).astype(np.uint16),
-                                 photometric="minisblack")
+                write_array((1000 + array * 40000).astype(np.uint16), folder / f"tile{k}.tif")
     return Path(root)
 
 
@@ -60,13 +61,7 @@ def make_volume_set(root: Path, shape: Tuple[int, int, int] = (40, 48, 36), n_tr
                 folder = Path(root) / f"{phase}{side}"
                 folder.mkdir(parents=True, exist_ok=True)
                 path = folder / f"vol{k}{fmt}"
-                data = (array * 3000).astype(np.uint16)
-                if fmt in (".nii", ".nii.gz"):
-                    import nibabel
-
-                    nibabel.save(nibabel.Nifti1Image(data[0], affine), str(path))
-                else:
-                    np.save(path, data[0])
+                write_volume((array * 3000).astype(np.uint16), path, affine=affine)
     return Path(root)
 
 

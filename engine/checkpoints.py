@@ -159,6 +159,7 @@ class ResumeHook(Hook):
         if saved is None:  # weights only (a reference run, or files copied by hand)
             suffix = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
             model.load_networks(suffix)
+            model.follow_schedule(opt.epoch_count)
             state.epoch = opt.epoch_count
             if dist.is_main:
                 print(f"no full checkpoint at {checkpoint_path(self.save_dir, opt.epoch)}; loaded {suffix}_net_*.pth "

@@ -122,6 +122,8 @@ class ModelState:
             self.load_network_state(name, state["networks"][name], source=source, saved_options=saved_options)
         for optimizer, opt_state in zip(self.optimizers, state["optimizers"]):
             optimizer.load_state_dict(_keep_implementation(optimizer, opt_state))
+        # A resumed run builds its schedulers after this (follow_schedule), from these states.
+        self.saved_schedulers = list(state["schedulers"])
         for scheduler, sched_state in zip(self.schedulers, state["schedulers"]):
             scheduler.load_state_dict(sched_state)
         for optimizer, scaler_state in zip(self.optimizers, state.get("scalers", [])):

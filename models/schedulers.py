@@ -5,9 +5,14 @@ the table to offer a new policy. ``plateau`` needs the metric: ``scheduler.step(
 
 A resumed run follows the schedule of the options it is given now (``--n_epochs``,
 ``--n_epochs_decay``, ``--lr``, ``--lr_policy``, ``--lr_decay_iters``), as the reference
-does: ``schedule_at`` replays that schedule up to the resumed epoch, so extending a finished
-run (``--continue_train --n_epochs 2`` after one epoch) trains on at the rate a straight run
+does: the schedule is replayed up to the resumed epoch, so extending a finished run
+(``--continue_train --n_epochs 2`` after one epoch) trains on at the rate a straight run
 would use, not at the rate the first run decayed to.
+
+``Schedule`` is a part of ``BaseModel``: it builds each optimizer's scheduler once, in
+``setup`` for a new run or in ``follow_schedule`` after a resume has loaded the optimizers,
+and steps them at the end of every epoch. It reads ``opt``, ``optimizers``, ``base_lrs``,
+``metric`` and the saved states ``load_training_state`` leaves in ``saved_schedulers``.
 """
 
 from __future__ import annotations
@@ -71,8 +76,69 @@ def schedule_at(policy: str, lr: float, n_epochs: int, n_epochs_decay: int, epoc
     """
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
     scheduler = get_scheduler(optimizer, policy, n_epochs, n_epochs_decay, epoch_count, lr_decay_iters)
+    replay(scheduler, steps)
+    return optimizer.param_groups[0]["lr"], scheduler.state_dict()
+
+
+def replay(scheduler: lr_scheduler.LRScheduler, steps: int) -> None:
+    """Step ``scheduler`` ``steps`` times, as the epochs of a run would have."""
     with warnings.catch_warnings():  # no optimizer.step() here: only the schedule is wanted
         warnings.simplefilter("ignore", UserWarning)
         for _ in range(steps):
             scheduler.step()
-    return optimizer.param_groups[0]["lr"], scheduler.state_dict()
+
+
+class Schedule:
+    """The learning-rate schedulers of a model's optimizers (see the module docstring)."""
+
+    def make_scheduler(self, optimizer: Optimizer):
+        opt = self.opt
+        return get_scheduler(optimizer, opt.lr_policy, opt.n_epochs, opt.n_epochs_decay, opt.epoch_count,
+                             opt.lr_decay_iters)
+
+    def start_schedule(self) -> None:
+        """A new run's schedulers, at the optimizers' own rates."""
+        self.schedulers = [self.make_scheduler(o) for o in self.optimizers]
+
+    def follow_schedule(self, epoch: int) -> float:
+        """After ``load_training_state`` (or a weights-only resume): build the schedulers, once,
+        at the rates that this run's schedule options give at ``epoch`` (the epoch about to
+        run); returns the rate.
+
+        The saved schedulers followed the options of the run that wrote the checkpoint; a
+        resumed run may extend or change them, so each scheduler is built on its optimizer
+        from the base rate (``--lr``, or ``--lr_D`` for a discriminator) and stepped once per
+        epoch done: the same float operations as a run never interrupted. ``plateau``
+        depends on the metrics seen, so it takes its saved state, its rate scaled by a
+        changed ``--lr``.
+        """
+        opt = self.opt
+        saved = self.saved_schedulers or []
+        self.schedulers = []
+        for i, optimizer in enumerate(self.optimizers):
+            base = self.base_lrs.get(id(optimizer), opt.lr)
+            for group in optimizer.param_groups:
+                if opt.lr_policy == "plateau":
+                    group["lr"] *= base / group.get("initial_lr", base)
+                else:
+                    group["lr"] = base
+                group["initial_lr"] = base
+            scheduler = self.make_scheduler(optimizer)
+            if opt.lr_policy == "plateau":
+                if i < len(saved):
+                    scheduler.load_state_dict(saved[i])
+            else:
+                replay(scheduler, epoch - opt.epoch_count)
+            self.schedulers.append(scheduler)
+        self.saved_schedulers = None
+        return self.optimizers[0].param_groups[0]["lr"] if self.optimizers else 0.0
+
+    def update_learning_rate(self) -> float:
+        """Step every scheduler once (called at the end of each epoch); return the new lr."""
+        for scheduler in self.schedulers:
+            if self.opt.lr_policy != "plateau":
+                scheduler.step()
+            elif self.metric is not None:  # plateau steps on epochs with a validation figure
+                scheduler.step(self.metric)
+        self.metric = None
+        return self.optimizers[0].param_groups[0]["lr"] if self.optimizers else 0.0

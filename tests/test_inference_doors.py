@@ -15,7 +15,7 @@ import export
 import test as test_script
 import train
 import translate
-from data.arrays import encode_png16, read_array
+from data.codec import encode_png16, read_array
 from models.networks.antialias import AntialiasResnetGenerator
 from pix2cycle import Translator
 from tests.conftest import load_script
@@ -171,3 +171,49 @@ def test_a_volume_model_is_refused_by_name(tmp_path, capsys):
                            "--gpu_ids", "-1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "pix2pix3d" in err and len(err.splitlines()) == 1
+
+
+# kind -> (channels, dtype, source file name, test.py's extra flags)
+SAME_FILE_KINDS = {"rgb8": (3, np.uint8, "img.png", []), "rgb16": (3, np.uint16, "img.png", ["--save_dtype", "uint16"]),
+                   "gray16": (1, np.uint16, "img.png", ["--save_dtype", "uint16"]),
+                   "bands16": (5, np.uint16, "img.tif", ["--save_dtype", "uint16"])}
+
+
+@pytest.mark.parametrize("kind", sorted(SAME_FILE_KINDS))
+def test_test_py_and_translate_py_write_the_same_file(kind, tmp_path):
+    """One output policy (data.codec.image_format) from both doors: the same file type, dtype,
+    channels and values for 8-bit RGB, 16-bit RGB, 16-bit gray and 5-band 16-bit data."""
+    import tifffile
+
+    from data.codec import write_array
+    from models.networks import define_G
+
+    channels, dtype, source, extra = SAME_FILE_KINDS[kind]
+    torch.manual_seed(0)
+    net = define_G(channels, channels, 4, "resnet_6blocks", "instance", use_dropout=False, init_type="normal")
+    (tmp_path / "bare").mkdir()
+    torch.save(net.state_dict(), tmp_path / "bare" / "latest_net_G.pth")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    top = np.iinfo(dtype).max
+    array = np.random.default_rng(1).integers(0, top, (channels, 32, 32), endpoint=True).astype(dtype)
+    write_array(array, folder / source)
+    architecture = ["--netG", "resnet_6blocks", "--ngf", "4", "--norm", "instance", "--no_dropout",
+                    "--input_nc", str(channels), "--output_nc", str(channels), "--gpu_ids", "-1"]
+    results = tmp_path / "results"
+    assert test_script.main(["--dataroot", str(folder), "--name", "bare", "--model", "test", "--dataset_mode", "single",
+                             "--checkpoints_dir", str(tmp_path), "--results_dir", str(results), "--num_threads", "0",
+                             "--metrics", "none", "--preprocess", "none", *architecture, *extra]) == 0
+    from_test = [p for p in next(results.rglob("images")).glob("img_fake*") if "preview" not in p.name]
+    out = tmp_path / "translated"
+    assert translate.main([str(folder / source), "--name", "bare", "--checkpoints_dir", str(tmp_path), "--out", str(out),
+                           *architecture]) == 0
+    from_translate, = out.iterdir()
+    assert [p.suffix for p in from_test] == [from_translate.suffix] == [Path(source).suffix]
+    a, b = read_array(from_test[0])[0], read_array(from_translate)[0]
+    assert a.dtype == b.dtype == dtype and a.shape == b.shape == (channels, 32, 32)
+    assert np.array_equal(a, b)  # the same values, rounded the same way
+    if dtype == np.uint16:
+        assert len(np.unique(a % 257)) > 1  # values between the 8-bit steps: written at 16 bits
+    if kind == "bands16":
+        assert tifffile.imread(from_translate).shape == (5, 32, 32)

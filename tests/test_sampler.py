@@ -2,6 +2,8 @@
 
 import itertools
 
+import pytest
+
 from data.sampler import ResumableSampler
 
 
@@ -27,3 +29,23 @@ def test_order_is_fixed_by_seed_and_epoch():
         shards.append([int(i) for i in sampler])
     assert sorted(shards[0] + shards[1]) == list(range(50))
     assert shards[0] == order(3, 2)[0::2]
+
+
+def test_groups_stay_together_and_shard_whole():
+    """group k: the groups are shuffled, their k indices follow each other; under DDP (2 ranks,
+    groups of 4) each rank's share of a group still comes in a row, and the ranks together see
+    every index once."""
+    s = ResumableSampler(18, shuffle=True, seed=3, group=3)
+    s.set_epoch(1)
+    first = [int(i) for i in s]
+    groups = [first[i:i + 3] for i in range(0, 18, 3)]
+    assert sorted(first) == list(range(18)) and first != list(range(18))
+    assert all(g[0] % 3 == 0 and g == [g[0], g[0] + 1, g[0] + 2] for g in groups)
+    s.set_epoch(2)
+    assert [int(i) for i in s] != first  # each epoch its own order of the groups
+    ranks = [[int(i) for i in ResumableSampler(16, shuffle=True, seed=3, rank=r, world_size=2, group=4)]
+             for r in range(2)]
+    assert sorted(ranks[0] + ranks[1]) == list(range(16))
+    assert all(a // 4 == b // 4 for rank in ranks for a, b in zip(rank[::2], rank[1::2]))
+    with pytest.raises(ValueError, match="does not divide"):
+        ResumableSampler(10, group=3)

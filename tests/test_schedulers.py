@@ -107,3 +107,44 @@ def test_schedule_at_replays_the_rate_of_an_uninterrupted_run(policy) -> None:
         lr, state = schedule_at(policy, LR, 4, 3, 1, 2, steps)
         assert lr == expected  # the same float operations, not merely close
         assert state["last_epoch"] == steps
+
+
+@pytest.mark.parametrize("policy", ["linear", "step", "cosine", "plateau"])
+def test_a_resume_builds_each_scheduler_once_at_the_exact_rates(policy, aligned_dataroot, tmp_path, monkeypatch):
+    """An uninterrupted model steps its schedule epoch by epoch; a model resumed from its
+    state at each epoch builds one scheduler per optimizer, after the load, with the same
+    rates (==, not approx) and the same next step. Two optimizers at two base rates
+    (--lr, --lr_D); plateau with a figure that never improves, so its rate drops."""
+    import models.schedulers as schedulers
+    from models import create_model
+    from options import parse_options
+    from tests.helpers import tiny_args
+
+    flags = ["--lr_policy", policy, "--n_epochs", "3", "--n_epochs_decay", "3", "--lr_decay_iters", "2",
+             "--lr", "0.0003", "--lr_D", "0.0007", *(["--val_freq", "1"] if policy == "plateau" else [])]
+    straight = create_model(parse_options(tiny_args("pix2pix", aligned_dataroot, tmp_path, "s", *flags), True))
+    straight.setup(straight.opt)
+    built = []
+    real = schedulers.get_scheduler
+    monkeypatch.setattr(schedulers, "get_scheduler", lambda *a, **k: built.append(a[1]) or real(*a, **k))
+    first_rates = [o.param_groups[0]["lr"] for o in straight.optimizers]
+    for epoch in range(1, 9):
+        if policy == "plateau":
+            straight.metric = 1.0  # no improvement: the rate drops after patience epochs
+        rates = [o.param_groups[0]["lr"] for o in straight.optimizers]
+        state = straight.training_state()
+        resumed = create_model(parse_options(tiny_args("pix2pix", aligned_dataroot, tmp_path, "r", *flags,
+                                                       "--continue_train"), True))
+        resumed.setup(resumed.opt)
+        assert resumed.schedulers == []  # not built before the resume
+        built.clear()
+        resumed.load_training_state(state)
+        assert resumed.follow_schedule(epoch) == rates[0]
+        assert built == [policy] * len(resumed.optimizers) == [policy, policy]
+        assert [o.param_groups[0]["lr"] for o in resumed.optimizers] == rates
+        straight.update_learning_rate()
+        resumed.metric = 1.0 if policy == "plateau" else None
+        assert resumed.update_learning_rate() == straight.optimizers[0].param_groups[0]["lr"]
+        assert [o.param_groups[0]["lr"] for o in resumed.optimizers] == \
+            [o.param_groups[0]["lr"] for o in straight.optimizers]
+    assert first_rates == [0.0003, 0.0007] and rates != first_rates  # the schedule moved the rates

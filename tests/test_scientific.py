@@ -1,5 +1,5 @@
 """Scientific data: multi-channel and 16-bit images, intensity windows, volumes, results in
-the data's own type (data/arrays.py, data/intensity.py, data/paired_dataset.py,
+the data's own type (data/codec.py, data/intensity.py, data/paired_dataset.py,
 data/volume_dataset.py, util/results.py, models/pix2pix3d_model.py)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from PIL import Image
 import test as test_script
 import train as train_script
 from data import create_dataset
-from data.arrays import read_array, read_volume, stem_of, write_array, write_volume
+from data.codec import read_array, read_volume, stem_of, write_array, write_volume
 from data.intensity import compute_window
 from models.networks.volumetric import define_D3d, define_G3d, sliding_window
 from options import parse_options
@@ -264,25 +264,29 @@ def test_results_keep_type_format_and_units(tmp_path):
 
 
 def test_result_formats_follow_the_data():
-    from data.arrays import image_format, volume_format
+    from data.codec import image_format, volume_format
 
     assert image_format("x.png", np.uint16, 1) == ".png"  # 16-bit gray PNG in, 16-bit PNG out
     assert image_format("x.png", np.uint16, 3) == ".png"  # 16-bit RGB: a 16-bit PNG, as translate.py writes it
     assert image_format("x.pgm", np.uint16, 1) == ".png"
-    assert image_format("x.tif", np.uint16, 3) == ".tif"
+    assert image_format("x.png", np.uint16, 4) == ".png"  # 16-bit RGBA and gray + alpha fit PNG too
+    assert image_format("x.jpg", np.uint16, 2) == ".png"
+    assert image_format("x.png", np.uint8, 4) == ".png"
+    assert image_format("x.tif", np.uint16, 3) == ".tif"  # TIFF in, TIFF out, at any depth
+    assert image_format("x.tiff", np.uint8, 3) == ".tiff"
     assert image_format("x.png", np.uint16, 5) == ".tif"
-    assert image_format("x.tif", np.uint8, 3) == ".png"
+    assert image_format("x.png", np.int16, 1) == ".tif"
     assert image_format("x.tif", np.uint8, 5) == ".tif"
     assert image_format("x.png", np.float32, 1) == ".tif"
     assert image_format("x.npy", np.uint8, 3) == ".npy"
     assert [volume_format(f"v{s}") for s in (".nii.gz", ".nii", ".npy", ".tiff")] == [".nii.gz", ".nii", ".npy", ".tiff"]
 
 
-def test_cache_images_keeps_decoded_volumes(volume_dataroot, monkeypatch):
-    """--cache_images reaches volumes: each file is decoded once, and a patch is the same with or
-    without the cache."""
+def test_volumes_are_decoded_once_per_epoch_or_once_under_cache_images(volume_dataroot, monkeypatch):
+    """Through the training loader (shuffled, 3 patches per pair), each volume file is decoded
+    once per epoch, or once in all under --cache_images; the patches are the same either way."""
     import data.volume_dataset as volume_dataset
-    from data import create_dataset
+    from data import create_dataloader, create_dataset
     from options import parse_options
 
     reads = []
@@ -292,10 +296,17 @@ def test_cache_images_keeps_decoded_volumes(volume_dataroot, monkeypatch):
     for cache in (False, True):
         opt = parse_options(["--dataroot", str(volume_dataroot), "--model", "pix2pix3d", "--input_nc", "1",
                              "--output_nc", "1", "--patch_size", "16", "--patches_per_volume", "3", "--gpu_ids", "-1",
-                             *(["--cache_images"] if cache else [])])
-        dataset = create_dataset(opt)
+                             "--num_threads", "0", "--seed", "1", *(["--cache_images"] if cache else [])])
         reads.clear()
-        torch.manual_seed(0)
-        samples[cache] = [dataset[i]["A"] for i in range(len(dataset))] + [dataset[i]["B"] for i in range(len(dataset))]
-        assert len(reads) == (0 if cache else 2 * 2 * len(dataset))  # cached at start: no decoding per patch
-    assert all(torch.equal(a, b) for a, b in zip(samples[False], samples[True]))
+        dataset = create_dataset(opt)
+        loader = create_dataloader(opt, dataset)
+        at_start = len(reads)
+        samples[cache] = []
+        for epoch in (1, 2):
+            loader.sampler.set_epoch(epoch)
+            samples[cache] += [(batch["A_paths"], batch["A"], batch["B"]) for batch in loader]
+            files = 2 * len(dataset.pairs)  # A and B of each pair
+            assert len(reads) - at_start == (0 if cache else files * epoch)  # not 3 times per pair per epoch
+    assert len(samples[False]) == 2 * 2 * 3
+    assert all(pa == pb and torch.equal(a, b) and torch.equal(c, d)
+               for (pa, a, c), (pb, b, d) in zip(samples[False], samples[True]))

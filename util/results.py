@@ -2,7 +2,7 @@
 
 For the scientific dataset modes (paired, volume), each visual is mapped back through its
 side's intensity window (``real_A`` through A's, ``fake_B`` and ``real_B`` through B's)
-and stored in the data's type, in the format ``data.arrays.image_format`` gives (the one
+and stored in the data's type, in the format ``data.codec.image_format`` gives (the one
 translate.py uses too): 8-bit gray or RGB as PNG, 16-bit gray or RGB as 16-bit PNG (TIFF
 for TIFF inputs), other types and channel counts as TIFF, ``.npy`` inputs as ``.npy``;
 volumes in their input's format (NIfTI with its affine and header). ``--save_dtype`` picks another type.
@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from data.arrays import image_format, volume_format, write_array, write_volume
+from data.codec import image_format, volume_format, write_array, write_volume
 from data.intensity import Window
 from util.errors import UserError
 from util.util import ImageWriter, tensor2im

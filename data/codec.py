@@ -1,9 +1,19 @@
-"""Scientific arrays as stored: any number of channels, any bit depth, images and volumes.
+"""The one image codec: every image and volume file pix2cycle reads or writes goes through here.
 
 ``read_array`` gives a ``C x H x W`` image and ``read_volume`` a ``C x D x H x W`` volume,
-both in the file's own dtype (uint8, uint16, int16, float32, ...), unscaled: the intensity
-mapping (``data.intensity``) decides how values reach the networks. ``write_array`` and
-``write_volume`` store results the same ways.
+both in the file's own dtype (uint8, uint16, int16, float32, ...), unscaled: the photo
+datasets scale them (``data.image_folder.read_image``), the scientific ones map them with
+their intensity window (``data.intensity``). ``write_array`` and ``write_volume`` store
+results the same ways; ``image_format`` is the one output policy:
+
+* a ``.npy`` input gives ``.npy`` results, a TIFF input TIFF results (the containers of
+  scientific data stay what they were);
+* otherwise 8- and 16-bit results of 1 to 4 channels (gray, gray + alpha, RGB, RGBA) are
+  PNGs (16-bit PNGs written here: PIL writes only gray ones);
+* anything else (more than 4 channels, floats, signed types) is TIFF.
+
+test.py, translate.py and the Translator's file writes follow it; translate.py alone keeps an
+8-bit result in its input's format where that format holds it (``pix2cycle.io``).
 
 Axis rules:
 
@@ -23,25 +33,72 @@ Axis rules:
 from __future__ import annotations
 
 import struct
+import warnings
 import zlib
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
 import numpy as np
 import tifffile
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
-from data.image_folder import (
-    DECODE_ERRORS,
-    IMG_EXTENSIONS,
-    PNG_SIGNATURE,
-    TIFF_EXTENSIONS,
-    UnreadableImageError,
-    _png_bit_depth,
-)
 from util.errors import UserError
 
 PathLike = Union[str, Path]
+
+IMG_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+TIFF_EXTENSIONS = (".tif", ".tiff")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+# Errors a decoder raises on a broken, truncated or foreign file.
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, RuntimeError, EOFError, struct.error,
+                 zlib.error, UnidentifiedImageError, Image.DecompressionBombError,
+                 tifffile.TiffFileError, IndexError, KeyError)
+
+
+class UnreadableImageError(Exception):
+    """An image file exists but cannot be decoded (corrupt, truncated, empty, unsupported)."""
+
+    def __init__(self, path: PathLike, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+def png_bit_depth(path: PathLike) -> Optional[int]:
+    """Bit depth from the PNG header (IHDR comes first, bit depth is byte 24); None when the
+    file is not a PNG, whatever its suffix."""
+    with open(path, "rb") as f:
+        head = f.read(25)
+    return head[24] if len(head) == 25 and head[:8] == PNG_SIGNATURE else None
+
+
+def bit_depth(path: PathLike) -> int:
+    """Bits per sample of the image file at ``path`` (8 when it cannot be told)."""
+    try:
+        if suffix_of(path) in TIFF_EXTENSIONS:
+            with tifffile.TiffFile(path) as tif:
+                return int(tif.pages[0].bitspersample or 8)
+        depth = png_bit_depth(path)
+        if depth is not None:
+            return depth
+        with Image.open(path) as img:
+            return 16 if img.mode.startswith("I") else 8
+    except DECODE_ERRORS:
+        return 8
+
+
+def image_size(path: PathLike) -> Tuple[int, int]:
+    """(width, height) from the file header, without decoding the pixels."""
+    try:
+        if suffix_of(path) in TIFF_EXTENSIONS:
+            with tifffile.TiffFile(path) as tif:
+                page = tif.pages[0]
+                return int(page.imagewidth), int(page.imagelength)
+        with Image.open(path) as img:
+            return img.size
+    except DECODE_ERRORS as e:
+        raise UnreadableImageError(path, str(e) or type(e).__name__) from e
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 IMAGE_ARRAY_EXTENSIONS = IMG_EXTENSIONS + (".npy",)
@@ -100,16 +157,21 @@ def _read_pil_array(path: PathLike) -> np.ndarray:
         elif img.mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
             img = img.convert("RGB")
         array = np.asarray(img)
+    if not array.dtype.isnative:  # "I;16B": big-endian samples
+        array = array.astype(array.dtype.newbyteorder("="))
     if array.dtype == np.int32 and array.min() >= 0 and array.max() <= 65535:
         array = array.astype(np.uint16)  # PIL's mode "I" of 16-bit gray files
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
 def _read_png16(path: PathLike) -> np.ndarray:
-    import warnings
-
+    # PIL reads 16-bit RGB PNGs as 8-bit RGB, so they are decoded with torchvision when it can
+    # (its image decoders are deprecated from 0.29 on; without them PIL is the fallback).
     import torch
-    from torchvision.io import ImageReadMode, decode_png
+    try:
+        from torchvision.io import ImageReadMode, decode_png
+    except ImportError:
+        return _read_pil_array(path)
 
     data = torch.from_numpy(np.fromfile(path, dtype=np.uint8))
     with warnings.catch_warnings():
@@ -144,14 +206,15 @@ def read_array(path: PathLike) -> Tuple[np.ndarray, Optional[int]]:
             return _channels_first(np.load(path, allow_pickle=False), 2), None
         if suffix in TIFF_EXTENSIONS:
             return _read_tiff_image(path)
-        if suffix == ".png" and _png_bit_depth(path) == 16:
+        if suffix == ".png" and png_bit_depth(path) == 16:
             return _read_png16(path), None
         return _read_pil_array(path), None
 
     array, bits = _decode(path, read)
     if array.ndim != 3 or 0 in array.shape:
         raise UnreadableImageError(path, f"image has no pixels (shape {array.shape})")
-    return np.ascontiguousarray(array), bits
+    array = np.ascontiguousarray(array)
+    return (array if array.flags.writeable else array.copy()), bits  # PIL's buffers are read-only
 
 
 def read_volume(path: PathLike) -> np.ndarray:
@@ -180,14 +243,13 @@ def read_volume(path: PathLike) -> np.ndarray:
 
 def image_format(source: PathLike, dtype: np.dtype, channels: int) -> str:
     """The extension a 2-D result of ``dtype`` and ``channels`` is saved with, for an input
-    file ``source``: the one policy of test.py and translate.py. ``.npy`` stays ``.npy``;
-    8-bit gray or RGB is PNG; 16-bit gray or RGB is a 16-bit PNG, or TIFF when the source is
-    a TIFF; everything else (other channel counts, other types, floats) is TIFF."""
+    file ``source``: the one policy of every door (see the module docstring)."""
     suffix = suffix_of(source)
-    dtype = np.dtype(dtype)
     if suffix == ".npy":
         return ".npy"
-    if channels in (1, 3) and (dtype == np.uint8 or dtype == np.uint16 and suffix not in TIFF_EXTENSIONS):
+    if suffix in TIFF_EXTENSIONS:
+        return suffix
+    if np.dtype(dtype) in (np.uint8, np.uint16) and channels in PNG_COLOR_TYPES:
         return ".png"
     return ".tif"
 
@@ -217,16 +279,37 @@ def volume_format(source: PathLike) -> str:
     return suffix if suffix in VOLUME_EXTENSIONS else ".npy"
 
 
+JPEG_QUALITY = 95
+# 8-bit formats PIL writes, suffix -> the channel counts they hold; options per format.
+PIL_FORMATS = {".jpg": (1, 3), ".jpeg": (1, 3), ".bmp": (1, 3), ".webp": (3, 4), ".ppm": (3,), ".pgm": (1,)}
+_SAVE_OPTIONS = {".jpg": {"quality": JPEG_QUALITY}, ".jpeg": {"quality": JPEG_QUALITY}, ".webp": {"lossless": True},
+                 ".png": {"compress_level": 1}}
+
+
+def holds(suffix: str, dtype: np.dtype, channels: int) -> bool:
+    """Whether a file of ``suffix`` stores ``channels`` channels of ``dtype`` as they are."""
+    suffix, dtype = suffix.lower(), np.dtype(dtype)
+    if suffix in (".npy",) + TIFF_EXTENSIONS:
+        return True
+    if suffix == ".png":
+        return dtype in (np.uint8, np.uint16) and channels in PNG_COLOR_TYPES
+    return dtype == np.uint8 and channels in PIL_FORMATS.get(suffix, ())
+
+
 def write_array(array: np.ndarray, path: PathLike) -> None:
-    """Save a ``C x H x W`` array by ``path``'s extension (see ``image_format``)."""
+    """Save a ``C x H x W`` array by ``path``'s extension (which must ``hold`` it): 8/16-bit
+    PNG of 1-4 channels, JPEG (quality ``JPEG_QUALITY``), lossless WebP, BMP, PPM/PGM,
+    TIFF of any channels and type, ``.npy``."""
     suffix = suffix_of(path)
+    if not holds(suffix, array.dtype, array.shape[0]):
+        raise ValueError(f"a {suffix} file cannot hold {array.shape[0]} channels of {array.dtype}")
     if suffix == ".npy":
         np.save(path, array)
-    elif suffix == ".png":
-        if array.dtype == np.uint16:
-            Path(path).write_bytes(encode_png16(array.transpose(1, 2, 0)))
-        else:
-            Image.fromarray(array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)).save(path, compress_level=1)
+    elif suffix == ".png" and array.dtype == np.uint16:
+        Path(path).write_bytes(encode_png16(array.transpose(1, 2, 0)))
+    elif suffix not in TIFF_EXTENSIONS:
+        image = Image.fromarray(array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0))
+        image.save(path, **_SAVE_OPTIONS.get(suffix, {}))
     elif array.shape[0] == 1:
         tifffile.imwrite(path, array[0], photometric="minisblack")
     elif array.shape[0] == 3 and array.dtype in (np.uint8, np.uint16):  # a colour image to viewers
@@ -235,9 +318,10 @@ def write_array(array: np.ndarray, path: PathLike) -> None:
         tifffile.imwrite(path, array, photometric="minisblack", metadata={"axes": "CYX"})
 
 
-def write_volume(array: np.ndarray, path: PathLike, source: Optional[PathLike] = None) -> None:
+def write_volume(array: np.ndarray, path: PathLike, source: Optional[PathLike] = None,
+                 affine: Optional[np.ndarray] = None) -> None:
     """Save a ``C x D x H x W`` array by ``path``'s extension; a NIfTI ``source`` lends its
-    affine and header (the data type is the array's)."""
+    affine and header (the data type is the array's), else ``affine`` (default identity)."""
     suffix = suffix_of(path)
     data = array[0] if array.shape[0] == 1 else np.moveaxis(array, 0, -1)
     if suffix in NIFTI_SUFFIXES:
@@ -249,7 +333,7 @@ def write_volume(array: np.ndarray, path: PathLike, source: Optional[PathLike] =
             header.set_slope_inter(1.0, 0.0)  # the values written are the values meant
             image = nibabel.Nifti1Image(data, src.affine, header=header)
         else:
-            image = nibabel.Nifti1Image(data, np.eye(4))
+            image = nibabel.Nifti1Image(data, np.eye(4) if affine is None else affine)
         nibabel.save(image, str(path))
     elif suffix == ".npy":
         np.save(path, array[0] if array.shape[0] == 1 else array)
