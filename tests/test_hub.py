@@ -171,3 +171,33 @@ def test_user_mistakes_are_one_line(run, tmp_path, capsys, monkeypatch):
     assert "--epoch: for a run folder" in capsys.readouterr().err
     with pytest.raises(Exception, match="translates AtoB"):
         Translator.from_pretrained(run["package"], direction="BtoA")
+
+
+def test_cycle_gan_packages_either_direction(unaligned_dataroot, tmp_path):
+    """G_B of a CycleGAN run (channels swapped where A and B differ) packages and loads as the run's BtoA."""
+    checkpoints = tmp_path / "checkpoints"
+    assert train.main(tiny_args("cycle_gan", unaligned_dataroot, checkpoints, "cyc", *SHORT, "--max_dataset_size",
+                                "2", "--output_nc", "1", "--lambda_identity", "0")) == 0
+    image = Image.open(sorted((unaligned_dataroot / "testB").iterdir())[0]).convert("L")
+    for direction, generator in (("AtoB", "G_A"), ("BtoA", "G_B")):
+        out = tmp_path / direction
+        assert export.main(["--name", "cyc", "--checkpoints_dir", str(checkpoints), "--format", "hub", "--out",
+                            str(out), "--direction", direction]) == 0
+        config = json.loads((out / "config.json").read_text())
+        assert (config["generator"], config["direction"]) == (generator, direction)
+        source = image if direction == "BtoA" else image.convert("RGB")
+        expected = Translator.from_checkpoint(checkpoints / "cyc", device="cpu", direction=direction)(source)
+        assert Translator.from_pretrained(out, device="cpu")(source).tobytes() == expected.tobytes()
+    assert "--direction AtoB" in (tmp_path / "BtoA" / "README.md").read_text()  # how to package the other one
+
+
+def test_a_package_naming_outside_code_is_refused(run, tmp_path):
+    """config.json is data: a plugin path in its options is refused unless trusted, nothing imported."""
+    package = tmp_path / "package"
+    shutil.copytree(run["package"], package)
+    config = json.loads((package / "config.json").read_text())
+    config["options"]["netG"] = "not_installed_lab.nets.Generator"
+    (package / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UserError, match="trust_remote_code"):
+        Translator.from_pretrained(package, device="cpu")
+    assert "not_installed_lab" not in sys.modules
