@@ -134,7 +134,7 @@ def _options_table(saved: dict, config: dict) -> List[str]:
     from pix2cycle.hub import TRAINING_KEYS
 
     rows = [("netG", config["netG"]), ("ngf", config["ngf"]), ("norm", config["norm"]),
-            ("dropout", config["dropout"])]
+            ("no_dropout", not config["dropout"])]
     rows += [(k, saved[k]) for k in TRAINING_KEYS if k in saved]
     return ["| option | value |", "|---|---|", *[f"| `--{k}` | `{v}` |" for k, v in rows]]
 
@@ -193,7 +193,7 @@ def card_text(config: dict, record: RunRecord, samples: List[Tuple[str, str]]) -
               "## Training", "", f"Epochs: {epochs}.", "", *_options_table(saved, config), "",
               "## Metrics", "", *_metrics_lines(record, config)]
     if samples:
-        lines += ["## Samples", "", "From the test gallery: " + ", ".join(label for label, _ in samples) + ".", ""]
+        lines += ["## Samples", "", "From test.py's gallery: " + ", ".join(label for label, _ in samples) + ".", ""]
         lines += [f"![{label}]({path})" for label, path in samples] + [""]
     lines += ["## How to use", "", *_load_lines(config), "",
               "## Files", "", "- `config.json`: the generator's architecture and the run's options that rebuild it",
