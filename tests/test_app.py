@@ -57,7 +57,8 @@ def maps_photo(tmp_path: Path) -> Path:
 
 @pytest.mark.extended
 @pytest.mark.skipif(CHROMEDRIVER is None or BROWSER is None, reason="chromium and chromedriver not installed")
-def test_upload_in_chromium_gives_the_translators_image(cycle_run, tmp_path):
+def test_upload_in_chromium_gives_the_translators_image(cycle_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")  # read when gradio is imported
     pytest.importorskip("gradio")
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.common.by import By

@@ -24,7 +24,6 @@ from tests.conftest import REPO_ROOT
 from tests.helpers import tiny_args
 from util.errors import UserError
 
-markdown = pytest.importorskip("markdown")
 SHORT = ["--n_epochs", "1", "--n_epochs_decay", "0", "--no_html", "--display_freq", "100000",
          "--print_freq", "100000"]
 
@@ -65,6 +64,7 @@ def test_package_layout_and_config(run):
 
 
 def test_card_renders_as_markdown_with_its_facts(run):
+    markdown = pytest.importorskip("markdown")
     text = (run["package"] / "README.md").read_text()
     front, body = text.split("---\n")[1], text.split("---\n", 2)[2]
     assert "library_name: pix2cycle" in front and "license: FILL-IN-A-LICENSE" in front and "- pix2pix" in front
