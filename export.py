@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from pix2cycle import Translator
-from pix2cycle.cli import load_translator, make_parser, run_main
+from pix2cycle.cli import changed_flags, load_translator, make_parser, run_main
 from util.errors import UserError
 
 TOLERANCE = 1e-4
@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _refuse(args: argparse.Namespace, flags: Dict[str, object], why: str) -> None:
-    given = [f"--{k}" for k, default in flags.items() if getattr(args, k) != default]
+    given = changed_flags(args, flags)
     if given:
         raise UserError(f"{', '.join(given)}: not used with --format {args.format}: {why}")
 

@@ -41,6 +41,12 @@ RUN_FLAGS = {"name": None, "checkpoints_dir": "./checkpoints", "epoch": "latest"
              **dict.fromkeys(ARCHITECTURE_ARGS)}
 
 
+def changed_flags(args: argparse.Namespace, defaults: dict) -> list:
+    """``--flag`` of every option in ``defaults`` that ``args`` gives another value: a flag a
+    command does not read there, to refuse rather than ignore."""
+    return [f"--{k}" for k, default in defaults.items() if getattr(args, k) != default]
+
+
 def run_label(args: argparse.Namespace) -> str:
     """A folder name for what is loaded: the run's --name, or the package's (a Hub id's name)."""
     return args.name or Path(str(args.model_dir).rstrip("/")).name
@@ -50,7 +56,7 @@ def load_translator(args: argparse.Namespace, **kwargs) -> Translator:
     """The generator chosen by ``make_parser``'s flags (a run by --name, or a package by
     --model_dir); ``kwargs`` go to ``from_checkpoint`` / ``from_pretrained``."""
     if args.model_dir is not None:
-        given = [f"--{k}" for k, default in RUN_FLAGS.items() if getattr(args, k) != default]
+        given = changed_flags(args, RUN_FLAGS)
         if given:
             raise UserError(f"{', '.join(given)}: for a run folder (--name); with --model_dir the package's "
                             f"config.json describes the generator: drop {'them' if len(given) > 1 else 'it'}")
