@@ -1,7 +1,16 @@
-"""Export a trained generator to ONNX or a ``torch.export`` program, and check it.
+"""Export a trained generator to ONNX or a ``torch.export`` program, and check it; or
+package it for sharing (``--format hub``).
 
     python export.py --name horse2zebra --format onnx --out horse2zebra.onnx
     python export.py --name facades_pix2pix --format exported_program --out facades.pt2
+    python export.py --name facades_pix2pix --format hub --out facades_package/ [--push_to_hub USER/NAME]
+
+``--format hub`` writes a folder in the Hugging Face Hub's layout (pix2cycle/hub.py):
+``config.json``, ``model.safetensors`` (the generator the Translator runs: the weight
+average where the run has one) and ``README.md``, a model card written from the run (its
+options, test.py's last metrics, validation's best, samples from the gallery under
+``--results_dir``). ``Translator.from_pretrained`` and ``translate.py --model_dir`` load it;
+``--push_to_hub`` then uploads it with huggingface_hub (needs a token and the network).
 
 Height and width stay dynamic (any multiple of the generator's size multiple: 4 for the
 ResNets, 256 for unet_256). After exporting, the exported model is run (onnxruntime, or
@@ -34,7 +43,7 @@ import torch
 from torch import nn
 
 from pix2cycle import Translator
-from pix2cycle.cli import load_translator, make_parser, run_main
+from pix2cycle.cli import changed_flags, load_translator, make_parser, run_main
 from util.errors import UserError
 
 TOLERANCE = 1e-4
@@ -44,11 +53,17 @@ PIP_HINT = "pip install -r requirements-export.txt"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser("Export a trained pix2cycle generator.")
-    parser.add_argument("--format", required=True, choices=sorted(EXPORTERS), help="what to write")
-    parser.add_argument("--out", required=True, help="the file to write (.onnx, .pt2)")
-    parser.add_argument("--bn_stats", choices=["image", "running"], default="image",
-                        help="batch norm: each image's own statistics (test.py, translate.py) or the running "
-                             "statistics (their --eval)")
+    parser.add_argument("--format", required=True, choices=sorted(FORMATS), help="what to write")
+    parser.add_argument("--out", required=True, help="the file to write (.onnx, .pt2), or the folder (hub)")
+    parser.add_argument("--bn_stats", choices=["image", "running"], default=None,
+                        help="batch norm: each image's own statistics (test.py, translate.py; the default) or the "
+                             "running statistics (their --eval); onnx and exported_program only")
+    g = parser.add_argument_group("--format hub")
+    g.add_argument("--results_dir", default=None, help="where test.py wrote the run's results (default ./results): "
+                                                       "the card's metrics and samples")
+    g.add_argument("--push_to_hub", default=None, metavar="USER/NAME",
+                   help="upload the package to this Hugging Face Hub repository (needs a token)")
+    g.add_argument("--private", action="store_true", help="with --push_to_hub: a private repository")
     return parser
 
 
@@ -123,6 +138,7 @@ def export_onnx(net: nn.Module, example: torch.Tensor, dynamic: dict, out: Path,
 
 
 EXPORTERS: Dict[str, Callable] = {"onnx": export_onnx, "exported_program": export_program}
+FORMATS = (*EXPORTERS, "hub")  # hub: a folder for sharing, not a graph (run_hub)
 SUFFIXES = {"onnx": ".onnx", "exported_program": ".pt2"}
 
 
@@ -134,6 +150,42 @@ def check_size(translator: Translator) -> tuple:
 
 
 def run(args: argparse.Namespace) -> int:
+    return (run_hub if args.format == "hub" else run_graph)(args)
+
+
+def _refuse(args: argparse.Namespace, flags: Dict[str, object], why: str) -> None:
+    given = changed_flags(args, flags)
+    if given:
+        raise UserError(f"{', '.join(given)}: not used with --format {args.format}: {why}")
+
+
+def run_hub(args: argparse.Namespace) -> int:
+    """Write the package (pix2cycle/hub.py), then upload it when asked."""
+    from pix2cycle import hub
+
+    _refuse(args, {"bn_stats": None}, "the package keeps the running statistics and the reader chooses "
+                                      "(Translator.from_pretrained(..., eval=True), translate.py --eval)")
+    _refuse(args, {"model_dir": None}, "it is a package already: copy its folder")
+    token = hub.check_push_target(args.push_to_hub) if args.push_to_hub else None
+    if args.name is None:
+        raise UserError("give --name: the run to package")
+    run_folder = Path(args.checkpoints_dir) / args.name
+    ema = any(run_folder.glob(f"{args.epoch}_net_G*_ema.*"))
+    translator = load_translator(args, device="cpu", use_ema=ema)
+    out = hub.write_package(translator, Path(args.out), run_folder, Path(args.results_dir or "results"),
+                            args.epoch, ema)
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    size = sum((out / f).stat().st_size for f in files) / 1e6
+    print(f"wrote {out} (hub package, {size:.1f} MB: {', '.join(files)}); {hub.describe(hub.read_config(out))}"
+          + ("; the weight average (EMA)" if ema else ""))
+    if args.push_to_hub:
+        print(f"uploaded to {hub.push_package(out, args.push_to_hub, token, args.private)}")
+    return 0
+
+
+def run_graph(args: argparse.Namespace) -> int:
+    _refuse(args, {"results_dir": None, "push_to_hub": None, "private": False}, "for --format hub only")
+    args.bn_stats = args.bn_stats or "image"
     translator = load_translator(args, device="cpu")
     net = plain_generator(translator, args.bn_stats)
     out = Path(args.out)

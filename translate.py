@@ -2,6 +2,7 @@
 
     python translate.py photo.jpg shots/ "more/**/*.png" --name horse2zebra --out translated/
     python translate.py big_map.tif --name maps_pix2pix --tile 512 --tile_overlap 64
+    python translate.py photo.jpg --model_dir maps_package/ --out translated/   # export.py --format hub
 
 Inputs are files, folders (searched recursively) and glob patterns. Each output keeps its
 input's name, extension and size (folders keep their subfolders) where the format holds the
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from data.image_folder import UnreadableImageError, is_image_file, load_image, make_dataset, to_unit_float
-from pix2cycle.cli import load_translator, make_parser, run_main
+from pix2cycle.cli import load_translator, make_parser, run_label, run_main
 from pix2cycle.io import output_path, source_bit_depth, write_result
 from pix2cycle.tiling import RAMPS
 from reporting.progress import Progress, echo
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     device = "auto" if first_gpu is None else "cpu" if first_gpu.startswith("-") else f"cuda:{first_gpu}"
     translator = load_translator(args, device=device, eval=args.eval, dropout=args.dropout, amp=args.amp,
                                  compile=args.compile)
-    out = Path(args.out) if args.out else Path("results") / args.name / "translated"
+    out = Path(args.out) if args.out else Path("results") / run_label(args) / "translated"
     progress = Progress(total=len(inputs), desc="translate", stream=sys.stderr)
     done, skipped, start = 0, [], time.time()
     for source, relative in inputs:

@@ -15,7 +15,9 @@ from util.errors import UserError, report_user_error, user_error_from_os_error
 def make_parser(description: str) -> argparse.ArgumentParser:
     """A parser (errors are one ``error:`` line, exit 2) with the flags that choose the generator."""
     parser = _Parser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--name", required=True, help="the run: weights in <checkpoints_dir>/<name>/")
+    parser.add_argument("--name", default=None, help="the run: weights in <checkpoints_dir>/<name>/")
+    parser.add_argument("--model_dir", default=None,
+                        help="instead of --name: a model package (export.py --format hub) or its Hub id user/name")
     parser.add_argument("--checkpoints_dir", default="./checkpoints", help="where runs are stored")
     parser.add_argument("--epoch", default="latest", help="which weights: latest, best, or an epoch number")
     parser.add_argument("--direction", choices=["AtoB", "BtoA"], default=None,
@@ -34,8 +36,34 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+# Flags that pick within a run folder, with their defaults: a package's config.json says them.
+RUN_FLAGS = {"name": None, "checkpoints_dir": "./checkpoints", "epoch": "latest", "model_suffix": None,
+             **dict.fromkeys(ARCHITECTURE_ARGS)}
+
+
+def changed_flags(args: argparse.Namespace, defaults: dict) -> list:
+    """``--flag`` of every option in ``defaults`` that ``args`` gives another value: a flag a
+    command does not read there, to refuse rather than ignore."""
+    return [f"--{k}" for k, default in defaults.items() if getattr(args, k) != default]
+
+
+def run_label(args: argparse.Namespace) -> str:
+    """A folder name for what is loaded: the run's --name, or the package's (a Hub id's name)."""
+    return args.name or Path(str(args.model_dir).rstrip("/")).name
+
+
 def load_translator(args: argparse.Namespace, **kwargs) -> Translator:
-    """The generator chosen by ``make_parser``'s flags; ``kwargs`` go to ``from_checkpoint``."""
+    """The generator chosen by ``make_parser``'s flags (a run by --name, or a package by
+    --model_dir); ``kwargs`` go to ``from_checkpoint`` / ``from_pretrained``."""
+    if args.model_dir is not None:
+        given = changed_flags(args, RUN_FLAGS)
+        if given:
+            raise UserError(f"{', '.join(given)}: for a run folder (--name); with --model_dir the package's "
+                            f"config.json describes the generator: drop {'them' if len(given) > 1 else 'it'}")
+        return Translator.from_pretrained(args.model_dir, direction=args.direction,
+                                          trust_remote_code=args.trust_remote_code, **kwargs)
+    if args.name is None:
+        raise UserError("give --name (a run under --checkpoints_dir) or --model_dir (a model package)")
     architecture = {k: getattr(args, k) for k in ARCHITECTURE_ARGS if getattr(args, k) is not None}
     return Translator.from_checkpoint(Path(args.checkpoints_dir) / args.name, epoch=args.epoch,
                                       direction=args.direction, model_suffix=args.model_suffix,

@@ -1,6 +1,7 @@
 """The console commands of ``pip install -e .``: ``pix2cycle-train``, ``pix2cycle-test``,
-``pix2cycle-translate`` and ``pix2cycle-export`` run the ``main()`` of ``train.py``,
-``test.py``, ``translate.py`` and ``export.py``, the same programs with the same flags.
+``pix2cycle-translate``, ``pix2cycle-export`` and ``pix2cycle-app`` run the ``main()`` of
+``train.py``, ``test.py``, ``translate.py``, ``export.py`` and ``app.py``, the same programs
+with the same flags.
 
 The scripts are found beside this package (the checkout's root, or site-packages for a
 non-editable install) and loaded from that file: ``import test`` would find Python's own
@@ -47,3 +48,7 @@ def translate() -> int:
 
 def export() -> int:
     return script("export").main()
+
+
+def app() -> int:
+    return script("app").main()

@@ -38,6 +38,7 @@ DOORS = {
     "Translator": "pix2cycle.Translator.from_checkpoint, called on a PIL image",
     "export onnx": "export.py --format onnx, with its parity check",
     "export exported_program": "export.py --format exported_program, with its parity check",
+    "export hub": "export.py --format hub (a model package), then Translator.from_pretrained on it",
     "ablate": "scripts/ablate.py: a grid trained and tested, its page",
 }
 MODES = {
@@ -54,6 +55,8 @@ MODES = {
                    "their pretrained weights: tests/test_eval_integration.py runs them with stand-in features)"),
     "cache_images": (("--cache_images",), "--cache_images"),
 }
+# Doors built on another: refused where that one is (a package is loaded by the Translator).
+BUILT_ON = {"export hub": "Translator"}
 # Machine facts: (column group, name) -> the reason it is refused on CPU processes.
 CPU_REFUSALS = {("torchrun", "syncbatch"): "SyncBatchNorm synchronises over NCCL (GPUs); on CPU processes "
                                            "torchrun refuses --norm syncbatch"}
@@ -110,8 +113,10 @@ def cell(model: str, column: Column) -> Optional[str]:
     from models import MODELS
 
     cls = MODELS.get(model)
-    if column.group in ("door", "mode") and column.name in cls.refused_doors:
-        return cls.refused_doors[column.name]
+    if column.group in ("door", "mode"):
+        for name in (column.name, BUILT_ON.get(column.name)):
+            if name in cls.refused_doors:
+                return cls.refused_doors[name]
     if column.group == "mode":
         return _unused(cls, column.flags)
     if column.group == "netG":

@@ -79,7 +79,7 @@ class Translator:
     def from_checkpoint(cls, path: Union[str, Path], epoch: Union[str, int] = "latest", device="auto",
                         direction: Optional[str] = None, eval: bool = False, dropout: bool = False,
                         amp: str = "none", compile: bool = False, model_suffix: Optional[str] = None,
-                        trust_remote_code: bool = False, **architecture: Any) -> Translator:
+                        trust_remote_code: bool = False, use_ema: bool = False, **architecture: Any) -> Translator:
         """Load the generator of the run in folder ``path`` (or the weights file ``path``).
 
         The architecture comes from ``train_opt.json`` in that folder, and the generator is
@@ -90,7 +90,8 @@ class Translator:
         loaded; for a model with a generator per direction (CycleGAN), ``direction`` "AtoB"
         (default) loads G_A and "BtoA" G_B; ``model_suffix`` names any other
         ``net_G<suffix>``. ``device``: "auto", "cpu", "cuda", "cuda:N"; ``amp``: "none",
-        "auto", "bf16" or "fp16", as test.py's ``--amp``.
+        "auto", "bf16" or "fp16", as test.py's ``--amp``; ``use_ema``: the generator's weight
+        average (``<epoch>_net_G_ema``, trained with ``--ema_decay``), as test.py's ``--use_ema``.
 
         A run whose ``train_opt.json`` names a plugin outside pix2cycle (a dotted path such as
         ``my_lab.nets.Generator``) is refused, and nothing of it imported, unless ``netG``
@@ -116,6 +117,7 @@ class Translator:
         gpu_ids = _gpu_ids(device)
         argv += ["--gpu_ids", gpu_ids] if gpu_ids is not None else []
         argv += ["--compile"] if compile else []
+        argv += ["--use_ema"] if use_ema else []
         for key, value in architecture.items():
             if key != "no_dropout":
                 argv += [f"--{key}", str(value)]
@@ -132,6 +134,31 @@ class Translator:
             if model.amp_dtype is not None:
                 model.cast_weights_for_inference()
         return cls(model, eval=eval, dropout=dropout)
+
+    @classmethod
+    def from_pretrained(cls, path_or_id: Union[str, Path], revision: Optional[str] = None, device="auto",
+                        direction: Optional[str] = None, eval: bool = False, dropout: bool = False,
+                        amp: str = "none", compile: bool = False, trust_remote_code: bool = False) -> Translator:
+        """Load a model package (``export.py --format hub``): a local folder, or a Hugging Face
+        Hub id ``user/name`` (``huggingface_hub.snapshot_download``, at ``revision``; with
+        ``HF_HUB_OFFLINE=1`` from the local cache only).
+
+        The generator is rebuilt from ``config.json`` exactly as ``from_checkpoint`` rebuilds
+        the run's, and its weights read from ``model.safetensors`` (no pickle), so it
+        translates bit for bit as the run did. ``direction``, when given, must be the one the
+        package translates (it holds one generator); the other arguments are
+        ``from_checkpoint``'s.
+        """
+        from pix2cycle.hub import WEIGHTS_FILE, read_config, resolve_package
+
+        folder = resolve_package(path_or_id, revision)
+        config = read_config(folder)
+        if direction is not None and direction != config["direction"]:
+            raise UserError(f"{path_or_id} translates {config['direction']} (net{config['generator']}), not "
+                            f"{direction}: a package holds one generator; export the other direction")
+        return cls.from_checkpoint(folder / WEIGHTS_FILE, device=device, eval=eval, dropout=dropout, amp=amp,
+                                   compile=compile, model_suffix=config["generator"][1:],
+                                   trust_remote_code=trust_remote_code)
 
     # ----------------------------------------------------------------- modes
     def set_mode(self, eval: bool = False, dropout: bool = False) -> None:

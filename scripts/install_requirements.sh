@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install requirements.txt (and requirements-export.txt) into the environment of the given Python, with the versions the
+# Install requirements.txt (and requirements-export.txt, requirements-app.txt) into the environment of the given Python, with the versions the
 # test suite passed with (requirements-lock.txt); used by scripts/quickstart.sh and .ci/run.
 #   bash scripts/install_requirements.sh .venv/bin/python
 #   PIX2CYCLE_UNLOCKED=1 bash scripts/install_requirements.sh .venv/bin/python   # newest versions
@@ -19,3 +19,23 @@ echo "Installing requirements.txt into $("$python" -c 'import sys; print(sys.pre
 # its tests run too.
 PIP_CONSTRAINT="$root/build-constraints.txt" "$python" -m pip install --disable-pip-version-check -q \
   -r "$root/requirements.txt" -r "$root/requirements-export.txt" ${lock[@]+"${lock[@]}"}
+
+# requirements-app.txt: the Hub and the demo page (huggingface_hub, gradio), so that their tests run too.
+# gradio caps pillow below 13, and the suite passed with pillow 13.0.0 (requirements-lock.txt): with the
+# lock, the two packages go in without their requirements, then those requirements at the lock's
+# versions, all but that cap (the demo page's test passed so).
+if [ ${#lock[@]} -eq 0 ]; then
+  "$python" -m pip install --disable-pip-version-check -q -r "$root/requirements-app.txt"
+else
+  "$python" -m pip install --disable-pip-version-check -q --no-deps -r "$root/requirements-app.txt" "${lock[@]}"
+  deps="$(mktemp)"
+  "$python" - > "$deps" <<'PY'
+from importlib.metadata import requires
+for package in ("gradio", "huggingface_hub"):
+    for requirement in requires(package) or []:
+        if "extra ==" not in requirement and not requirement.lower().startswith("pillow"):
+            print(requirement)
+PY
+  "$python" -m pip install --disable-pip-version-check -q -r "$deps" "${lock[@]}"
+  rm -f "$deps"
+fi

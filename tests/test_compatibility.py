@@ -162,6 +162,14 @@ def run_door(door: str, model: str, data: dict, runs: Path, tmp_path: Path, caps
         translator = Translator.from_checkpoint(folder, device="cpu")
         image = Image.open(an_input(model, data))
         return image, translator(image)
+    if door == "export hub":
+        code = export.main(["--name", run, "--checkpoints_dir", str(runs), "--format", "hub",
+                            "--out", str(tmp_path / "package")])
+        if code:
+            return code
+        image = Image.open(an_input(model, data))
+        return image, Translator.from_pretrained(tmp_path / "package", device="cpu")(image), \
+            Translator.from_checkpoint(folder, device="cpu")(image)
     if door.startswith("export "):
         capsys.readouterr()
         code = export.main(["--name", run, "--checkpoints_dir", str(runs), "--format", door.split()[1],
@@ -213,6 +221,10 @@ def check_door(door: str, model: str, result, tmp_path: Path) -> None:
     elif door == "Translator":
         image, translated = result
         assert translated.size == image.size
+    elif door == "export hub":
+        image, from_package, from_run = result
+        assert from_package.size == image.size and from_package.tobytes() == from_run.tobytes()
+        assert {"config.json", "model.safetensors", "README.md"} <= {p.name for p in (tmp_path / "package").iterdir()}
     elif door.startswith("export "):
         code, out, _ = result
         assert code == 0 and (tmp_path / "model.out").is_file()

@@ -67,6 +67,13 @@ SKIPPED: Dict[tuple, str] = {
     ("docs/inference.md", "pip install -r requirements-export.txt"): NETWORK,
     ("docs/inference.md", "bash scripts/download_cyclegan_model.sh"): NETWORK + ", and the models it fetches",
     ("docs/models.md", "python scripts/compare_models.py"): "a measurement of minutes",
+    ("README.md", "pip install -r requirements-app.txt"): NETWORK,
+    ("README.md", "python app.py"): "a server (tests/test_app.py drives it in Chromium)",
+    ("docs/inference.md", "python app.py"): "a server (tests/test_app.py drives it in Chromium)",
+    ("README.md", "python export.py --name maps_pix2pix --format hub --out maps_hub --push_to_hub"): "uploads: "
+                                                                                                   "no network here",
+    ("docs/inference.md", "python export.py --name facades_pix2pix --format hub --out facades_hub --push_to_hub"):
+        "uploads: no network here",
     ("docs/visualization.md", "python -m visdom.server"): "a server in another terminal",
     ("docs/visualization.md", 'python -c "import sys; sys.argv'): "a server",
     ("docs/visualization.md", "pip install tensorboard"): NETWORK,

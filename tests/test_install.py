@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
-COMMANDS = ("train", "test", "translate", "export")
+COMMANDS = ("train", "test", "translate", "export", "app")
 
 
 def _pyproject() -> dict:
@@ -36,6 +36,9 @@ def test_dependencies_are_those_of_requirements_txt():
     export = {line.strip() for line in (REPO_ROOT / "requirements-export.txt").read_text().splitlines()
               if line.strip() and not line.startswith("#")}
     assert set(extras["export"]) == export
+    app = {line.strip() for line in (REPO_ROOT / "requirements-app.txt").read_text().splitlines()
+           if line.strip() and not line.startswith("#")}
+    assert set(extras["app"]) == app
 
 
 def test_packages_and_modules_are_every_one_of_the_checkout():

@@ -41,11 +41,29 @@ def save_options(opt: argparse.Namespace, folder: Path, phase: str = "train") ->
     os.replace(tmp, folder / f"{phase}_opt.json")
 
 
+# A model package (export.py --format hub, pix2cycle/hub.py) keeps a run's saved architecture
+# options in its config.json, under "options", for the folders that have no train_opt.json.
+PACKAGE_CONFIG = "config.json"
+PACKAGE_FORMAT = "pix2cycle"
+
+
 def load_saved_options(folder: Path) -> Optional[dict]:
+    """The run's ``train_opt.json``; for a model package, the options of its ``config.json``."""
     path = Path(folder) / "train_opt.json"
     if not path.is_file():
-        return None
+        return _package_options(Path(folder) / PACKAGE_CONFIG)
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
+
+
+def _package_options(path: Path) -> Optional[dict]:
+    try:
+        config = json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not isinstance(config, dict) or config.get("format") != PACKAGE_FORMAT:
+        return None
+    options = config.get("options")
+    return dict(options) if isinstance(options, dict) else None

@@ -43,7 +43,7 @@ def weights_file(folder: Union[str, Path], stem: str) -> Optional[Path]:
     return pth if pth.is_file() else None
 
 
-def _plain_tensors(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+def plain_tensors(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Contiguous CPU tensors, none sharing memory with another (safetensors stores each once)."""
     out, seen = {}, set()
     for key, value in state.items():
@@ -63,7 +63,7 @@ def save_weights(state: Dict[str, torch.Tensor], path: Union[str, Path]) -> None
     from safetensors.torch import save
 
     atomic_save(state, path)
-    data = save(_plain_tensors(state), metadata={"format": "pt"})
+    data = save(plain_tensors(state), metadata={"format": "pt"})
     atomic_write(safetensors_path(path), lambda f: f.write(data))
 
 
