@@ -27,14 +27,14 @@ from data import create_dataloader, create_dataset
 from data.arrays import stem_of
 from data.base_dataset import sample_unit
 from data.intensity import windows_of
+from evaluation.evaluator import METRICS_FILE, Evaluator, format_result, translated_batches, write_json_atomic
+from evaluation.metrics import describe_unavailable, parse_metric_names
+from evaluation.results import ResultSaver, parse_channels
 from models import create_model
 from options import parse_options
 from reporting.html import Gallery
 from reporting.progress import Progress
 from util.errors import UserError, report_user_error, user_error_from_os_error
-from util.evaluation import METRICS_FILE, Evaluator, format_result, translated_batches, write_json_atomic
-from util.metrics import describe_unavailable, parse_metric_names
-from util.results import ResultSaver, parse_channels
 from util.run_folder import RunLock
 from util.util import ImageWriter, seed_everything
 

@@ -32,8 +32,8 @@ from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 import torch
 
+from evaluation.metrics import METRICS, MetricSuite, summarize
 from reporting.html import Note
-from util.metrics import METRICS, MetricSuite, summarize
 
 METRICS_FILE = "metrics.json"
 _SIDE = re.compile(r"^(.*)_([AB])$")

@@ -16,11 +16,11 @@ from typing import Dict, List, Optional, Tuple
 import dominate
 from dominate import tags
 
+from evaluation.evaluator import METRICS_FILE, base_name, format_result, headline
+from evaluation.metrics import METRICS
 from reporting.html import Note, href, write_text_atomic
 from reporting.plots import loss_series, save_figure
 from reporting.visualizer import read_history
-from util.evaluation import METRICS_FILE, base_name, format_result, headline
-from util.metrics import METRICS
 
 _CSS = """
 body { font-family: sans-serif; margin: 1em; }

@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from util.errors import UserError
-from util.metrics import (
+from evaluation.metrics import (
     ENV_VAR,
     METRICS,
     PSNR_CAP_DB,
@@ -29,6 +28,7 @@ from util.metrics import (
     summarize,
     weights_file,
 )
+from util.errors import UserError
 
 ALEXNET_FILE = weights_file("alex").filename
 INCEPTION_FILE = weights_file("inception").filename
@@ -314,7 +314,7 @@ def test_failed_download_is_reported(monkeypatch):
 
 def test_download_goes_to_hub_cache_in_one_line_and_is_loaded(monkeypatch, alexnet_weights_dir, capfd):
     """A real fetch (torch.hub's downloader on a file:// address): one line of ours, none of torch's."""
-    from util.metrics import weights
+    from evaluation.metrics import weights
     url = (alexnet_weights_dir / ALEXNET_FILE).as_uri()
     monkeypatch.setitem(weights._SOURCES, "alex", (lambda: url, "LPIPS backbone"))
     capfd.readouterr()

@@ -46,11 +46,11 @@ def test_builtin_plugins_are_registered():
 
 
 def test_every_table_is_a_registry():
+    from evaluation.metrics import METRICS
     from models.losses import GAN_MODES
     from models.networks import DISCRIMINATORS, GENERATORS, INIT_TYPES, NORM_LAYERS
     from models.schedulers import SCHEDULERS
     from reporting.display import BACKENDS
-    from util.metrics import METRICS
 
     for table in (MODELS, DATASETS, GENERATORS, DISCRIMINATORS, NORM_LAYERS, INIT_TYPES, GAN_MODES, SCHEDULERS,
                   BACKENDS, METRICS):

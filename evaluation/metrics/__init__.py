@@ -30,8 +30,8 @@ Adding a metric: add a row to ``METRICS`` (suite.py); a per-image metric adds it
 ``paired.PAIRED_FUNCTIONS``, a set-level one to ``suite._SET_METRICS``.
 """
 
-from util.metrics.paired import PSNR_CAP_DB
-from util.metrics.suite import (
+from evaluation.metrics.paired import PSNR_CAP_DB
+from evaluation.metrics.suite import (
     METRICS,
     MetricSpec,
     MetricSuite,
@@ -39,7 +39,7 @@ from util.metrics.suite import (
     parse_metric_names,
     summarize,
 )
-from util.metrics.weights import ENV_VAR, WeightsUnavailable, search_dirs, weights_file
+from evaluation.metrics.weights import ENV_VAR, WeightsUnavailable, search_dirs, weights_file
 
 __all__ = [
     "ENV_VAR",

@@ -10,9 +10,9 @@ from typing import Callable, Dict, Iterator, List, Optional, Union
 import torch
 from torch import Tensor, nn
 
+from evaluation.metrics import distribution, paired
+from evaluation.metrics.weights import WeightsUnavailable, build_inception, build_lpips, obtain_weights
 from util.errors import UserError
-from util.metrics import distribution, paired
-from util.metrics.weights import WeightsUnavailable, build_inception, build_lpips, obtain_weights
 from util.registry import Registry
 
 
