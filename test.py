@@ -27,13 +27,14 @@ from data import create_dataloader, create_dataset
 from data.arrays import stem_of
 from data.base_dataset import sample_unit
 from data.intensity import windows_of
-from evaluation.evaluator import METRICS_FILE, Evaluator, format_result, translated_batches, write_json_atomic
-from evaluation.metrics import describe_unavailable, parse_metric_names
+from evaluation.evaluator import METRICS_FILE, Evaluator, translated_batches, write_json_atomic
+from evaluation.metrics import parse_metric_names
 from evaluation.results import ResultSaver, parse_channels
 from models import create_model
 from options import parse_options
 from reporting.html import Gallery
 from reporting.progress import Progress
+from reporting.scores import describe_unavailable, format_result, summary_line
 from util.errors import UserError, report_user_error, user_error_from_os_error
 from util.run_folder import RunLock
 from util.util import ImageWriter, seed_everything
@@ -122,7 +123,8 @@ def report_metrics(opt, evaluator: Evaluator, gallery: Gallery, out_dir: Path, i
         "ground_truth_pairs": evaluator.pairs,
         "translations": {evaluator.suffix(t) or "-": evaluator.label(t) for t in evaluator.targets},
         "metrics": results, "per_image": per_image})
-    print(f"metrics over {images} image(s): {evaluator.summary_line(computed)}  ({out_dir / METRICS_FILE})")
+    line = summary_line(computed, evaluator.flatten(computed))
+    print(f"metrics over {images} image(s): {line}  ({out_dir / METRICS_FILE})")
 
 
 def unique_stem(stem: str, used: set) -> str:

@@ -27,7 +27,8 @@ from data.base_dataset import sample_unit
 from data.sampler import ResumableSampler, SampleIndex
 from engine.hooks import Hook
 from evaluation.evaluator import Evaluator, base_name, evaluate, headline, write_json_atomic
-from evaluation.metrics import METRICS, describe_unavailable, parse_metric_names
+from evaluation.metrics import METRICS, parse_metric_names
+from reporting.scores import describe_unavailable
 from util.checkpoint import preserved_rng
 from util.errors import UserError
 from util.util import seed_everything

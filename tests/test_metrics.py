@@ -23,11 +23,10 @@ from evaluation.metrics import (
     METRICS,
     PSNR_CAP_DB,
     MetricSuite,
-    describe_unavailable,
     parse_metric_names,
-    summarize,
     weights_file,
 )
+from reporting.scores import describe_unavailable, summarize
 from util.errors import UserError
 
 ALEXNET_FILE = weights_file("alex").filename
@@ -107,14 +106,31 @@ def test_metric_table():
         assert f"{1.5:{spec.fmt}}"
 
 
+def test_a_metric_is_one_registry_entry(monkeypatch):
+    """A new metric needs only its entry: the suite computes it and reports it in its format."""
+    from evaluation.metrics import MetricSpec
+    max_error = MetricSpec("paired", False, True, ".2f", "largest absolute error",
+                           lambda fake, real: (fake - real).abs().flatten(1).amax(dim=1))
+    monkeypatch.setitem(METRICS._items, "max_error", max_error)
+    fake = images(2)
+    real = fake.clone()
+    real[1, 0, 0, 0] += 0.5
+    suite = MetricSuite(parse_metric_names("max_error"))
+    rows = suite.update(fake, real)
+    assert rows[0]["max_error"] == 0.0 and abs(rows[1]["max_error"] - 0.5) < 1e-6
+    assert summarize(suite.compute()) == "max_error 0.25 ± 0.25"
+
+
 def test_parse_metric_names():
     assert parse_metric_names("psnr, SSIM,l1") == ["psnr", "ssim", "l1"]
     assert parse_metric_names("fid,fid,kid") == ["fid", "kid"]
     assert parse_metric_names("") == [] and parse_metric_names("none") == [] and parse_metric_names(" None ") == []
-    with pytest.raises(UserError, match="unknown metric 'psnrr'.*l1, psnr, ssim, lpips, fid, kid"):
+    with pytest.raises(UserError, match="unknown metric 'psnrr'; available: fid, kid, l1, lpips, psnr, ssim \\(or 'none'\\)"):
         parse_metric_names("psnrr,ssim")
-    with pytest.raises(UserError, match="choose from"):
+    with pytest.raises(UserError, match="unknown metric 'msssim'; available: fid, kid, l1, lpips, psnr, ssim"):
         MetricSuite(["msssim"])
+    with pytest.raises(UserError, match="unknown LPIPS backbone 'squeeze'; available: alex, vgg"):
+        MetricSuite(["lpips"], lpips_backbone="squeeze")
 
 
 # ---------------------------------------------------------------- paired metrics
