@@ -1,7 +1,8 @@
 """Models are plugins: one file each, registered by name.
 
 To add a model, write ``models/<name>_model.py`` with a ``BaseModel`` subclass decorated
-by ``@MODELS.register("<name>")`` and add one import line below. The class fills in:
+by ``@MODELS.register("<name>")`` (``from models.registry import MODELS``) and add one import
+line below. The class fills in:
 
 - ``modify_commandline_options(parser, is_train)``: its own flags and default changes;
 - ``__init__(opt)``: the four name lists (``loss_names``, ``visual_names``,
@@ -15,9 +16,7 @@ by ``@MODELS.register("<name>")`` and add one import line below. The class fills
 used as ``--model package.module.ClassName``.
 """
 
-from util.registry import Registry
-
-MODELS = Registry("model", dotted=True)
+from models.registry import MODELS
 
 # One import line per model plugin: importing registers it.
 # ruff: noqa: I001

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from models import MODELS
 from models.base_model import BaseModel
 from models.inference import InferenceModel
+from models.registry import MODELS
 from util.errors import UserError
 from util.saved_options import load_saved_options
 from util.weights import weights_file

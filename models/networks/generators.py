@@ -113,6 +113,8 @@ class UnetSkipConnectionBlock(nn.Module):
     makes it volumetric (3-D convolutions, for pix2pix3d).
     """
 
+    takes_attention = True  # ``attention.use_attention`` gates its skip connection
+
     def __init__(self, outer_nc: int, inner_nc: int, input_nc: int | None = None,
                  submodule: nn.Module | None = None, outermost: bool = False,
                  innermost: bool = False, norm_layer: NormLayer = nn.BatchNorm2d,
