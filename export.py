@@ -27,8 +27,9 @@ import argparse
 import importlib.util
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 from torch import nn
@@ -36,6 +37,7 @@ from torch import nn
 from pix2cycle import Translator
 from pix2cycle.cli import load_translator, make_parser, run_main
 from util.errors import UserError
+from util.registry import Registry
 
 TOLERANCE = 1e-4
 EXPORT_EXTRAS = ("onnx", "onnxscript", "onnxruntime")
@@ -44,7 +46,7 @@ PIP_HINT = "pip install -r requirements-export.txt"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser("Export a trained pix2cycle generator.")
-    parser.add_argument("--format", required=True, choices=sorted(EXPORTERS), help="what to write")
+    parser.add_argument("--format", required=True, choices=EXPORTERS.names(), help="what to write")
     parser.add_argument("--out", required=True, help="the file to write (.onnx, .pt2)")
     parser.add_argument("--bn_stats", choices=["image", "running"], default="image",
                         help="batch norm: each image's own statistics (test.py, translate.py) or the running "
@@ -122,8 +124,17 @@ def export_onnx(net: nn.Module, example: torch.Tensor, dynamic: dict, out: Path,
     return lambda x: torch.from_numpy(session.run(None, {"x": x.numpy()})[0])
 
 
-EXPORTERS: Dict[str, Callable] = {"onnx": export_onnx, "exported_program": export_program}
-SUFFIXES = {"onnx": ".onnx", "exported_program": ".pt2"}
+@dataclass(frozen=True)
+class Exporter:
+    """A --format: how to write it, and the suffix its writer needs (torch.export.load wants .pt2)."""
+
+    write: Callable
+    suffix: str
+
+
+EXPORTERS = Registry("--format")
+EXPORTERS.add("onnx", Exporter(export_onnx, ".onnx"))
+EXPORTERS.add("exported_program", Exporter(export_program, ".pt2"))
 
 
 def check_size(translator: Translator) -> tuple:
@@ -138,10 +149,11 @@ def run(args: argparse.Namespace) -> int:
     net = plain_generator(translator, args.bn_stats)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{SUFFIXES[args.format]}")  # torch.export.load wants .pt2
+    exporter = EXPORTERS.get(args.format)
+    tmp = out.with_name(f".{out.name}.tmp{exporter.suffix}")
     try:
         with torch.no_grad():
-            exported = EXPORTERS[args.format](net, _example(translator, *check_size(translator)[::-1], seed=0),
+            exported = exporter.write(net, _example(translator, *check_size(translator)[::-1], seed=0),
                                               _dynamic_shapes(translator), tmp, verbose=args.verbose)
             height, width = check_size(translator)
             x = _example(translator, height, width, seed=1)
