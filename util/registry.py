@@ -4,7 +4,7 @@ Models, dataset modes, generators, discriminators, norms, GAN objectives, learni
 policies, display back ends and metrics are each a ``Registry``. A plugin registers with a
 decorator, a table entry with ``add``::
 
-    from models import MODELS
+    from models.registry import MODELS
 
     @MODELS.register("my_model")
     class MyModel(BaseModel):
