@@ -30,7 +30,7 @@ from data.intensity import windows_of
 from evaluation.evaluator import METRICS_FILE, Evaluator, translated_batches, write_json_atomic
 from evaluation.metrics import parse_metric_names
 from evaluation.results import ResultSaver, parse_channels
-from models import create_model
+from models import MODELS, create_model
 from options import parse_options
 from reporting.html import Gallery
 from reporting.progress import Progress
@@ -45,8 +45,9 @@ def results_folder(opt) -> Path:
     so that its results never overwrite a full model's gallery of the same name."""
     tag = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
     folder = f"{opt.phase}_{tag}"
-    if opt.model == "test":
-        folder += f"_test{opt.model_suffix}"
+    suffix = getattr(MODELS.get(opt.model), "results_folder_suffix", None)  # the plugin says
+    if suffix is not None:
+        folder += suffix(opt)
     return Path(opt.results_dir) / opt.name / folder
 
 

@@ -34,6 +34,17 @@ def find_model_using_name(model_name: str):
     return MODELS.get(model_name)
 
 
+def generator_reader() -> str:
+    """The registered plugin that reads the generator of any run (``reads_any_run``): the
+    doors use it for weights without a train_opt.json (the reference's ``--model test``)."""
+    return next(name for name, cls in MODELS.items() if getattr(cls, "reads_any_run", False))
+
+
+def reads_any_run(model_name: str) -> bool:
+    """Whether ``--model model_name`` reads the generator of another model's run."""
+    return bool(getattr(MODELS.get(model_name), "reads_any_run", False))
+
+
 def create_model(opt):
     """Build the model named by ``opt.model`` from the options."""
     return MODELS.get(opt.model)(opt)
