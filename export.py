@@ -36,6 +36,7 @@ import argparse
 import importlib.util
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence
 
@@ -45,6 +46,7 @@ from torch import nn
 from pix2cycle import Translator
 from pix2cycle.cli import changed_flags, load_translator, make_parser, run_main
 from util.errors import UserError
+from util.registry import Registry
 
 TOLERANCE = 1e-4
 EXPORT_EXTRAS = ("onnx", "onnxscript", "onnxruntime")
@@ -53,7 +55,7 @@ PIP_HINT = "pip install -r requirements-export.txt"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser("Export a trained pix2cycle generator.")
-    parser.add_argument("--format", required=True, choices=sorted(FORMATS), help="what to write")
+    parser.add_argument("--format", required=True, choices=EXPORTERS.names(), help="what to write")
     parser.add_argument("--out", required=True, help="the file to write (.onnx, .pt2), or the folder (hub)")
     parser.add_argument("--bn_stats", choices=["image", "running"], default=None,
                         help="batch norm: each image's own statistics (test.py, translate.py; the default) or the "
@@ -137,9 +139,6 @@ def export_onnx(net: nn.Module, example: torch.Tensor, dynamic: dict, out: Path,
     return lambda x: torch.from_numpy(session.run(None, {"x": x.numpy()})[0])
 
 
-EXPORTERS: Dict[str, Callable] = {"onnx": export_onnx, "exported_program": export_program}
-FORMATS = (*EXPORTERS, "hub")  # hub: a folder for sharing, not a graph (run_hub)
-SUFFIXES = {"onnx": ".onnx", "exported_program": ".pt2"}
 
 
 def check_size(translator: Translator) -> tuple:
@@ -150,7 +149,7 @@ def check_size(translator: Translator) -> tuple:
 
 
 def run(args: argparse.Namespace) -> int:
-    return (run_hub if args.format == "hub" else run_graph)(args)
+    return EXPORTERS.get(args.format).run(args)
 
 
 def _refuse(args: argparse.Namespace, flags: Dict[str, object], why: str) -> None:
@@ -190,10 +189,11 @@ def run_graph(args: argparse.Namespace) -> int:
     net = plain_generator(translator, args.bn_stats)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{SUFFIXES[args.format]}")  # torch.export.load wants .pt2
+    exporter = EXPORTERS.get(args.format)
+    tmp = out.with_name(f".{out.name}.tmp{exporter.suffix}")
     try:
         with torch.no_grad():
-            exported = EXPORTERS[args.format](net, _example(translator, *check_size(translator)[::-1], seed=0),
+            exported = exporter.write(net, _example(translator, *check_size(translator)[::-1], seed=0),
                                               _dynamic_shapes(translator), tmp, verbose=args.verbose)
             height, width = check_size(translator)
             x = _example(translator, height, width, seed=1)
@@ -213,6 +213,22 @@ def run_graph(args: argparse.Namespace) -> int:
     if translator.colour_space.graph:  # the generator alone: the conversion is the caller's
         print(f"note: the graph is the generator without its colour conversion: {translator.colour_space.graph}")
     return 0
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """A --format: the door that writes it; for a graph, its writer and the suffix the writer needs
+    (torch.export.load wants .pt2). hub is a folder for sharing, not a graph."""
+
+    run: Callable
+    write: Optional[Callable] = None
+    suffix: str = ""
+
+
+EXPORTERS = Registry("--format")
+EXPORTERS.add("onnx", Exporter(run_graph, export_onnx, ".onnx"))
+EXPORTERS.add("exported_program", Exporter(run_graph, export_program, ".pt2"))
+EXPORTERS.add("hub", Exporter(run_hub))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -27,14 +27,15 @@ from data import create_dataloader, create_dataset
 from data.base_dataset import sample_unit
 from data.codec import stem_of
 from data.intensity import windows_of
-from models import create_model
+from evaluation.evaluator import METRICS_FILE, Evaluator, translated_batches, write_json_atomic
+from evaluation.metrics import parse_metric_names
+from evaluation.results import ResultSaver, parse_channels
+from models import MODELS, create_model
 from options import parse_options
 from reporting.html import Gallery
 from reporting.progress import Progress
+from reporting.scores import describe_unavailable, format_result, summary_line
 from util.errors import UserError, report_user_error, user_error_from_os_error
-from util.evaluation import METRICS_FILE, Evaluator, format_result, translated_batches, write_json_atomic
-from util.metrics import describe_unavailable, parse_metric_names
-from util.results import ResultSaver, parse_channels
 from util.run_folder import RunLock
 from util.util import ImageWriter, seed_everything
 
@@ -44,8 +45,9 @@ def results_folder(opt) -> Path:
     so that its results never overwrite a full model's gallery of the same name."""
     tag = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
     folder = f"{opt.phase}_{tag}"
-    if opt.model == "test":
-        folder += f"_test{opt.model_suffix}"
+    suffix = getattr(MODELS.get(opt.model), "results_folder_suffix", None)  # the plugin says
+    if suffix is not None:
+        folder += suffix(opt)
     return Path(opt.results_dir) / opt.name / folder
 
 
@@ -122,7 +124,8 @@ def report_metrics(opt, evaluator: Evaluator, gallery: Gallery, out_dir: Path, i
         "ground_truth_pairs": evaluator.pairs,
         "translations": {evaluator.suffix(t) or "-": evaluator.label(t) for t in evaluator.targets},
         "metrics": results, "per_image": per_image})
-    print(f"metrics over {images} image(s): {evaluator.summary_line(computed)}  ({out_dir / METRICS_FILE})")
+    line = summary_line(computed, evaluator.flatten(computed))
+    print(f"metrics over {images} image(s): {line}  ({out_dir / METRICS_FILE})")
 
 
 def unique_stem(stem: str, used: set) -> str:

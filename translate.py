@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dropout", action="store_true", help="keep dropout on (random results, as test.py)")
     parser.add_argument("--tile", type=int, default=None, help="translate in tiles of this many pixels")
     parser.add_argument("--tile_overlap", type=int, default=32, help="overlap of neighbouring tiles, pixels")
-    parser.add_argument("--ramp", default="cosine", choices=sorted(RAMPS), help="blending across tile overlaps")
+    parser.add_argument("--ramp", default="cosine", choices=RAMPS.names(), help="blending across tile overlaps")
     return parser
 
 

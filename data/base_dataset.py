@@ -66,13 +66,12 @@ def _scale_width_size(w: int, h: int, load_size: int, crop_size: int) -> Size:
 
 
 # preprocess name -> (size after the resize step, whether a crop follows).
-PREPROCESS_MODES: Dict[str, Tuple[Callable[[int, int, int, int], Size], bool]] = {
-    "resize_and_crop": (_square_size, True),
-    "crop": (_same_size, True),
-    "scale_width": (_scale_width_size, False),
-    "scale_width_and_crop": (_scale_width_size, True),
-    "none": (_same_size, False),
-}
+PREPROCESS_MODES = Registry("--preprocess")
+PREPROCESS_MODES.add("resize_and_crop", (_square_size, True))
+PREPROCESS_MODES.add("crop", (_same_size, True))
+PREPROCESS_MODES.add("scale_width", (_scale_width_size, False))
+PREPROCESS_MODES.add("scale_width_and_crop", (_scale_width_size, True))
+PREPROCESS_MODES.add("none", (_same_size, False))
 
 
 def splits_hint(dataroot: str, phase: str, paired_sides: bool = False) -> str:
@@ -97,9 +96,7 @@ def splits_hint(dataroot: str, phase: str, paired_sides: bool = False) -> str:
 
 
 def check_preprocess(preprocess: str) -> None:
-    if preprocess not in PREPROCESS_MODES:
-        raise UserError(f"unknown --preprocess '{preprocess}'; "
-                        f"available: {', '.join(PREPROCESS_MODES)}")
+    PREPROCESS_MODES.get(preprocess)  # an unknown mode is refused, listing the known ones
 
 
 def resized_size(preprocess: str, load_size: int, crop_size: int, size: Size, multiple: int = 4) -> Size:

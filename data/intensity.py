@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from util.errors import UserError
+from util.registry import Registry
 
 SAMPLES_PER_FILE = 1 << 16  # values per channel and file that percentiles are taken from
 
@@ -108,23 +109,26 @@ def _percentile(samples: List[np.ndarray], params) -> Tuple[np.ndarray, np.ndarr
     return np.percentile(joined, params[0], axis=1), np.percentile(joined, params[1], axis=1)
 
 
-# Dataset-wide modes: how (lo, hi) per channel come from the sampled values.
-_STATISTICS: Dict[str, Callable] = {"minmax": _minmax, "percentile": _percentile}
-INTENSITY_MODES = ("bitdepth", "minmax", "percentile", "fixed")
+# --intensity mode -> how (lo, hi) per channel come from the sampled values; None for the
+# modes that need no sample of the data (bitdepth: the type's range; fixed: --intensity_range).
+INTENSITY_MODES = Registry("--intensity")
+INTENSITY_MODES.add("bitdepth", None)
+INTENSITY_MODES.add("minmax", _minmax)
+INTENSITY_MODES.add("percentile", _percentile)
+INTENSITY_MODES.add("fixed", None)
 
 
 def compute_window(mode: str, arrays: Iterable[Tuple[np.ndarray, Optional[int]]],
                    params: Optional[Sequence[float]] = None) -> Window:
     """The window of ``mode`` over (channels-first array, declared bits) items, each read
     once. The dtype recorded is that of the first array."""
-    if mode not in INTENSITY_MODES:
-        raise UserError(f"unknown --intensity '{mode}'; available: {', '.join(INTENSITY_MODES)}")
+    statistic = INTENSITY_MODES.get(mode)
     samples, dtype, bits = [], None, None
     for array, file_bits in arrays:
         dtype = dtype or array.dtype.name
         bits = max(bits or 0, file_bits or 0) or None
         channels = array.shape[0]
-        if mode not in _STATISTICS:
+        if statistic is None:
             break  # the first file tells the dtype and the channels
         samples.append(_sample(array))
     if dtype is None:
@@ -134,7 +138,7 @@ def compute_window(mode: str, arrays: Iterable[Tuple[np.ndarray, Optional[int]]]
         return Window([lo] * channels, [hi] * channels, dtype, mode)
     if mode == "fixed":
         return Window([float(params[0])] * channels, [float(params[1])] * channels, dtype, mode, list(params))
-    lo, hi = _STATISTICS[mode](samples, params)
+    lo, hi = statistic(samples, params)
     return Window([float(v) for v in lo], [float(v) for v in hi], dtype, mode,
                   list(params) if params else None)
 
@@ -154,7 +158,7 @@ def _pair(text: Optional[str], flag: str) -> Optional[List[float]]:
 def add_intensity_options(parser: argparse.ArgumentParser) -> None:
     """The flags of the scientific dataset modes (paired, volume)."""
     g = parser.add_argument_group("intensity")
-    g.add_argument("--intensity", default="bitdepth", choices=INTENSITY_MODES,
+    g.add_argument("--intensity", default="bitdepth", choices=list(INTENSITY_MODES),
                    help="how stored values map to the networks' range (per channel, computed once over the "
                         "training set and reused by test.py): bitdepth = the type's range (8-bit /255, 16-bit "
                         "/65535), minmax, percentile (--intensity_percentiles), fixed (--intensity_range)")

@@ -8,9 +8,9 @@ in list order:
 
 ==================  ===============================================================
 ``checkpoints.py``  resume at start; latest/epoch checkpoints; the save on a stop
-``validation.py``   ``--val_freq`` evaluation and best weights (feeds ``plateau``)
+``validation.py``   ``--val_freq`` scoring (``evaluation/``), best weights, ``plateau``'s figure
 ``schedule.py``     the learning-rate step at the end of each epoch
-``reporting.py``    the run summary, loss lines, pages, live displays, progress bars
+``report.py``       the run summary, loss lines, pages, live displays, progress bars
 ``nan_guard.py``    stops the run on a non-finite loss, naming it
 ``signals.py``      Ctrl-C / SIGTERM: stop after the current step, save, say how to resume
 ``timing.py``       data and step times (read by the reporting hook and benchmarks)

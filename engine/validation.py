@@ -1,7 +1,7 @@
 """Validation during training (``--val_freq``): the ``Validator`` and the hook that runs it.
 
 The images are loaded and translated as ``test.py`` does by default (``eval_options``), and
-scored by ``util.evaluation``'s ``Evaluator``, so ``test.py --epoch best --seed S``
+scored by ``evaluation.evaluator``'s ``Evaluator``, so ``test.py --epoch best --seed S``
 reproduces the figures in ``best.json``. Evaluating never disturbs training: the random
 streams, the networks' modes and buffers (batch-norm statistics) are restored after it.
 Under ``torchrun`` every rank evaluates the same images in the same order, with the plain
@@ -26,10 +26,11 @@ from data import collate_skip_unreadable, create_dataset
 from data.base_dataset import sample_unit
 from data.sampler import ResumableSampler, SampleIndex
 from engine.hooks import Hook
+from evaluation.evaluator import Evaluator, base_name, evaluate, headline, write_json_atomic
+from evaluation.metrics import METRICS, parse_metric_names
+from reporting.scores import describe_unavailable
 from util.checkpoint import preserved_rng
 from util.errors import UserError
-from util.evaluation import Evaluator, base_name, evaluate, headline, write_json_atomic
-from util.metrics import METRICS, describe_unavailable, parse_metric_names
 from util.util import seed_everything
 
 BEST_FILE = "best.json"

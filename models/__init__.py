@@ -1,7 +1,8 @@
 """Models are plugins: one file each, registered by name.
 
 To add a model, write ``models/<name>_model.py`` with a ``BaseModel`` subclass decorated
-by ``@MODELS.register("<name>")`` and add one import line below. The class fills in:
+by ``@MODELS.register("<name>")`` (``from models.registry import MODELS``) and add one import
+line below. The class fills in:
 
 - ``modify_commandline_options(parser, is_train)``: its own flags and default changes;
 - ``__init__(opt)``: the four name lists (``loss_names``, ``visual_names``,
@@ -15,9 +16,7 @@ by ``@MODELS.register("<name>")`` and add one import line below. The class fills
 used as ``--model package.module.ClassName``.
 """
 
-from util.registry import Registry
-
-MODELS = Registry("model", dotted=True)
+from models.registry import MODELS
 
 # One import line per model plugin: importing registers it.
 # ruff: noqa: I001
@@ -33,6 +32,17 @@ from models import cut_model  # noqa: E402,F401
 def find_model_using_name(model_name: str):
     """The model class registered as ``model_name`` (the reference's function name)."""
     return MODELS.get(model_name)
+
+
+def generator_reader() -> str:
+    """The registered plugin that reads the generator of any run (``reads_any_run``): the
+    doors use it for weights without a train_opt.json (the reference's ``--model test``)."""
+    return next(name for name, cls in MODELS.items() if getattr(cls, "reads_any_run", False))
+
+
+def reads_any_run(model_name: str) -> bool:
+    """Whether ``--model model_name`` reads the generator of another model's run."""
+    return bool(getattr(MODELS.get(model_name), "reads_any_run", False))
 
 
 def create_model(opt):

@@ -41,7 +41,7 @@ from util.saved_options import ARCHITECTURE_KEYS
 class BaseModel(ModelState, Placement, TrainingStep, Schedule, ABC):
     """Base class of all models; see the module docstring for the contract."""
 
-    # What test.py --metrics and train.py --val_freq score (util/evaluation.py): target
+    # What test.py --metrics and train.py --val_freq score (evaluation/evaluator.py): target
     # domain ("A"/"B") -> (translated visual, real visual of that domain). Empty: nothing.
     metric_visuals: Dict[str, tuple] = {}
     # Options that define this model's networks: saved in train_opt.json, and taken from there

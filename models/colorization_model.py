@@ -10,9 +10,9 @@ comes out; an exported generator takes L and gives ab (docs/inference.md).
 
 from __future__ import annotations
 
-from models import MODELS
 from models.colour_space import ColourSpace
 from models.pix2pix_model import Pix2PixModel
+from models.registry import MODELS
 from util.lab import gray_to_l, lab_to_rgb, rgb_to_l
 
 # The inference doors read RGB (gray repeated), feed its L* as the training data computes it,

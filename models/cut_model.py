@@ -25,26 +25,30 @@ import argparse
 
 import torch
 
-from models import MODELS, networks
+from models import networks
 from models.base_model import BaseModel
 from models.losses import GANLoss
 from models.networks.antialias import AntialiasNLayerDiscriminator, AntialiasResnetGenerator
 from models.patchnce import PatchSampleF, patchnce_loss
+from models.registry import MODELS
 from util.errors import UserError
+from util.registry import Registry
 
 # Defaults of each --CUT_mode, from the CUT code (FastCUT's epochs included).
-CUT_MODES = {
-    "cut": dict(nce_idt=True, lambda_NCE=1.0, flip_equivariance=False, n_epochs=200, n_epochs_decay=200),
-    "fastcut": dict(nce_idt=False, lambda_NCE=10.0, flip_equivariance=True, n_epochs=150, n_epochs_decay=50),
-}
+CUT_MODES = Registry("CUT mode")
+CUT_MODES.add("cut", dict(nce_idt=True, lambda_NCE=1.0, flip_equivariance=False, n_epochs=200, n_epochs_decay=200))
+CUT_MODES.add("fastcut", dict(nce_idt=False, lambda_NCE=10.0, flip_equivariance=True, n_epochs=150,
+                              n_epochs_decay=50))
 # PatchNCE reads the encoder layers of a ResNet generator: n_blocks by --netG.
 RESNET_BLOCKS = {"resnet_9blocks": 9, "resnet_6blocks": 6}
 NET_F = {"mlp_sample": True, "sample": False}  # --netF -> with MLPs
 
 
 def cut_mode(value: str) -> str:
-    if value.lower() not in CUT_MODES:
-        raise argparse.ArgumentTypeError(f"'{value}' is not one of CUT, FastCUT")
+    try:  # --CUT_mode CUT and FastCUT, as the CUT code spells them
+        CUT_MODES.get(value.lower())
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
     return value.lower()
 
 

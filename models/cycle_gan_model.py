@@ -14,10 +14,10 @@ from typing import Optional
 
 import torch
 
-from models import MODELS
 from models.base_model import BaseModel
 from models.image_pool import ImagePool
 from models.losses import GANLoss, gradient_penalty
+from models.registry import MODELS
 from util.errors import UserError
 
 

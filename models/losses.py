@@ -12,7 +12,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from util.errors import UserError
 from util.registry import Registry
 
 # (prediction, target label tensor, target_is_real, for_discriminator) -> scalar loss
@@ -83,11 +82,11 @@ def _interpolate(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     return alpha * real + (1 - alpha) * fake
 
 
-_GP_POINTS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "real": lambda real, fake: real,
-    "fake": lambda real, fake: fake,
-    "mixed": _interpolate,
-}
+# Where the gradient penalty samples x: name -> function(real, fake) -> x.
+GP_POINTS = Registry("gradient penalty kind")
+GP_POINTS.add("real", lambda real, fake: real)
+GP_POINTS.add("fake", lambda real, fake: fake)
+GP_POINTS.add("mixed", _interpolate)
 
 
 def gradient_penalty(netD: nn.Module, real: torch.Tensor, fake: torch.Tensor,
@@ -98,13 +97,11 @@ def gradient_penalty(netD: nn.Module, real: torch.Tensor, fake: torch.Tensor,
     ``kind`` picks where x is sampled: ``real``, ``fake`` or ``mixed`` (random
     interpolates). The result is differentiable w.r.t. ``netD``'s parameters.
     """
-    if kind not in _GP_POINTS:
-        raise UserError(f"unknown gradient penalty kind '{kind}'; "
-                        f"available: {', '.join(sorted(_GP_POINTS))}")
+    sample_points = GP_POINTS.get(kind)
     if lambda_gp <= 0.0:
         return torch.zeros((), device=real.device, dtype=real.dtype)
     # Detached so that the penalty trains D only, never the generator that made ``fake``.
-    points = _GP_POINTS[kind](real.detach(), fake.detach()).detach().requires_grad_(True)
+    points = sample_points(real.detach(), fake.detach()).detach().requires_grad_(True)
     scores = netD(points)
     (gradients,) = torch.autograd.grad(outputs=scores, inputs=points,
                                        grad_outputs=torch.ones_like(scores),

@@ -15,6 +15,7 @@ from typing import Dict, List, Optional
 import torch
 
 from models import networks
+from models.registry import MODELS
 from models.training_step import optimizer_parameters
 from util.errors import UserError
 from util.saved_options import load_saved_options
@@ -157,8 +158,6 @@ def architecture_mismatch_message(name: str, source, save_dir: Path, opt, error:
                                   saved: Optional[dict] = None) -> str:
     """Name the options that differ from the run that wrote the weights, when that is known:
     from ``saved`` (the options stored in a full checkpoint), else the run's ``train_opt.json``."""
-    from models import MODELS
-
     saved = saved or load_saved_options(save_dir) or {}
     keys = MODELS.get(opt.model).architecture_keys
     differ = [f"--{k} {saved[k]} (saved) vs {getattr(opt, k)} (now)" for k in keys

@@ -9,7 +9,6 @@ translates whole volumes of any shape with a sliding window of that size, overla
 
 from __future__ import annotations
 
-from models import MODELS
 from models.networks.volumetric import (
     check_patch_size,
     define_D3d,
@@ -19,6 +18,7 @@ from models.networks.volumetric import (
     sliding_window,
 )
 from models.pix2pix_model import Pix2PixModel
+from models.registry import MODELS
 from util.errors import UserError
 
 

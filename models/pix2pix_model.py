@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import torch
 
-from models import MODELS
 from models.base_model import BaseModel
 from models.losses import FEATURE_MATCHING_WEIGHTS, GANLoss, feature_matching, gradient_penalty
 from models.perceptual import PERCEPTUAL_FORMS, VGG_FILES, vgg_loss
+from models.registry import MODELS
 from util.errors import UserError
 
 

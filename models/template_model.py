@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import torch
 
-from models import MODELS
 from models.base_model import BaseModel
+from models.registry import MODELS
 
 
 @MODELS.register("template")

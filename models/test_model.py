@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from models import MODELS
 from models.base_model import BaseModel
 from models.inference import InferenceModel
+from models.registry import MODELS
 from util.errors import UserError
 from util.saved_options import load_saved_options
 from util.weights import weights_file
@@ -26,6 +26,10 @@ class TestModel(InferenceModel):
     # A run's saved suffix (a pretrained model's train_opt.json) names the file to load.
     architecture_keys = BaseModel.architecture_keys + ("model_suffix",)
     TRAIN_ONLY = "--model test is for test.py only; train with --model cycle_gan or pix2pix"
+    # What the doors ask of it instead of knowing it by name: it reads the generator of a run
+    # of any model (and the reference's bare weight files), and its results go to a folder
+    # of their own so they never overwrite a full model's gallery of the same run.
+    reads_any_run = True
     refused_doors = dict.fromkeys(("train", "resume", "resume weights", "ablate", "torchrun", "compile", "amp",
                                    "accumulation", "exact accumulation", "ema", "validation", "cache_images"), TRAIN_ONLY)
 
@@ -42,6 +46,11 @@ class TestModel(InferenceModel):
 
     def __init__(self, opt) -> None:
         super().__init__(opt, self.plugin_of_run(opt), "G" + opt.model_suffix)
+
+    @staticmethod
+    def results_folder_suffix(opt) -> str:
+        """Appended to test.py's ``<phase>_<epoch>`` results folder."""
+        return f"_test{opt.model_suffix}"
 
     @staticmethod
     def plugin_of_run(opt) -> type:

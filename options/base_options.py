@@ -366,11 +366,15 @@ def refuse_saved_plugins(saved: dict, folder: Path, opt: argparse.Namespace, giv
 
 def _saved_run_applies(saved: dict, opt: argparse.Namespace) -> bool:
     """Another model's run (say pix2pix weights tested as cycle_gan) shares nothing with this
-    one; --model test reads a generator of any run."""
-    return saved.get("model") in (opt.model, None) or opt.model == "test"
+    one; a plugin that declares ``reads_any_run`` (--model test) reads a generator of any run."""
+    from models import reads_any_run
+
+    return saved.get("model") in (opt.model, None) or reads_any_run(opt.model)
 
 
 def _apply_saved_architecture(opt: argparse.Namespace, parser, given: set, trusted: bool = False) -> None:
+    from models import reads_any_run
+
     folder = Path(opt.checkpoints_dir) / opt.name
     saved = load_saved_options(folder)
     if saved is not None:
@@ -384,7 +388,7 @@ def _apply_saved_architecture(opt: argparse.Namespace, parser, given: set, trust
             if FOLLOWS.get(key) in given:  # --norm on the command line: --normG/--normD follow it
                 continue
             # --model test takes the saved model's own architecture options too (CUT's anti-aliasing).
-            if key in saved and key not in given and (hasattr(opt, key) or opt.model == "test"):
+            if key in saved and key not in given and (hasattr(opt, key) or reads_any_run(opt.model)):
                 setattr(opt, key, saved[key])
         # Test at the size the networks were trained at, unless told otherwise.
         if "crop_size" in saved and "crop_size" not in given:

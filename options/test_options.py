@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from evaluation.metrics import METRICS
+from evaluation.results import SAVE_DTYPES
+
 
 def add_test_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("testing")
@@ -15,10 +18,10 @@ def add_test_options(parser: argparse.ArgumentParser) -> None:
                    help="run the generators' weight averages (<epoch>_net_G_ema.pth, trained with --ema_decay)")
     g.add_argument("--num_test", type=int, default=None, help="how many test images to run (default: all)")
     g.add_argument("--metrics", default="none",
-                   help="metrics to compute, e.g. psnr,ssim,l1 (l1, psnr, ssim, lpips, fid, kid) or none; those "
+                   help=f"metrics to compute, e.g. psnr,ssim,l1 ({', '.join(METRICS.names())}) or none; those "
                         "that cannot be computed here (no pairs, weights not found) are skipped with one line "
                         "(default of this --model: %(default)s)")
-    g.add_argument("--save_dtype", default="auto", choices=["auto", "uint8", "uint16", "float32"],
+    g.add_argument("--save_dtype", default="auto", choices=list(SAVE_DTYPES),
                    help="type of saved results: auto = the data's (16-bit in, 16-bit out); 8-bit PNGs for photo datasets")
     g.add_argument("--display_channels", default=None,
                    help="1-based channels the gallery previews show, e.g. 3,2,1 (default: the first three)")

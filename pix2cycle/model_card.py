@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 from urllib.parse import quote, unquote
 
-METRICS_FILE = "metrics.json"  # test.py's, read from disk (util/evaluation.py writes it)
+METRICS_FILE = "metrics.json"  # test.py's, read from disk (evaluation/evaluator.py writes it)
 BEST_FILE = "best.json"  # validation's (engine/validation.py writes it)
 LICENSE_PLACEHOLDER = "FILL-IN-A-LICENSE"
 MAX_SAMPLES = 3

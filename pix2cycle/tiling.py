@@ -17,17 +17,17 @@ little from the untiled result.
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, List
+from typing import Callable, List
 
 import torch
 
 from util.errors import UserError
+from util.registry import Registry
 
 # Weight of the incoming tile at relative position t in (0, 1) of an overlap.
-RAMPS: Dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "linear": lambda t: t,
-    "cosine": lambda t: 0.5 - 0.5 * torch.cos(math.pi * t),
-}
+RAMPS = Registry("ramp")
+RAMPS.add("linear", lambda t: t)
+RAMPS.add("cosine", lambda t: 0.5 - 0.5 * torch.cos(math.pi * t))
 
 
 def tile_starts(length: int, tile: int, overlap: int, multiple: int = 1) -> List[int]:
@@ -78,8 +78,7 @@ def translate_tiled(forward: Callable[[torch.Tensor], torch.Tensor], image: torc
     Translator pads each tile to what the generator needs). The result is on the CPU, float32.
     """
     check_tiling(tile, overlap)
-    if ramp not in RAMPS:
-        raise UserError(f"unknown ramp '{ramp}'; available: {', '.join(RAMPS)}")
+    RAMPS.get(ramp)  # an unknown ramp is refused before any tile is translated
     _, _, height, width = image.shape
     ys, xs = tile_starts(height, tile, overlap, multiple), tile_starts(width, tile, overlap, multiple)
     wy, wx = _axis_weights(height, ys, tile, ramp), _axis_weights(width, xs, tile, ramp)

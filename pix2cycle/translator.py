@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models import MODELS
+from models import MODELS, generator_reader
 from models.inference import InferenceModel
 from models.networks import generator_min_size
 from options import load_saved_options, parse_options
@@ -37,12 +37,13 @@ def _gpu_ids(device: Union[str, torch.device]) -> Optional[str]:
 
 
 def _saved_plugin(folder: Path, saved: dict, architecture: dict, trusted: bool) -> str:
-    """The model plugin that trained the run (``--model test``, the reference's generator
-    reader, for weights without a train_opt.json); a dotted path only when ``trusted``."""
+    """The model plugin that trained the run (the generator reader, ``--model test`` as in
+    the reference, for weights without a train_opt.json); a dotted path only when ``trusted``."""
+    reader = generator_reader()
     # Checked before the plugin is imported: naming it on --model below would allow it.
-    refuse_saved_plugins(saved, folder, argparse.Namespace(model="test", **architecture), set(architecture),
+    refuse_saved_plugins(saved, folder, argparse.Namespace(model=reader, **architecture), set(architecture),
                          trusted)
-    return saved.get("model") or "test"
+    return saved.get("model") or reader
 
 
 class Translator:

@@ -16,11 +16,12 @@ from typing import Dict, List, Optional, Tuple
 import dominate
 from dominate import tags
 
-from reporting.html import Note, href, write_text_atomic
+from evaluation.evaluator import METRICS_FILE, base_name, headline
+from evaluation.metrics import METRICS
+from reporting.html import href, write_text_atomic
 from reporting.plots import loss_series, save_figure
+from reporting.scores import format_value
 from reporting.visualizer import read_history
-from util.evaluation import METRICS_FILE, base_name, format_result, headline
-from util.metrics import METRICS
 
 _CSS = """
 body { font-family: sans-serif; margin: 1em; }
@@ -77,8 +78,7 @@ def best_runs(runs: List[RunResult]) -> Dict[str, Optional[int]]:
 def _cell(result: Optional[dict], name: str) -> str:
     if not result:
         return "-"
-    text = format_result(name, result)
-    return text.text if isinstance(text, Note) else text
+    return format_value(name, result)
 
 
 def plot_study_losses(runs: List[RunResult], path: Path, title: str) -> bool:

@@ -5,8 +5,8 @@ when it is built, and must never crash or stall training: the first failure prin
 warning line on stderr and turns that back end off for the rest of the run.
 
 To add a back end, subclass ``DisplayBackend``, decorate its methods with ``@guarded``
-and add one entry to ``BACKENDS`` (and one to ``reporting.visualizer.BACKEND_OPTIONS``, which
-says which options switch it on and what arguments it gets).
+and add one entry to ``BACKENDS``: the class, which options switch it on and the plain
+arguments it is built with (the only place that reads the options for it).
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import logging
 import socket
 import sys
 import warnings
+from dataclasses import dataclass
 from html import escape
+from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar
 from urllib.parse import urlparse
 
@@ -287,12 +289,36 @@ class WandbBackend(DisplayBackend):
         self.run.finish()
 
 
+def plain_options(opt: Any) -> dict[str, Any]:
+    """The options as a JSON-friendly dict."""
+    items = vars(opt).items() if hasattr(opt, "__dict__") else dict(opt).items()
+    return {k: v if isinstance(v, (bool, int, float, str, type(None))) else str(v)
+            for k, v in sorted(items)}
+
+
+@dataclass(frozen=True)
+class DisplayEntry:
+    """A display back end: its class, whether the options switch it on, and its arguments."""
+
+    backend: type
+    wanted: Callable[[Any], bool]
+    arguments: Callable[[Any], dict]
+
+
 BACKENDS = Registry("display back end")
-BACKENDS.add("visdom", VisdomBackend)
-BACKENDS.add("tensorboard", TensorboardBackend)
-BACKENDS.add("wandb", WandbBackend)
+BACKENDS.add("visdom", DisplayEntry(
+    VisdomBackend, lambda opt: opt.display_id > 0,
+    lambda opt: dict(server=opt.display_server, port=opt.display_port, env=opt.display_env,
+                     ncols=opt.display_ncols, display_id=opt.display_id, winsize=opt.display_winsize,
+                     title=opt.name)))
+BACKENDS.add("tensorboard", DisplayEntry(
+    TensorboardBackend, lambda opt: bool(opt.use_tensorboard),
+    lambda opt: dict(log_dir=str(Path(opt.checkpoints_dir) / opt.name / "tensorboard"))))
+BACKENDS.add("wandb", DisplayEntry(
+    WandbBackend, lambda opt: bool(opt.use_wandb),
+    lambda opt: dict(project=opt.wandb_project_name, run_name=opt.name, config=plain_options(opt))))
 
 
 def make_backend(name: str, **kwargs: Any) -> DisplayBackend:
     """Build the back end registered as ``name`` from plain keyword arguments."""
-    return BACKENDS.get(name)(**kwargs)
+    return BACKENDS.get(name).backend(**kwargs)

@@ -20,39 +20,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from reporting.display import DisplayBackend, make_backend
+from reporting.display import BACKENDS, DisplayBackend, plain_options
 from reporting.html import TrainingPage
 from reporting.plots import plot_losses
 from reporting.progress import echo
 
-# name -> (is it switched on?, its constructor arguments), both read from the options
-BACKEND_OPTIONS: dict[str, tuple[Callable[[Any], bool], Callable[[Any], dict]]] = {
-    "visdom": (
-        lambda opt: opt.display_id > 0,
-        lambda opt: dict(server=opt.display_server, port=opt.display_port,
-                         env=opt.display_env, ncols=opt.display_ncols,
-                         display_id=opt.display_id, winsize=opt.display_winsize,
-                         title=opt.name),
-    ),
-    "tensorboard": (
-        lambda opt: bool(opt.use_tensorboard),
-        lambda opt: dict(log_dir=str(Path(opt.checkpoints_dir) / opt.name / "tensorboard")),
-    ),
-    "wandb": (
-        lambda opt: bool(opt.use_wandb),
-        lambda opt: dict(project=opt.wandb_project_name, run_name=opt.name,
-                         config=_plain_options(opt)),
-    ),
-}
-
 LOSS_PLOT = "losses.png"
-
-
-def _plain_options(opt: Any) -> dict[str, Any]:
-    """The options as a JSON-friendly dict."""
-    items = vars(opt).items() if hasattr(opt, "__dict__") else dict(opt).items()
-    return {k: v if isinstance(v, (bool, int, float, str, type(None))) else str(v)
-            for k, v in sorted(items)}
 
 
 def trim_history(history: list[dict], epoch_frac: float) -> None:
@@ -99,8 +72,7 @@ class Visualizer:
         self._pending: Optional[dict] = None  # a jsonl row waiting for its epoch fraction
 
         self.backends: list[DisplayBackend] = [
-            make_backend(name, **arguments(opt))
-            for name, (wanted, arguments) in BACKEND_OPTIONS.items() if wanted(opt)
+            entry.backend(**entry.arguments(opt)) for entry in BACKENDS.values() if entry.wanted(opt)
         ]
         self.page: Optional[TrainingPage] = None
         resume = self.is_train and bool(opt.continue_train)
@@ -109,7 +81,7 @@ class Visualizer:
                                      refresh=0, width=self.winsize)
             if resume:
                 self.page.restore()
-            options = _plain_options(opt)
+            options = plain_options(opt)
             self.page.set_options_text("\n".join(f"{k}: {v}" for k, v in options.items()))
             self._guard("page", self.page.save)
         if self.is_train:

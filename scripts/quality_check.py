@@ -10,7 +10,7 @@ with the same arithmetic summed in another order, which shows how far rounding a
 two GAN runs apart. Each run is tested on ``val`` with ``test.py`` (in its own precision,
 with the same seed for dropout); the script then scores the saved PNGs
 ``fake_B`` against ``real_B``: PSNR (data range 1) and SSIM (Gaussian window), with
-``util.metrics`` when it is there, else scikit-image. Results go to a JSON file and a table.
+``evaluation.metrics`` when it is there, else scikit-image. Results go to a JSON file and a table.
 Each run takes a while on a small CPU: ``--skip_training`` scores runs already trained.
 """
 
@@ -80,7 +80,7 @@ def score(image_dir: Path) -> Dict[str, dict]:
     fakes = sorted(image_dir.glob("*_fake_B.png"))
     pairs = [(f, f.with_name(f.name.replace("_fake_B", "_real_B"))) for f in fakes]
     try:
-        from util.metrics import MetricSuite
+        from evaluation.metrics import MetricSuite
     except ImportError:
         MetricSuite = None
     if MetricSuite is not None:
@@ -88,7 +88,7 @@ def score(image_dir: Path) -> Dict[str, dict]:
         for fake, real in pairs:
             suite.update(load_png(fake), real=load_png(real))
         result = suite.compute()
-        result["library"] = "util.metrics"
+        result["library"] = "evaluation.metrics"
         return result
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 

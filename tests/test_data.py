@@ -241,7 +241,7 @@ def test_16bit_images_are_resized_as_floats(tmp_path):
     (dict(crop_size=100, size_multiple=128, netG="unet_128"),
      "crop_size 100 is not a multiple of 128 needed by unet_128; valid: 128, 256"),
     (dict(preprocess="scale_width", load_size=30, size_multiple=4), "load_size 30 is not a multiple of 4"),
-    (dict(preprocess="zoom"), "unknown --preprocess 'zoom'; available: resize_and_crop"),
+    (dict(preprocess="zoom"), "unknown --preprocess 'zoom'; available: crop, none, resize_and_crop, scale_width"),
 ])
 def test_validate_sizes_errors(overrides, message):
     with pytest.raises(UserError, match=message.replace("(", r"\(")):

@@ -78,7 +78,7 @@ def test_split_then_combine_round_trip(aligned_dataroot, tmp_path):
 
 
 def test_split_pair_names_are_ground_truth_pairs(aligned_dataroot, tmp_path):
-    from util.evaluation import is_pair
+    from evaluation.evaluator import is_pair
     assert load_script("split_aligned").main(["--dataroot", str(aligned_dataroot), "--out", str(tmp_path / "s"),
                                               "--phases", "val", "--pair_names"]) == 0
     a, b = sorted((tmp_path / "s" / "valA").iterdir()), sorted((tmp_path / "s" / "valB").iterdir())

@@ -17,10 +17,10 @@ from PIL import Image
 import test as test_script
 import train as train_script
 from engine import validation
+from evaluation import evaluator as evaluation
+from evaluation.metrics import MetricSuite
 from options import parse_options
 from tests.helpers import tiny_args
-from util import evaluation
-from util.metrics import MetricSuite
 
 
 def go_offline(mp: pytest.MonkeyPatch, folder: Path) -> None:
@@ -205,7 +205,7 @@ def test_download_weights_fetches_once_with_one_line(p2p_runs, aligned_dataroot,
     """--download_weights through test.py: torch.hub's real downloader on a file:// address."""
     import torchvision
 
-    from util.metrics import weights
+    from evaluation.metrics import weights
     source = tmp_path / "published" / weights.weights_file("alex").filename
     source.parent.mkdir()
     torch.save(torchvision.models.alexnet(weights=None).features.state_dict(prefix="features."), source)

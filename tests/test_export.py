@@ -92,7 +92,7 @@ def test_a_difference_above_tolerance_fails_and_keeps_nothing(checkpoints, tmp_p
         out.write_bytes(b"exported")
         return lambda x: net(x) + 1e-3
 
-    monkeypatch.setitem(export.EXPORTERS, "exported_program", drifting)
+    monkeypatch.setitem(export.EXPORTERS._items, "exported_program", export.Exporter(export.run_graph, drifting, ".pt2"))
     assert _export(checkpoints, "cyc", "exported_program", tmp_path / "x.pt2") == 1
     assert "differs from PyTorch by 0.001" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []

@@ -18,17 +18,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from util.errors import UserError
-from util.metrics import (
+from evaluation.metrics import (
     ENV_VAR,
     METRICS,
     PSNR_CAP_DB,
     MetricSuite,
-    describe_unavailable,
     parse_metric_names,
-    summarize,
     weights_file,
 )
+from reporting.scores import describe_unavailable, summarize
+from util.errors import UserError
 
 ALEXNET_FILE = weights_file("alex").filename
 INCEPTION_FILE = weights_file("inception").filename
@@ -107,14 +106,31 @@ def test_metric_table():
         assert f"{1.5:{spec.fmt}}"
 
 
+def test_a_metric_is_one_registry_entry(monkeypatch):
+    """A new metric needs only its entry: the suite computes it and reports it in its format."""
+    from evaluation.metrics import MetricSpec
+    max_error = MetricSpec("paired", False, True, ".2f", "largest absolute error",
+                           lambda fake, real: (fake - real).abs().flatten(1).amax(dim=1))
+    monkeypatch.setitem(METRICS._items, "max_error", max_error)
+    fake = images(2)
+    real = fake.clone()
+    real[1, 0, 0, 0] += 0.5
+    suite = MetricSuite(parse_metric_names("max_error"))
+    rows = suite.update(fake, real)
+    assert rows[0]["max_error"] == 0.0 and abs(rows[1]["max_error"] - 0.5) < 1e-6
+    assert summarize(suite.compute()) == "max_error 0.25 ± 0.25"
+
+
 def test_parse_metric_names():
     assert parse_metric_names("psnr, SSIM,l1") == ["psnr", "ssim", "l1"]
     assert parse_metric_names("fid,fid,kid") == ["fid", "kid"]
     assert parse_metric_names("") == [] and parse_metric_names("none") == [] and parse_metric_names(" None ") == []
-    with pytest.raises(UserError, match="unknown metric 'psnrr'.*l1, psnr, ssim, lpips, fid, kid"):
+    with pytest.raises(UserError, match="unknown metric 'psnrr'; available: fid, kid, l1, lpips, psnr, ssim \\(or 'none'\\)"):
         parse_metric_names("psnrr,ssim")
-    with pytest.raises(UserError, match="choose from"):
+    with pytest.raises(UserError, match="unknown metric 'msssim'; available: fid, kid, l1, lpips, psnr, ssim"):
         MetricSuite(["msssim"])
+    with pytest.raises(UserError, match="unknown LPIPS backbone 'squeeze'; available: alex, vgg"):
+        MetricSuite(["lpips"], lpips_backbone="squeeze")
 
 
 # ---------------------------------------------------------------- paired metrics
@@ -314,7 +330,7 @@ def test_failed_download_is_reported(monkeypatch):
 
 def test_download_goes_to_hub_cache_in_one_line_and_is_loaded(monkeypatch, alexnet_weights_dir, capfd):
     """A real fetch (torch.hub's downloader on a file:// address): one line of ours, none of torch's."""
-    from util.metrics import weights
+    from evaluation.metrics import weights
     url = (alexnet_weights_dir / ALEXNET_FILE).as_uri()
     monkeypatch.setitem(weights._SOURCES, "alex", (lambda: url, "LPIPS backbone"))
     capfd.readouterr()

@@ -46,14 +46,23 @@ def test_builtin_plugins_are_registered():
 
 
 def test_every_table_is_a_registry():
-    from models.losses import GAN_MODES
+    import export
+    from data.base_dataset import PREPROCESS_MODES
+    from data.intensity import INTENSITY_MODES
+    from evaluation.metrics import LPIPS_BACKBONES, METRICS
+    from evaluation.results import SAVE_DTYPES
+    from models.cut_model import CUT_MODES
+    from models.losses import GAN_MODES, GP_POINTS
     from models.networks import DISCRIMINATORS, GENERATORS, INIT_TYPES, NORM_LAYERS
+    from models.networks.generators import PADDINGS
+    from models.networks.volumetric import NORM_LAYERS_3D
     from models.schedulers import SCHEDULERS
+    from pix2cycle.tiling import RAMPS
     from reporting.display import BACKENDS
-    from util.metrics import METRICS
 
     for table in (MODELS, DATASETS, GENERATORS, DISCRIMINATORS, NORM_LAYERS, INIT_TYPES, GAN_MODES, SCHEDULERS,
-                  BACKENDS, METRICS):
+                  BACKENDS, METRICS, PREPROCESS_MODES, INTENSITY_MODES, SAVE_DTYPES, RAMPS, LPIPS_BACKBONES,
+                  export.EXPORTERS, CUT_MODES, GP_POINTS, PADDINGS, NORM_LAYERS_3D):
         assert isinstance(table, Registry) and len(table) > 0
         with pytest.raises(UserError, match=f"unknown {table.kind} 'nope'; available: "):
             table.get("nope")

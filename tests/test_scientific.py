@@ -1,6 +1,6 @@
 """Scientific data: multi-channel and 16-bit images, intensity windows, volumes, results in
 the data's own type (data/codec.py, data/intensity.py, data/paired_dataset.py,
-data/volume_dataset.py, util/results.py, models/pix2pix3d_model.py)."""
+data/volume_dataset.py, evaluation/results.py, models/pix2pix3d_model.py)."""
 
 from __future__ import annotations
 
@@ -242,7 +242,7 @@ def test_patch_size_checks(volume_dataroot, tmp_path):
 # ---------------------------------------------------------------- saving results
 def test_results_keep_type_format_and_units(tmp_path):
     from data.intensity import Window
-    from util.results import ResultSaver
+    from evaluation.results import ResultSaver
     from util.util import ImageWriter
 
     window = Window([100.0, 0.0, 0.0], [4100.0, 1.0, 1.0], "uint16", "minmax")

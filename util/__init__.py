@@ -1,6 +1,19 @@
-"""Shared helpers: the plugin registry, user-facing errors, image conversion, HTML pages,
-checkpoints and display back ends.
+"""Helpers every room may use; this package imports no other room (tests/test_import_graph.py).
 
-Nothing in this package reads the options object except ``visualizer``; every other
-helper takes plain arguments so it can be tested alone.
+====================  =============================================================
+``registry.py``       ``Registry``: the one name -> object table behind every choice
+``errors.py``         ``UserError`` and the one-line report of a user's mistake
+``checkpoint.py``     atomic writes, safe loads, RNG state
+``weights.py``        one network's weight files (``.pth`` and its ``.safetensors`` twin)
+``checksums.py``      SHA-256 records of downloaded files
+``saved_options.py``  the options a run saves, and those that define its networks
+``run_folder.py``     one live writer per folder
+``hardware.py``       what this machine computes natively; the fastest ``--amp``
+``lab.py``            RGB <-> CIE Lab (colorization)
+``util.py``           image and file helpers
+====================  =============================================================
+
+Nothing here reads the options object; every helper takes plain arguments so it can be
+tested alone. Code that belongs to one room lives in that room: metrics and result writing
+in ``evaluation/``, pages and display back ends in ``reporting/``.
 """

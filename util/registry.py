@@ -4,7 +4,7 @@ Models, dataset modes, generators, discriminators, norms, GAN objectives, learni
 policies, display back ends and metrics are each a ``Registry``. A plugin registers with a
 decorator, a table entry with ``add``::
 
-    from models import MODELS
+    from models.registry import MODELS
 
     @MODELS.register("my_model")
     class MyModel(BaseModel):
@@ -31,9 +31,10 @@ class Registry:
     """Maps names to objects (classes, factories, specs), in registration order."""
 
     def __init__(self, kind: str, dotted: bool = False,
-                 adapt: Optional[Callable[[Any], Any]] = None) -> None:
+                 adapt: Optional[Callable[[Any], Any]] = None, hint: str = "") -> None:
         self.kind = kind  # "model", "dataset mode", ...: used in error messages
         self.dotted = dotted
+        self.hint = hint  # appended to the unknown-name error, e.g. " (or 'none')"
         self.adapt = adapt
         self._items: Dict[str, Any] = {}
 
@@ -61,7 +62,7 @@ class Registry:
             except (ImportError, AttributeError) as e:
                 raise UserError(f"cannot load {self.kind} '{name}': {e}") from e
             return self.adapt(obj) if self.adapt is not None else obj
-        hint = " (or a dotted path package.module.Name)" if self.dotted else ""
+        hint = " (or a dotted path package.module.Name)" if self.dotted else self.hint
         raise UserError(f"unknown {self.kind} '{name}'; available: {', '.join(self.names())}{hint}")
 
     __getitem__ = get

@@ -13,7 +13,10 @@
   goes both down the U-Net and into the skip.
 - ``both``: the two.
 
-Works on every ``UnetSkipConnectionBlock`` below the outermost one, so on any U-Net depth.
+Works on every U-Net level below the outermost one (a module that declares
+``takes_attention``, as ``generators.UnetSkipConnectionBlock`` does), so on any U-Net depth;
+this module knows the blocks by that attribute, not by importing them, so the generators
+can import it without a loop.
 The state_dict gains ``gate.*`` / ``spatial.*`` keys only when attention is on.
 """
 
@@ -63,11 +66,9 @@ def _attended_forward(self, x: torch.Tensor) -> torch.Tensor:
 
 def use_attention(net: nn.Module, mode: str) -> nn.Module:
     """Add ``mode``'s attention to every inner U-Net block of ``net`` (in place); returns ``net``."""
-    from .generators import UnetSkipConnectionBlock
-
     if mode == "none":
         return net
-    blocks = [m for m in net.modules() if isinstance(m, UnetSkipConnectionBlock) and not m.outermost]
+    blocks = [m for m in net.modules() if getattr(m, "takes_attention", False) and not m.outermost]
     if not blocks:
         raise UserError(f"--attention {mode} is for the U-Net generators (--netG unet_*)")
     for block in blocks:

@@ -16,17 +16,15 @@ from typing import Callable
 import torch
 from torch import nn
 
-from util.errors import UserError
 from util.registry import Registry
 
 from .attention import use_attention
 from .layers import NormLayer, conv_bias, get_norm_layer, init_weights, spectral_norm_convs
 
-_PADDINGS: dict[str, type[nn.Module] | None] = {
-    "reflect": nn.ReflectionPad2d,
-    "replicate": nn.ReplicationPad2d,
-    "zero": None,  # padding done by the conv itself
-}
+PADDINGS = Registry("padding type")
+PADDINGS.add("reflect", nn.ReflectionPad2d)
+PADDINGS.add("replicate", nn.ReplicationPad2d)
+PADDINGS.add("zero", None)  # padding done by the conv itself
 
 
 class ResnetBlock(nn.Module):
@@ -40,10 +38,7 @@ class ResnetBlock(nn.Module):
 
     def build_conv_block(self, dim: int, padding_type: str, norm_layer: NormLayer,
                          use_dropout: bool, use_bias: bool) -> nn.Sequential:
-        if padding_type not in _PADDINGS:
-            raise UserError(f"unknown padding type '{padding_type}'; "
-                            f"available: {', '.join(sorted(_PADDINGS))}")
-        pad_layer = _PADDINGS[padding_type]
+        pad_layer = PADDINGS.get(padding_type)
 
         def conv_unit() -> list[nn.Module]:
             pad = [pad_layer(1)] if pad_layer is not None else []
@@ -112,6 +107,8 @@ class UnetSkipConnectionBlock(nn.Module):
     The outermost level returns the output image instead of concatenating. ``dims`` 3
     makes it volumetric (3-D convolutions, for pix2pix3d).
     """
+
+    takes_attention = True  # ``attention.use_attention`` gates its skip connection
 
     def __init__(self, outer_nc: int, inner_nc: int, input_nc: int | None = None,
                  submodule: nn.Module | None = None, outermost: bool = False,

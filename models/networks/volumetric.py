@@ -16,25 +16,23 @@ import torch
 from torch import nn
 
 from util.errors import UserError
+from util.registry import Registry
 
 from .discriminators import DISCRIMINATORS, NLayerDiscriminator, discriminator_min_size
 from .generators import GENERATORS, UnetGenerator, generator_size_multiple
 from .layers import NormLayer, _no_norm, init_weights
 
-NORM_LAYERS_3D: dict[str, NormLayer] = {
-    "batch": functools.partial(nn.BatchNorm3d, affine=True, track_running_stats=True),
-    "instance": functools.partial(nn.InstanceNorm3d, affine=False, track_running_stats=False),
-    "syncbatch": functools.partial(nn.SyncBatchNorm, affine=True, track_running_stats=True),
-    "none": _no_norm,
-}
+NORM_LAYERS_3D = Registry("norm for volumes")
+NORM_LAYERS_3D.add("batch", functools.partial(nn.BatchNorm3d, affine=True, track_running_stats=True))
+NORM_LAYERS_3D.add("instance", functools.partial(nn.InstanceNorm3d, affine=False, track_running_stats=False))
+NORM_LAYERS_3D.add("syncbatch", functools.partial(nn.SyncBatchNorm, affine=True, track_running_stats=True))
+NORM_LAYERS_3D.add("none", _no_norm)
 # --netD name -> layers of the 3-D PatchGAN (None: --n_layers_D).
 PATCH_LAYERS_3D = {"basic": 3, "n_layers": None}
 
 
 def _norm_3d(norm: str) -> NormLayer:
-    if norm not in NORM_LAYERS_3D:
-        raise UserError(f"unknown norm '{norm}' for volumes; available: {', '.join(sorted(NORM_LAYERS_3D))}")
-    return NORM_LAYERS_3D[norm]
+    return NORM_LAYERS_3D.get(norm)
 
 
 def generator_3d_refusal(netG: str) -> Optional[str]:

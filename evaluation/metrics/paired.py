@@ -67,6 +67,3 @@ def lpips_per_image(net: torch.nn.Module, fake: Tensor, real: Tensor) -> Tensor:
     out = net(to_rgb(fake.clamp(-1.0, 1.0)), to_rgb(real.clamp(-1.0, 1.0)))
     return out.reshape(fake.shape[0], -1).mean(dim=1)
 
-
-# Metrics that need no network: name -> function(fake, real) -> (B,) scores.
-PAIRED_FUNCTIONS = {"l1": l1_per_image, "psnr": psnr_per_image, "ssim": ssim_per_image}

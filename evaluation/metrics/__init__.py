@@ -3,7 +3,7 @@
 Usage::
 
     suite = MetricSuite(parse_metric_names("psnr,ssim,fid"), device="cuda", weights_dir=None)
-    for line in describe_unavailable(suite.unavailable):
+    for line in describe_unavailable(suite.unavailable):  # reporting.scores
         print(line)                                # e.g. missing Inception weights, once
     for batch in loader:
         scores = suite.update(fake_B, real=real_B)  # one dict per image, e.g. {"psnr": 23.4, ...}
@@ -26,31 +26,26 @@ Libraries, and why:
 All computations run under ``torch.no_grad`` and restore the torch random state, so
 evaluating during training leaves the training random stream as it was.
 
-Adding a metric: add a row to ``METRICS`` (suite.py); a per-image metric adds its function to
-``paired.PAIRED_FUNCTIONS``, a set-level one to ``suite._SET_METRICS``.
+Adding a metric: one ``METRICS.add`` in ``registry.py``, whose entry carries its compute
+function (a per-image one next to the others in ``paired.py``, a set-level one in
+``distribution.py``). Console lines and gallery cells (``summarize``, ``describe_unavailable``)
+are ``reporting.scores``'s.
 """
 
-from util.metrics.paired import PSNR_CAP_DB
-from util.metrics.suite import (
-    METRICS,
-    MetricSpec,
-    MetricSuite,
-    describe_unavailable,
-    parse_metric_names,
-    summarize,
-)
-from util.metrics.weights import ENV_VAR, WeightsUnavailable, search_dirs, weights_file
+from evaluation.metrics.paired import PSNR_CAP_DB
+from evaluation.metrics.registry import LPIPS_BACKBONES, METRICS, MetricSpec, parse_metric_names
+from evaluation.metrics.suite import MetricSuite
+from evaluation.metrics.weights import ENV_VAR, WeightsUnavailable, search_dirs, weights_file
 
 __all__ = [
     "ENV_VAR",
+    "LPIPS_BACKBONES",
     "METRICS",
     "PSNR_CAP_DB",
     "MetricSpec",
     "MetricSuite",
     "WeightsUnavailable",
-    "describe_unavailable",
     "parse_metric_names",
     "search_dirs",
-    "summarize",
     "weights_file",
 ]

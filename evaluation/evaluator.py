@@ -28,12 +28,11 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
 
-from reporting.html import Note
-from util.metrics import METRICS, MetricSuite, summarize
+from evaluation.metrics import METRICS, MetricSuite
 
 METRICS_FILE = "metrics.json"
 _SIDE = re.compile(r"^(.*)_([AB])$")
@@ -71,16 +70,6 @@ def headline(result: dict) -> Optional[float]:
         if key in result:
             return float(result[key])
     return None
-
-
-def format_result(name: str, result: dict) -> Union[str, Note]:
-    """A gallery cell: ``"23.41 ± 1.20"``, ``"84.2"`` or ``"n/a"`` with the reason on hover."""
-    fmt = METRICS[base_name(name)].fmt if base_name(name) in METRICS else ".4g"
-    if "unavailable" in result:
-        return Note("n/a", result["unavailable"])
-    if "value" in result:
-        return f"{result['value']:{fmt}}"
-    return f"{result['mean']:{fmt}} ± {result['std']:{fmt}}"
 
 
 class Evaluator:
@@ -184,15 +173,6 @@ class Evaluator:
             return {name: {"unavailable": NO_TARGET} for name in self.names}
         return {name + self.suffix(target): result
                 for target, results in by_target.items() for name, result in results.items()}
-
-    def summary_line(self, by_target: Optional[Dict[str, Dict[str, dict]]] = None) -> str:
-        """One console line, per translation when there are two."""
-        by_target = self.compute_by_target() if by_target is None else by_target
-        if not by_target:
-            return summarize(self.compute())
-        if len(by_target) == 1:
-            return summarize(next(iter(by_target.values())))
-        return " ;  ".join(f"{'A' if t == 'B' else 'B'}->{t}: {summarize(r)}" for t, r in by_target.items())
 
     def later_unavailable(self, results: Dict[str, dict]) -> Dict[str, str]:
         """Metrics that became unavailable while scoring (no pairs, too few images...)."""

@@ -23,9 +23,14 @@ import torch
 from data.codec import image_format, volume_format, write_array, write_volume
 from data.intensity import Window
 from util.errors import UserError
+from util.registry import Registry
 from util.util import ImageWriter, tensor2im
 
-SAVE_DTYPES = ("auto", "uint8", "uint16", "float32")
+# --save_dtype -> the type results are stored in; None keeps the data's own.
+SAVE_DTYPES = Registry("--save_dtype")
+SAVE_DTYPES.add("auto", None)
+for _dtype in ("uint8", "uint16", "float32"):
+    SAVE_DTYPES.add(_dtype, _dtype)
 
 
 def parse_channels(text: Optional[str]) -> Optional[Tuple[int, ...]]:
@@ -50,8 +55,7 @@ class ResultSaver:
 
     def __init__(self, image_dir: Path, writer: ImageWriter, windows: Dict[str, Window], save_dtype: str = "auto",
                  display_channels: Optional[Sequence[int]] = None, aspect_ratio: float = 1.0) -> None:
-        if save_dtype not in SAVE_DTYPES:
-            raise UserError(f"unknown --save_dtype '{save_dtype}'; available: {', '.join(SAVE_DTYPES)}")
+        SAVE_DTYPES.get(save_dtype)  # an unknown type is refused, listing the known ones
         self.image_dir, self.writer, self.windows = Path(image_dir), writer, windows
         self.save_dtype, self.display_channels, self.aspect_ratio = save_dtype, display_channels, aspect_ratio
 
@@ -68,7 +72,7 @@ class ResultSaver:
             return [(label, f"images/{preview}")]
         side = label[-1] if label[-2:] in ("_A", "_B") else None
         window = self.windows.get(side) or _default_window(image.shape[1])
-        array = window.from_signed(image[0], None if self.save_dtype == "auto" else self.save_dtype)
+        array = window.from_signed(image[0], SAVE_DTYPES.get(self.save_dtype))
         volume = image.dim() == 5
         suffix = volume_format(source) if volume else image_format(source, array.dtype, array.shape[0])
         data_file = f"{name}_{label}{suffix}"

@@ -1,77 +1,17 @@
-"""The metric table, name parsing, ``MetricSuite`` (accumulate, then compute) and ``summarize``."""
+"""``MetricSuite``: accumulate scores and features over batches, then compute the results."""
 
 from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Union
 
 import torch
 from torch import Tensor, nn
 
-from util.errors import UserError
-from util.metrics import distribution, paired
-from util.metrics.weights import WeightsUnavailable, build_inception, build_lpips, obtain_weights
-from util.registry import Registry
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """How a metric is computed and read."""
-
-    kind: str  # "paired": fake vs its ground truth; "distribution": fake set vs target-domain set
-    higher_is_better: bool
-    per_image: bool  # a score per image (mean/std over images) or one value for the whole set
-    fmt: str  # number format used by ``summarize``
-    description: str
-
-
-METRICS = Registry("metric")
-METRICS.add("l1", MetricSpec("paired", False, True, ".4f", "mean absolute error on [0, 1]"))
-METRICS.add("psnr", MetricSpec("paired", True, True, ".2f", "peak signal-to-noise ratio in dB, data range 1"))
-METRICS.add("ssim", MetricSpec("paired", True, True, ".3f", "structural similarity, Gaussian window 11, sigma 1.5"))
-METRICS.add("lpips", MetricSpec("paired", False, True, ".3f", "learned perceptual distance (AlexNet backbone)"))
-METRICS.add("fid", MetricSpec("distribution", False, False, ".1f", "Fréchet Inception distance"))
-METRICS.add("kid", MetricSpec("distribution", False, False, ".4f", "kernel Inception distance"))
-LPIPS_BACKBONES = ("alex", "vgg")
-_NONE = ("", "none")
-
-
-def parse_metric_names(spec: str) -> List[str]:
-    """``"psnr, ssim,l1"`` -> ``["psnr", "ssim", "l1"]``; ``""`` or ``"none"`` -> ``[]``."""
-    if spec.strip().lower() in _NONE:
-        return []
-    names: List[str] = []
-    for raw in spec.split(","):
-        name = raw.strip().lower()
-        if name not in METRICS:
-            raise UserError(f"unknown metric '{raw.strip()}'; choose from: {', '.join(METRICS)} (or 'none')")
-        if name not in names:
-            names.append(name)
-    return names
-
-
-def describe_unavailable(unavailable: Dict[str, str]) -> List[str]:
-    """One short line per distinct reason: ``"skipped fid, kid: <reason>"``."""
-    by_reason: Dict[str, List[str]] = {}
-    for name, reason in unavailable.items():
-        by_reason.setdefault(reason, []).append(name)
-    return [f"skipped {', '.join(names)}: {reason}" for reason, names in by_reason.items()]
-
-
-def summarize(results: Dict[str, dict]) -> str:
-    """One console line: ``"psnr 23.41 ± 1.20 | ssim 0.612 ± 0.050 | fid 84.2"``."""
-    parts = []
-    for name, result in results.items():
-        fmt = METRICS[name].fmt if name in METRICS else ".4g"
-        if "unavailable" in result:
-            parts.append(f"{name} n/a")
-        elif "value" in result:
-            parts.append(f"{name} {result['value']:{fmt}}")
-        else:
-            parts.append(f"{name} {result['mean']:{fmt}} ± {result['std']:{fmt}}")
-    return " | ".join(parts)
+from evaluation.metrics import distribution
+from evaluation.metrics.registry import LPIPS_BACKBONES, METRICS, parse_metric_names
+from evaluation.metrics.weights import WeightsUnavailable, build_inception, build_lpips, obtain_weights
 
 
 @contextlib.contextmanager
@@ -96,11 +36,9 @@ class MetricSuite:
                  lpips_backbone: str = "alex", download: bool = False) -> None:
         if isinstance(names, str):  # "psnr,ssim" straight from the command line
             names = parse_metric_names(names)
-        unknown = [n for n in names if n not in METRICS]
-        if unknown:
-            raise UserError(f"unknown metric(s) {', '.join(unknown)}; choose from: {', '.join(METRICS)}")
-        if lpips_backbone not in LPIPS_BACKBONES:
-            raise UserError(f"unknown LPIPS backbone '{lpips_backbone}'; choose from: {', '.join(LPIPS_BACKBONES)}")
+        for name in names:
+            METRICS.get(name)  # an unknown name is refused, listing the known ones
+        LPIPS_BACKBONES.get(lpips_backbone)
         self.names = list(dict.fromkeys(names))
         self.device = torch.device(device)
         self.unavailable: Dict[str, str] = {}
@@ -108,8 +46,9 @@ class MetricSuite:
         wanted_distribution = [n for n in self.names if METRICS[n].kind == "distribution"]
         with _rng_untouched(self.device):  # building networks draws random initial weights
             self._lpips = lpips_net
-            if lpips_net is None and "lpips" in self.names:
-                self._lpips = self._load(["lpips"], lpips_backbone, weights_dir, download,
+            wanted_lpips = [n for n in self.names if METRICS[n].network == "lpips"]
+            if lpips_net is None and wanted_lpips:
+                self._lpips = self._load(wanted_lpips, lpips_backbone, weights_dir, download,
                                          lambda sd: build_lpips(lpips_backbone, sd))
             self._extractor = feature_extractor
             if feature_extractor is None and wanted_distribution:
@@ -160,10 +99,10 @@ class MetricSuite:
         return images.detach().to(self.device, torch.float32)
 
     def _paired_scores(self, name: str, fake: Tensor, real: Tensor) -> Optional[Tensor]:
+        spec = METRICS[name]
+        networks = {"lpips": self._lpips}
         try:
-            if name == "lpips":
-                return paired.lpips_per_image(self._lpips, fake, real)
-            return paired.PAIRED_FUNCTIONS[name](fake, real)
+            return spec.compute(*([networks[spec.network]] if spec.network else []), fake, real)
         except (ValueError, RuntimeError) as e:  # e.g. images too small for the window/backbone
             self._skipped[name] = f"not computed on images of size {tuple(fake.shape[-2:])}: {e}"
             return None
@@ -238,12 +177,5 @@ class MetricSuite:
                                    f"got {n_fake} and {n_real}"}
         fake_features = torch.cat(self._fake_features)
         real_features = torch.cat(self._real_features)
-        return _SET_METRICS[name](fake_features, real_features) | {"n_fake": n_fake, "n_real": n_real}
-
-
-# Set-level metrics: name -> function(fake_features, real_features) -> result fields.
-_SET_METRICS: Dict[str, Callable[[Tensor, Tensor], dict]] = {
-    "fid": lambda fake, real: {"value": distribution.frechet_distance(fake, real)},
-    "kid": distribution.kernel_inception_distance,
-}
+        return METRICS[name].compute(fake_features, real_features) | {"n_fake": n_fake, "n_real": n_real}
 

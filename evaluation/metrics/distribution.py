@@ -17,7 +17,7 @@ from typing import Dict
 import torch
 from torch import Tensor, nn
 
-from util.metrics.paired import to_rgb
+from evaluation.metrics.paired import to_rgb
 
 KID_SUBSETS = 100
 KID_MAX_SUBSET_SIZE = 1000
