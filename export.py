@@ -161,6 +161,7 @@ def _refuse(args: argparse.Namespace, flags: Dict[str, object], why: str) -> Non
 def run_hub(args: argparse.Namespace) -> int:
     """Write the package (pix2cycle/hub.py), then upload it when asked."""
     from pix2cycle import hub
+    from pix2cycle.model_card import describe
 
     _refuse(args, {"bn_stats": None}, "the package keeps the running statistics and the reader chooses "
                                       "(Translator.from_pretrained(..., eval=True), translate.py --eval)")
@@ -175,7 +176,7 @@ def run_hub(args: argparse.Namespace) -> int:
                             args.epoch, ema)
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     size = sum((out / f).stat().st_size for f in files) / 1e6
-    print(f"wrote {out} (hub package, {size:.1f} MB: {', '.join(files)}); {hub.describe(hub.read_config(out))}"
+    print(f"wrote {out} (hub package, {size:.1f} MB: {', '.join(files)}); {describe(hub.read_config(out))}"
           + ("; the weight average (EMA)" if ema else ""))
     if args.push_to_hub:
         print(f"uploaded to {hub.push_package(out, args.push_to_hub, token, args.private)}")

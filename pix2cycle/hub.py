@@ -19,19 +19,14 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import List, Optional, Union
 
+from pix2cycle.model_card import CARD_FILE, SAMPLES_DIR, RunRecord, write_card
 from util.errors import UserError
 from util.saved_options import PACKAGE_CONFIG, PACKAGE_FORMAT
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
-CARD_FILE = "README.md"
-SAMPLES_DIR = "samples"
-# Saved options the card lists as "the options that matter" (training, not architecture).
-TRAINING_KEYS = ("n_epochs", "n_epochs_decay", "batch_size", "lr", "gan_mode", "lambda_L1", "lambda_A",
-                 "lambda_B", "lambda_identity", "lambda_NCE", "ema_decay", "preprocess", "load_size", "crop_size",
-                 "direction", "dataset_mode")
 HUB_EXTRA_HINT = "pip install -r requirements-app.txt"
 
 
@@ -87,7 +82,6 @@ def write_weights(translator, path: Path) -> None:
 def write_package(translator, out: Path, run_folder: Path, results_dir: Path, epoch: str, ema: bool) -> Path:
     """Write the package of ``translator`` (loaded from ``run_folder``) into ``out``: into a
     temporary folder first, then renamed, so a failed export leaves no half package."""
-    from pix2cycle.model_card import RunRecord, write_card
     from util.saved_options import load_saved_options
 
     out = Path(out)
@@ -194,9 +188,3 @@ def push_package(folder: Path, repo_id: str, token: str, private: bool = False) 
 def sample_files(folder: Path) -> List[str]:
     """The sample images a package holds (relative paths, sorted)."""
     return sorted(f"{SAMPLES_DIR}/{p.name}" for p in (Path(folder) / SAMPLES_DIR).glob("*") if p.is_file())
-
-
-def describe(config: Dict) -> str:
-    """One line: what a package translates."""
-    return (f"{config['model']} {config['generator']} ({config['netG']}, ngf {config['ngf']}, {config['norm']} norm), "
-            f"{config['direction']}, {config['image_channels'][0]} -> {config['image_channels'][1]} channels")

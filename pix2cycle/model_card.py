@@ -23,6 +23,19 @@ BEST_FILE = "best.json"  # validation's (engine/validation.py writes it)
 LICENSE_PLACEHOLDER = "FILL-IN-A-LICENSE"
 MAX_SAMPLES = 3
 
+CARD_FILE = "README.md"
+SAMPLES_DIR = "samples"
+# Saved options the card lists as "the options that matter" (training, not architecture).
+TRAINING_KEYS = ("n_epochs", "n_epochs_decay", "batch_size", "lr", "gan_mode", "lambda_L1", "lambda_A",
+                 "lambda_B", "lambda_identity", "lambda_NCE", "ema_decay", "preprocess", "load_size", "crop_size",
+                 "direction", "dataset_mode")
+
+
+def describe(config: Dict) -> str:
+    """One line: what a package translates."""
+    return (f"{config['model']} {config['generator']} ({config['netG']}, ngf {config['ngf']}, {config['norm']} norm), "
+            f"{config['direction']}, {config['image_channels'][0]} -> {config['image_channels'][1]} channels")
+
 
 class _Images(HTMLParser):
     """The ``(alt, src)`` of every ``<img>`` of a gallery page, in page order."""
@@ -131,8 +144,6 @@ def _data_lines(record: RunRecord) -> List[str]:
 
 
 def _options_table(saved: dict, config: dict) -> List[str]:
-    from pix2cycle.hub import TRAINING_KEYS
-
     rows = [("netG", config["netG"]), ("ngf", config["ngf"]), ("norm", config["norm"]),
             ("no_dropout", not config["dropout"])]
     rows += [(k, saved[k]) for k in TRAINING_KEYS if k in saved]
@@ -175,8 +186,6 @@ def _load_lines(config: dict) -> List[str]:
 
 def card_text(config: dict, record: RunRecord, samples: List[Tuple[str, str]]) -> str:
     """The card's Markdown; ``samples`` are (label, path relative to the card)."""
-    from pix2cycle.hub import describe
-
     saved = record.saved
     planned = saved.get("n_epochs", 0) + saved.get("n_epochs_decay", 0) if saved else None
     epochs = f"{planned} scheduled (`--n_epochs {saved.get('n_epochs')} --n_epochs_decay {saved.get('n_epochs_decay')}`)" \
@@ -203,8 +212,6 @@ def card_text(config: dict, record: RunRecord, samples: List[Tuple[str, str]]) -
 
 def write_card(folder: Path, config: dict, record: RunRecord) -> Path:
     """Copy the samples into ``folder/samples/`` and write ``folder/README.md``."""
-    from pix2cycle.hub import CARD_FILE, SAMPLES_DIR
-
     samples = []
     for label, source in record.samples:
         (folder / SAMPLES_DIR).mkdir(exist_ok=True)
