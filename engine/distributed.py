@@ -73,16 +73,12 @@ class Distributed:
         dist.all_reduce(tensor, op=op)
         return tensor.tolist()
 
-    def any(self, flag: bool) -> bool:
-        """True on every rank when ``flag`` is true on at least one."""
-        return bool(flag) if not self.enabled else self._reduce([float(flag)], dist.ReduceOp.MAX)[0] > 0
-
-    def all_have(self, flag: bool) -> bool:
-        """True on every rank when ``flag`` is true on all of them."""
-        return bool(flag) if not self.enabled else self._reduce([float(flag)], dist.ReduceOp.MIN)[0] > 0
-
-    def sum_int(self, value: int) -> int:
-        return int(value) if not self.enabled else int(self._reduce([float(value)], dist.ReduceOp.SUM)[0])
+    def sum_votes(self, votes: Dict[str, float]) -> Dict[str, float]:
+        """The sums over ranks of ``votes`` (the same keys on every rank), in one all-reduce:
+        the training step's only collective (flags are counts of the ranks that raise them)."""
+        if not self.enabled:
+            return {k: float(v) for k, v in votes.items()}
+        return dict(zip(votes, self._reduce([float(v) for v in votes.values()], dist.ReduceOp.SUM)))
 
     def mean(self, values: Dict[str, float]) -> Dict[str, float]:
         """The mean over ranks of each value (the same keys on every rank)."""
