@@ -46,7 +46,12 @@ class Distributed:
             torch.cuda.set_device(device)
         else:
             device, backend = torch.device("cpu"), "gloo"
-        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s),
+        timeout = datetime.timedelta(seconds=timeout_s)
+        store, rank, world_size = next(dist.rendezvous("env://", rank, world_size, timeout=timeout))
+        # A key space per torchrun start: workers restarted after a failure (--max-restarts)
+        # must not find the dead workers' addresses in a store that outlived them.
+        store = dist.PrefixStore(f"pix2cycle/start_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
+        dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=timeout,
                                 **({"device_id": device} if backend == "nccl" else {}))
         return cls(rank, world_size, local_rank, device)
 
