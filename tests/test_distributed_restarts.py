@@ -78,7 +78,7 @@ def test_sigkill_mid_epoch_torchrun_restarts_and_resumes_exactly(aligned_dataroo
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]
     assert "took over the lock" in out  # the restarted rank 0 takes its own run folder back
-    assert "--continue_train auto: resuming" in out and "epoch 2, iteration 1 of the epoch" in out
+    assert "--continue_train auto: resuming" in out and "epoch 2, iteration 2 of the epoch" in out
     assert_same_networks(baseline, tmp_path / "killed", NETS, atol=0)
 
 
