@@ -32,7 +32,7 @@ from engine.validation import ValidationHook, setup_validation
 from models import MODELS, create_model
 from options import parse_options
 from util.errors import UserError, report_user_error, user_error_from_os_error
-from util.run_folder import RunLock, check_new_run
+from util.run_folder import RunLock, check_new_run, resolve_continue_train
 from util.util import seed_everything
 
 
@@ -55,21 +55,24 @@ def run(opt, dist: Distributed, extra_hooks: Sequence[Hook] = ()) -> int:
     # the checkpoint (which saves the new rate), the signal check after the step's saves.
     hooks = [ResumeHook(opt), timing, NanGuardHook(),
              *([ValidationHook(validator, report)] if validator is not None else []),
-             ScheduleHook(), report, CheckpointHook(opt), SignalHook(), *extra_hooks]
+             ScheduleHook(), report, CheckpointHook(opt), SignalHook(opt.preempt_signal), *extra_hooks]
     return Trainer(opt, model, dataset, loader, hooks, dist).train()
 
 
 @contextlib.contextmanager
 def claimed_run_folder(opt, dist: Distributed) -> Iterator[None]:
-    """Rank 0 locks ``<checkpoints_dir>/<name>`` and applies the new-run rule (no silent
-    overwrite of a trained run, see util/run_folder.py); every rank learns the outcome
-    before any work, so an error ends all of them at once."""
+    """Rank 0 locks ``<checkpoints_dir>/<name>``, resolves ``--continue_train auto`` and applies
+    the new-run rule (no silent overwrite of a trained run, see util/run_folder.py); every rank
+    learns the outcome before any work, so an error ends all of them at once."""
     folder = Path(opt.checkpoints_dir) / opt.name
-    lock, error = RunLock(folder), None
+    lock, error, resume = RunLock(folder), None, False
     if dist.is_main:
         try:
             lock.acquire()
-            aside = check_new_run(folder, opt.continue_train, opt.overwrite)
+            aside = check_new_run(folder, opt.continue_train, opt.overwrite, opt.epoch)
+            resume = resolve_continue_train(folder, opt.continue_train, opt.epoch)
+            if opt.continue_train == "auto":
+                print(f"--continue_train auto: {'resuming' if resume else 'no checkpoint yet; a new run in'} {folder}")
             if aside is not None:
                 print(f"--overwrite: the old run of {folder} is now in {aside}")
         except OSError as e:
@@ -78,7 +81,7 @@ def claimed_run_folder(opt, dist: Distributed) -> Iterator[None]:
             error = str(e)
         if error is not None:
             lock.release()
-    error = dist.broadcast(error)
+    error, opt.continue_train = dist.broadcast((error, resume))
     if error is not None:
         raise UserError(error)
     try:

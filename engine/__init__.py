@@ -12,12 +12,13 @@ in list order:
 ``schedule.py``     the learning-rate step at the end of each epoch
 ``report.py``       the run summary, loss lines, pages, live displays, progress bars
 ``nan_guard.py``    stops the run on a non-finite loss, naming it
-``signals.py``      Ctrl-C / SIGTERM: stop after the current step, save, say how to resume
+``signals.py``      Ctrl-C, SIGTERM, ``--preempt_signal``: save at the next step
 ``timing.py``       data and step times (read by the reporting hook and benchmarks)
 ==================  ===============================================================
 
 ``distributed.py`` holds the process group of a ``torchrun`` launch; hooks ask it whether
-they run on rank 0 (the only one that writes) and use it to agree across ranks.
+they run on rank 0 (the only one that writes). Ranks agree in one all-reduce per step: a
+hook's ``votes`` go into it, and their sums are in ``trainer.agreed`` at ``after_step``.
 
 To add behaviour, subclass ``Hook`` and pass it to ``train.main(argv, hooks=[...])``.
 """

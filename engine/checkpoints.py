@@ -71,6 +71,13 @@ def schedule_line(opt, saved: dict, lr: float, epoch: int) -> str:
             f"(--lr_policy {opt.lr_policy})")
 
 
+def resume_argv(argv) -> list:
+    """``argv`` as a command that resumes: with ``--continue_train`` (``auto`` kept: it resumes too)."""
+    if "--continue_train=auto" in argv or any(a == "--continue_train" and b == "auto" for a, b in zip(argv, argv[1:])):
+        return list(argv)
+    return [a for a in argv if a != "--continue_train"] + ["--continue_train"]
+
+
 class CheckpointHook(Hook):
     """Writes checkpoints (rank 0; the others wait): every ``--save_latest_freq`` images,
     at the end of every epoch, and when the run is stopped."""
@@ -96,7 +103,7 @@ class CheckpointHook(Hook):
         state = trainer.state
         self.save(trainer, state.epoch, state.epoch_iter)
         if trainer.dist.is_main:
-            argv = [a for a in self.opt.argv if a != "--continue_train"] + ["--continue_train"]
+            argv = resume_argv(self.opt.argv)
             script = sys.argv[0] if sys.argv[0].endswith("train.py") else "train.py"
             launcher = "torchrun ... " if trainer.dist.enabled else "python "
             print(f"\nstopped by signal {signum}; saved {checkpoint_path(self.save_dir)}.\n"

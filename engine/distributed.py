@@ -46,7 +46,12 @@ class Distributed:
             torch.cuda.set_device(device)
         else:
             device, backend = torch.device("cpu"), "gloo"
-        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s),
+        timeout = datetime.timedelta(seconds=timeout_s)
+        store, rank, world_size = next(dist.rendezvous("env://", rank, world_size, timeout=timeout))
+        # A key space per torchrun start: workers restarted after a failure (--max-restarts)
+        # must not find the dead workers' addresses in a store that outlived them.
+        store = dist.PrefixStore(f"pix2cycle/start_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
+        dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=timeout,
                                 **({"device_id": device} if backend == "nccl" else {}))
         return cls(rank, world_size, local_rank, device)
 
@@ -73,16 +78,12 @@ class Distributed:
         dist.all_reduce(tensor, op=op)
         return tensor.tolist()
 
-    def any(self, flag: bool) -> bool:
-        """True on every rank when ``flag`` is true on at least one."""
-        return bool(flag) if not self.enabled else self._reduce([float(flag)], dist.ReduceOp.MAX)[0] > 0
-
-    def all_have(self, flag: bool) -> bool:
-        """True on every rank when ``flag`` is true on all of them."""
-        return bool(flag) if not self.enabled else self._reduce([float(flag)], dist.ReduceOp.MIN)[0] > 0
-
-    def sum_int(self, value: int) -> int:
-        return int(value) if not self.enabled else int(self._reduce([float(value)], dist.ReduceOp.SUM)[0])
+    def sum_votes(self, votes: Dict[str, float]) -> Dict[str, float]:
+        """The sums over ranks of ``votes`` (the same keys on every rank), in one all-reduce:
+        the training step's only collective (flags are counts of the ranks that raise them)."""
+        if not self.enabled:
+            return {k: float(v) for k, v in votes.items()}
+        return dict(zip(votes, self._reduce([float(v) for v in votes.values()], dist.ReduceOp.SUM)))
 
     def mean(self, values: Dict[str, float]) -> Dict[str, float]:
         """The mean over ranks of each value (the same keys on every rank)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Dict
 
 if TYPE_CHECKING:
     from engine.trainer import Trainer
@@ -20,6 +20,12 @@ class Hook:
 
     def before_step(self, trainer: Trainer) -> None:
         """A batch is ready; the model has not seen it yet (``state.batch``)."""
+
+    def votes(self, trainer: Trainer, after_step: bool) -> Dict[str, float]:
+        """This rank's numbers for the step's one collective (``after_step``: the model has just
+        stepped; else an epoch opens); their sums over ranks are in ``trainer.agreed`` from
+        ``after_step`` (or ``before_epoch``) on. Same keys on every rank."""
+        return {}
 
     def after_step(self, trainer: Trainer) -> None:
         """After the optimisation step on ``state.batch``."""

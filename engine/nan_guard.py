@@ -21,11 +21,21 @@ def nonfinite_losses(model) -> list:
 
 
 class NanGuardHook(Hook):
+    """Votes in the step's collective, so every rank stops at the same step."""
+
+    def __init__(self) -> None:
+        self.bad: list = []
+
+    def votes(self, trainer, after_step: bool) -> dict:
+        if not after_step:
+            return {}
+        self.bad = nonfinite_losses(trainer.model)
+        return {"nonfinite": float(bool(self.bad))}
+
     def after_step(self, trainer) -> None:
-        bad = nonfinite_losses(trainer.model)
-        if trainer.dist.any(bool(bad)):  # every rank stops at the same step
-            where = "on this process" if bad else "on another process"
-            names = ", ".join("loss_" + n for n in bad) if bad else "a loss"
+        if trainer.agreed.get("nonfinite", 0) > 0:
+            where = "on this process" if self.bad else "on another process"
+            names = ", ".join("loss_" + n for n in self.bad) if self.bad else "a loss"
             raise UserError(f"{names} is not finite at iteration {trainer.state.total_iters} ({where}); stopped "
                             f"(the last saved checkpoint is intact). Try a lower --lr, another --gan_mode, "
                             f"or check the data")

@@ -15,14 +15,17 @@ class TimingHook(Hook):
     def __init__(self) -> None:
         self.t_data = self.t_step = 0.0
         self._data_start = self._step_start = time.perf_counter()
+        self._read = 0.0  # the batch's read, done by the trainer during the previous step's collective
 
     def before_epoch(self, trainer) -> None:
         self._data_start = time.perf_counter()
+        self._read = trainer.state.fetch_s
 
     def before_step(self, trainer) -> None:
         self._step_start = time.perf_counter()
-        self.t_data = self._step_start - self._data_start
+        self.t_data = self._step_start - self._data_start + self._read
 
     def after_step(self, trainer) -> None:
         self._data_start = time.perf_counter()
-        self.t_step = self._data_start - self._step_start
+        self._read = trainer.state.fetch_s
+        self.t_step = self._data_start - self._step_start - self._read

@@ -7,8 +7,9 @@ guard, signals, timing) lives in hooks (``engine/__init__.py`` lists them).
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field
-from typing import Iterator, List, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 from engine.distributed import Distributed
 from engine.hooks import Hook
@@ -31,6 +32,7 @@ class TrainState:
     skipped: List[str] = field(default_factory=list)  # unreadable files of this epoch
     skipped_total: int = 0
     skipped_files: set = field(default_factory=set)
+    fetch_s: float = 0.0  # seconds the last read of a batch took (read during the step's collective)
 
 
 class StopTraining(Exception):
@@ -42,11 +44,21 @@ class StopTraining(Exception):
 
 
 class Trainer:
+    """Runs the epochs. Each step has one collective under ``torchrun`` (``agree``): after the
+    model's step, one all-reduce of a small vector carries every rank's votes: the next batch's
+    size (every rank takes a step or none does; the global batch), whether its loader ran out,
+    and each hook's ``votes`` (the NaN guard's non-finite loss, a signal received). So the next
+    batch is read before the hooks' ``after_step``; each epoch opens with one more all-reduce,
+    for its first batch."""
+
     def __init__(self, opt, model, dataset, loader, hooks: Sequence[Hook], dist: Distributed) -> None:
         self.opt, self.model, self.dataset, self.loader, self.dist = opt, model, dataset, loader, dist
         self.sampler = loader.sampler
         self.hooks = list(hooks)
         self.state = TrainState(epoch=opt.epoch_count, last_epoch=opt.n_epochs + opt.n_epochs_decay)
+        self.agreed: Dict[str, float] = {}  # the sums over ranks of the last collective's votes
+        self._batches: Optional[Iterator[dict]] = None
+        self._next: Optional[dict] = None
 
     def call(self, point: str, *args) -> None:
         for hook in self.hooks:
@@ -58,10 +70,12 @@ class Trainer:
         try:
             self.call("before_train")
             while state.epoch <= state.last_epoch:
+                self.open_epoch()
                 self.call("before_epoch")
-                for state.batch in self.batches():
+                while self.take_batch():
                     self.call("before_step")  # a hook may replace state.batch
                     self.model.train_step(state.batch)
+                    self.agree(after_step=True)
                     self.call("after_step")
                 self.check_epoch()
                 self.call("after_epoch")
@@ -73,26 +87,50 @@ class Trainer:
             self.call("on_stop", stop.signum)
             return 128 + stop.signum
         finally:
+            self._batches = self._next = None
             self.call("close")
 
-    def batches(self) -> Iterator[dict]:
-        """The epoch's readable batches, from the resumed position on; counts the position."""
+    # ------------------------------------------------------------------ the epoch's batches
+    def open_epoch(self) -> None:
+        """The epoch's order from the resumed position on, and its first batch agreed on."""
         state = self.state
         self.sampler.set_epoch(state.epoch)
         self.sampler.set_start(state.epoch_iter)
         state.skipped = []
-        for data in self.loader:
+        self._batches = iter(self.loader)
+        self.agree(after_step=False)
+
+    def agree(self, after_step: bool) -> None:
+        """Read the next batch, then the one all-reduce of this point: the sums over ranks of
+        the batch's size, of 'my loader ran out', of 'my batch is empty' and of every hook's votes."""
+        t0 = time.perf_counter()
+        self._next = next(self._batches, None)
+        self.state.fetch_s = time.perf_counter() - t0
+        size = len(self._next["A"]) if self._next is not None and "A" in self._next else 0
+        votes = {"size": size, "ended": float(self._next is None), "empty": float(size == 0)}
+        for hook in self.hooks:
+            votes.update(hook.votes(self, after_step))
+        self.agreed = self.dist.sum_votes(votes)
+
+    def take_batch(self) -> bool:
+        """Make the agreed next batch ``state.batch``; False when the epoch is over. A batch
+        that some rank could not read at all (every image unreadable) is skipped by every rank:
+        a gradient sync must not wait forever. Counts the position in the epoch."""
+        state = self.state
+        while self.agreed["ended"] == 0:
+            data = self._next
             skipped = data.get("skipped", [])
             state.skipped += skipped
             state.epoch_iter += len(skipped)
-            size = len(data["A"]) if "A" in data else 0
-            # Every process takes the step or none does: a gradient sync must not wait forever.
-            if not self.dist.all_have(size > 0):
-                continue
-            state.epoch_iter += size
-            state.batch_size = self.dist.sum_int(size)
-            state.total_iters += state.batch_size
-            yield data
+            if self.agreed["empty"] == 0:
+                state.epoch_iter += len(data["A"])
+                state.batch_size = int(self.agreed["size"])
+                state.total_iters += state.batch_size
+                state.batch = data
+                return True
+            self.agree(after_step=False)
+        self._batches = self._next = None
+        return False
 
     def check_epoch(self) -> None:
         state = self.state

@@ -5,6 +5,24 @@ from __future__ import annotations
 import argparse
 
 
+def continue_train_value(value: str) -> str:
+    """``--continue_train`` takes no value, or ``auto``."""
+    if value != "auto":
+        raise argparse.ArgumentTypeError(f"the only value is auto (resume if there is a checkpoint), not {value!r}")
+    return value
+
+
+def preempt_signal_value(value: str) -> str:
+    """A signal name (``USR1``, ``SIGUSR2``), a number, or ``none``."""
+    from engine.signals import stop_signals
+
+    try:
+        stop_signals(value)
+    except (KeyError, ValueError):
+        raise argparse.ArgumentTypeError(f"not a signal: {value!r} (e.g. SIGUSR1, USR2, 10, or none)") from None
+    return value
+
+
 def add_train_options(parser: argparse.ArgumentParser) -> None:
     from models.losses import GAN_MODES
     from models.schedulers import SCHEDULERS
@@ -14,7 +32,11 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--n_epochs", type=int, default=100, help="# of epochs with the initial learning rate")
     g.add_argument("--n_epochs_decay", type=int, default=100, help="# of epochs to linearly decay the rate to zero")
     g.add_argument("--epoch_count", type=int, default=1, help="the starting epoch count")
-    g.add_argument("--continue_train", action="store_true", help="continue training: load the latest checkpoint")
+    g.add_argument("--continue_train", nargs="?", const=True, default=False, type=continue_train_value,
+                   metavar="auto",
+                   help="continue training: load the latest checkpoint (--epoch); --continue_train auto: resume "
+                        "when the run folder holds one, else start a new run (for job scripts and torchrun "
+                        "--max-restarts, which start the same command again)")
     g.add_argument("--overwrite", action="store_true",
                    help="start anew in a run folder that holds a trained run: the old run is moved aside to "
                         "<name>.old-<time>, not deleted (without it, such a folder is an error)")
@@ -58,6 +80,11 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--lr_decay_iters", type=int, default=50, help="multiply by a gamma every lr_decay_iters epochs")
 
     g = parser.add_argument_group("multi-GPU and multi-node (torchrun; see the README)")
+    g.add_argument("--preempt_signal", default="SIGUSR1", type=preempt_signal_value,
+                   help="the signal a scheduler sends before it stops or preempts the job (SLURM: --signal=B:USR1@120): "
+                        "every process finishes its step, the run is saved and train.py exits with 128 + the "
+                        "signal's number (138 for SIGUSR1) for the job script to requeue on; none: only Ctrl-C "
+                        "and SIGTERM stop a run that way")
     g.add_argument("--dist_timeout", type=float, default=1800.0,
                    help="seconds a process waits for the others at a collective before the job ends with an error")
 

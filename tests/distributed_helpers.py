@@ -3,10 +3,13 @@
 * ``SignalOnRank``, a dataset mode selected by dotted path
   (``--dataset_mode tests.distributed_helpers.SignalOnRank``): aligned pairs, and the process
   of rank ``PIX2CYCLE_TEST_SIGNAL_RANK`` sends itself SIGTERM when it reads its
-  ``PIX2CYCLE_TEST_SIGNAL_AT``-th sample, as a cluster's scheduler would stop a job.
-* Run as a script under torchrun, ``train.py`` with ``RecordGradientSyncs``: every rank writes
-  ``<checkpoints>/<name>/syncs_rank<N>.json``: for each network, the training steps (1, 2, ...)
-  in which DDP averaged its gradients over the processes.
+  ``PIX2CYCLE_TEST_SIGNAL_AT``-th sample, as a cluster's scheduler would stop a job
+  (``PIX2CYCLE_TEST_SIGNAL``: the signal's name, SIGTERM by default; SIGKILL for a crash),
+  on the first start only (not after a torchrun restart).
+* Run as a script under torchrun, ``train.py`` with ``RecordGradientSyncs`` and
+  ``CountCollectives``: every rank writes ``<checkpoints>/<name>/syncs_rank<N>.json``: for
+  each network, the training steps (1, 2, ...) in which DDP averaged its gradients over the
+  processes; and ``collectives_rank<N>.json``: the engine's collectives of every step.
 * ``CollectiveGenerator`` (``--netG tests.distributed_helpers.CollectiveGenerator``): a tiny
   generator whose norm layer, like SyncBatchNorm, averages its batch statistics over the
   processes in every training-mode forward pass: an all-reduce that every rank must reach.
@@ -64,11 +67,52 @@ class SignalOnRank(AlignedDataset):
     reads = 0
 
     def __getitem__(self, index):
-        if os.environ.get("RANK") == os.environ.get("PIX2CYCLE_TEST_SIGNAL_RANK"):
+        # The first start only (torchrun counts its restarts): a restarted worker runs on.
+        first_start = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
+        if os.environ.get("RANK") == os.environ.get("PIX2CYCLE_TEST_SIGNAL_RANK") and first_start:
             self.reads += 1
             if self.reads == int(os.environ["PIX2CYCLE_TEST_SIGNAL_AT"]):
-                os.kill(os.getpid(), signal.SIGTERM)
+                os.kill(os.getpid(), signal.Signals[os.environ.get("PIX2CYCLE_TEST_SIGNAL", "SIGTERM")])
         return super().__getitem__(index)
+
+
+class CountCollectives(Hook):
+    """Counts the engine's calls of ``torch.distributed`` collectives, per training step (from
+    the end of the previous step's hooks to the end of this one's; those torch makes itself,
+    DDP's, are named with their caller): every rank writes
+    ``<checkpoints>/<name>/collectives_rank<N>.json``, a list of ``[epoch, {name: calls}]``."""
+
+    NAMES = ("all_reduce", "broadcast", "barrier", "all_gather", "gather", "gather_object", "all_gather_object",
+             "broadcast_object_list", "reduce", "scatter")
+
+    def __init__(self) -> None:
+        self.calls, self.steps, self.saved = {}, [], {}
+
+    def before_train(self, trainer) -> None:
+        def counted(name, function):
+            def call(*args, **kwargs):
+                caller = sys._getframe(1)
+                module = caller.f_globals.get("__name__", "")
+                # torch's own calls (DDP's) are named by their caller, apart from the engine's.
+                key = name if not module.startswith("torch") else f"{name} by {module}.{caller.f_code.co_name}"
+                self.calls[key] = self.calls.get(key, 0) + 1
+                return function(*args, **kwargs)
+            return call
+
+        self.saved = {name: getattr(dist, name) for name in self.NAMES}
+        for name, function in self.saved.items():
+            setattr(dist, name, counted(name, function))
+        self.calls = {}
+
+    def after_step(self, trainer) -> None:
+        self.steps.append([trainer.state.epoch, self.calls])
+        self.calls = {}
+
+    def close(self, trainer) -> None:
+        for name, function in self.saved.items():
+            setattr(dist, name, function)
+        folder = Path(trainer.opt.checkpoints_dir) / trainer.opt.name
+        (folder / f"collectives_rank{trainer.dist.rank}.json").write_text(json.dumps(self.steps))
 
 
 class RecordGradientSyncs(Hook):
@@ -107,4 +151,4 @@ class RecordGradientSyncs(Hook):
 if __name__ == "__main__":
     import train
 
-    sys.exit(train.main(sys.argv[1:], hooks=[RecordGradientSyncs()]))
+    sys.exit(train.main(sys.argv[1:], hooks=[RecordGradientSyncs(), CountCollectives()]))

@@ -59,6 +59,8 @@ SKIPPED: Dict[tuple, str] = {
     ("README.md", "python translate.py photos/ --name horse2zebra_pretrained"): "needs the downloaded model",
     ("README.md", "torchrun --standalone --nproc_per_node=4"): "needs 4 GPUs, and 2 machines of 8",
     ("README.md", "head=$(scontrol"): "a SLURM job on 2 machines with 8 GPUs each",
+    ("README.md", "torchrun --standalone --nproc_per_node 4 --signals-to-handle"): "a SLURM job with 4 GPUs that "
+                                                                                   "requeues itself",
     ("README.md", "python scripts/benchmark.py --quick"): "a measurement of minutes",
     ("docs/ablation.md", "python scripts/ablate.py --preset seed_study"): "45 minutes on 2 cores; the paper's "
                                                                          "sizes need a GPU",

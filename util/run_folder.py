@@ -8,6 +8,7 @@ another host cannot be checked from here: it is refused, and the message says wh
 to delete once that run is known to be gone. train.py claims its run folder, test.py its
 results folder, scripts/ablate.py its study folders.
 
+``resolve_continue_train`` turns ``--continue_train auto`` into resume-or-start.
 ``check_new_run`` is train.py's rule for a folder that already holds a trained run: go on
 with ``--continue_train``, use another ``--name``, or give ``--overwrite``, which moves the
 old run aside (``<name>.old-<time>``) rather than deleting it.
@@ -180,13 +181,23 @@ def move_aside(folder: Path, keep: Iterable[str] = (LOCK_FILE,)) -> Path:
     return aside
 
 
-def check_new_run(folder: Path, continue_train: bool, overwrite: bool) -> Optional[Path]:
+def resolve_continue_train(folder: Path, continue_train, epoch: str = "latest") -> bool:
+    """``--continue_train auto`` is ``--continue_train`` when ``folder`` holds a checkpoint of
+    ``epoch`` (the full ``<epoch>_checkpoint.pth``, or its ``<epoch>_net_*`` weights alone), else
+    a new run: a job started again with the same command (torchrun ``--max-restarts``, a
+    requeued job) goes on where it stopped, and its first start trains from scratch."""
+    if continue_train != "auto":
+        return bool(continue_train)
+    return any(name == f"{epoch}_checkpoint.pth" or name.startswith(f"{epoch}_net_") for name in trained_files(folder))
+
+
+def check_new_run(folder: Path, continue_train, overwrite: bool, epoch: str = "latest") -> Optional[Path]:
     """train.py's rule for its run folder (hold its lock first); returns where ``--overwrite``
     moved an old run, else None. A UserError names the three ways on."""
     if continue_train and overwrite:
         raise UserError("--overwrite starts a new run and --continue_train resumes the old one: give one of them")
     files = trained_files(folder)
-    if not files or continue_train:
+    if not files or resolve_continue_train(folder, continue_train, epoch):
         return None
     if overwrite:
         return move_aside(folder)
