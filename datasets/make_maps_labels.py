@@ -127,6 +127,29 @@ def convert(dataroot: Path, out: Path, size: Optional[int] = None, limit: Option
     return count
 
 
+def make_demo_labels(root: Path, n_train: int = 4, n_test: int = 2, size: int = 32, seed: int = 0) -> Path:
+    """A tiny dataset in the same layout, from synthetic renderings (palette-coloured blocks on
+    background, a little noise) through the same quantisation: for tests and the docs' sandbox."""
+    rng = np.random.default_rng(seed)
+    colours = [c for c, _ in PALETTE]
+    for phase, n in (("train", n_train), ("test", n_test)):
+        for kind in ("label", "inst", "img"):
+            (root / f"{phase}_{kind}").mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            rendering = np.tile(np.array(colours[0], dtype=np.int16), (size, size, 1))
+            for _ in range(4):
+                x, y = rng.integers(0, size - size // 4, 2)
+                w, h = rng.integers(size // 8, size // 2, 2)
+                rendering[y:y + h, x:x + w] = colours[rng.integers(2, len(colours))]
+            rendering = np.clip(rendering + rng.integers(-3, 4, rendering.shape), 0, 255).astype(np.uint8)
+            labels = quantise(rendering)
+            photo = np.clip(rendering.astype(np.int16) // 2 + rng.integers(0, 60, rendering.shape), 0, 255)
+            Image.fromarray(photo.astype(np.uint8)).save(root / f"{phase}_img" / f"{i}.png")
+            Image.fromarray(labels).save(root / f"{phase}_label" / f"{i}.png")
+            Image.fromarray(instances(labels).astype(np.uint16)).save(root / f"{phase}_inst" / f"{i}.png")
+    return root
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="label and instance maps from the maps tiles' renderings")
     parser.add_argument("--dataroot", required=True, help="the maps dataset (train/ and val/ with A|B tiles)")
