@@ -26,8 +26,9 @@ import torch
 
 from models import MODELS, networks
 from models.base_model import BaseModel
+from models.label_gan import LabelGANLosses
 from models.label_maps import colour_labels, instance_boundaries, one_hot, require_instances
-from models.losses import GANLoss, feature_matching
+from models.losses import GANLoss
 from models.networks.hd import FeatureEncoder, GlobalGenerator, LocalEnhancer
 from models.perceptual import PERCEPTUAL_FORMS, VGG_FILES, vgg_loss
 from util.errors import UserError
@@ -69,7 +70,7 @@ def check_label_options(opt, model: str) -> None:
 
 
 @MODELS.register("pix2pixhd")
-class Pix2PixHDModel(BaseModel):
+class Pix2PixHDModel(LabelGANLosses, BaseModel):
     metric_visuals = {"B": ("fake_B", "real_B")}
     architecture_keys = BaseModel.architecture_keys + HD_KEYS
     unused_options = {
@@ -155,6 +156,10 @@ class Pix2PixHDModel(BaseModel):
         self.optimizers = [self.optimizer_G, self.optimizer_D]
 
     @classmethod
+    def inference_generator(cls, opt, direction):
+        raise UserError(cls.refused_doors["Translator"])
+
+    @classmethod
     def build_generator(cls, opt, name: str):
         norm = networks.get_norm_layer(opt.normG)
         if opt.n_local_enhancers > 0:
@@ -221,31 +226,7 @@ class Pix2PixHDModel(BaseModel):
             x = torch.cat((x, self.features()), 1)
         self.fake_B = self.netG(x)
 
-    # ----------------------------------------------------------------- losses
-    def gan_loss(self, prediction, target_is_real: bool, for_discriminator: bool = True) -> torch.Tensor:
-        return sum(self.criterionGAN(scale[-1].float(), target_is_real, for_discriminator) for scale in prediction)
-
-    def backward_D(self) -> None:
-        pred_fake = self.netD(torch.cat((self.label, self.fake_B.detach()), 1))
-        pred_real = self.netD(torch.cat((self.label, self.real_B), 1))
-        self.loss_D_fake = self.gan_loss(pred_fake, False)
-        self.loss_D_real = self.gan_loss(pred_real, True)
-        self.loss_D = (self.loss_D_fake + self.loss_D_real) * 0.5
-
-    def backward_G(self) -> None:
-        opt = self.opt
-        pred_fake = self.netD(torch.cat((self.label, self.fake_B), 1))
-        self.loss_G_GAN = self.gan_loss(pred_fake, True, for_discriminator=False)
-        self.loss_G = self.loss_G_GAN
-        if opt.lambda_feat > 0:
-            with torch.no_grad():
-                pred_real = self.netD(torch.cat((self.label, self.real_B), 1))
-            self.loss_G_feat = feature_matching(pred_fake, pred_real, "pix2pixhd") * opt.lambda_feat
-            self.loss_G = self.loss_G + self.loss_G_feat
-        if self.criterionVGG is not None:
-            self.loss_G_VGG = self.criterionVGG(self.fake_B, self.real_B)[0] * opt.lambda_vgg
-            self.loss_G = self.loss_G + self.loss_G_VGG
-
+    # ----------------------------------------------------------------- steps
     def fix_global(self) -> None:
         """The first ``--niter_fix_global`` epochs train only the outermost enhancer: G1 and the
         inner enhancers take no gradients (Adam leaves parameters without gradients unchanged)."""

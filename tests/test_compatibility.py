@@ -44,7 +44,7 @@ SHORT = ["--n_epochs", "1", "--n_epochs_decay", "0", "--max_dataset_size", "2", 
          "--display_freq", "100000", "--print_freq", "100000"]
 OFFLINE_METRICS = "l1,psnr,ssim"
 # Rows of the newer model families: their cells run under -m extended, all but the train door.
-EXTENDED_ROWS = {"pix2pixhd"}
+EXTENDED_ROWS = {"pix2pixhd", "spade"}
 EXTENDED = pytest.mark.extended
 
 
@@ -143,7 +143,7 @@ def finite_weights(folder: Path, tag: str = "latest") -> dict:
 def an_input(model: str, data: dict) -> Path:
     """A file the model's inference doors take."""
     mode = dataset_mode(run_model_of(model))
-    folder = data[mode] / ("test" if mode == "aligned" else "testA")
+    folder = data[mode] / {"aligned": "test", "label": "test_label"}.get(mode, "testA")
     return sorted(folder.iterdir())[0]
 
 
