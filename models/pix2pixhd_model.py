@@ -155,6 +155,12 @@ class Pix2PixHDModel(LabelGANLosses, BaseModel):
         self.optimizer_D = self.make_adam(self.netD.parameters(), lr=opt.lr_D)
         self.optimizers = [self.optimizer_G, self.optimizer_D]
 
+    @staticmethod
+    def input_sizes(opt) -> tuple:
+        """(multiple, smallest side): G1 halves the image --n_downsample_global times, below each enhancer."""
+        multiple = 2 ** (opt.n_downsample_global + opt.n_local_enhancers)
+        return multiple, multiple
+
     @classmethod
     def inference_generator(cls, opt, direction):
         raise UserError(cls.refused_doors["Translator"])

@@ -130,16 +130,19 @@ class SPADEModel(LabelGANLosses, BaseModel):
         self.optimizer_D = self.make_adam(self.netD.parameters(), lr=d_lr)
         self.optimizers = [self.optimizer_G, self.optimizer_D]
 
+    @staticmethod
+    def input_sizes(opt) -> tuple:
+        """(multiple, smallest side): G's first grid is crop_size / 2**upsamplings, and at least 2x2
+        (its batch norm needs more than one value per channel)."""
+        multiple = 2 ** UPSAMPLINGS[opt.num_upsampling_layers]
+        return multiple, 2 * multiple
+
     @classmethod
     def inference_generator(cls, opt, direction):
         raise UserError(cls.refused_doors["Translator"])
 
     @classmethod
     def build_generator(cls, opt, name: str):
-        size = UPSAMPLINGS[opt.num_upsampling_layers]
-        if opt.crop_size % 2 ** size:
-            raise UserError(f"--model spade with --num_upsampling_layers {opt.num_upsampling_layers} needs a "
-                            f"--crop_size that is a multiple of {2 ** size}, not {opt.crop_size}")
         net = SPADEGenerator(semantic_channels(opt), opt.output_nc, opt.ngf, opt.crop_size, opt.num_upsampling_layers,
                              opt.z_dim if opt.use_vae else None, networks.get_norm_layer(opt.normG),
                              opt.spade_hidden, not opt.no_spectral_norm_G)

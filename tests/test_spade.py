@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -78,7 +79,7 @@ def test_vae_trains_the_encoder_and_takes_a_style_image(label_dataroot, tmp_path
         assert test_script.main(common + ["--results_dir", str(tmp_path / tag), *extra]) == 0
         images = sorted((tmp_path / tag / "vae" / "test_latest" / "images").glob("*fake_B*"))
         assert len(images) == 2
-        outputs[tag] = [torch.tensor(list(Image.open(p).getdata())) for p in images]
+        outputs[tag] = [torch.from_numpy(np.asarray(Image.open(p)).copy()) for p in images]
     # The style image's code, not each pair's photo, drives the outputs.
     assert any(not torch.equal(a, b) for a, b in zip(outputs["pairs"], outputs["style"]))
 
@@ -93,3 +94,12 @@ def test_continue_train_equals_one_run(label_dataroot, tmp_path):
     assert train_script.main(tiny_args("spade", label_dataroot, tmp_path, "split", *common,
                                        "--n_epochs", "1", "--n_epochs_decay", "1", "--continue_train")) == 0
     assert_same_networks(tmp_path / "straight", tmp_path / "split", ["G", "D", "E"], atol=0)
+
+
+def test_sizes_follow_spades_generator(label_dataroot, tmp_path):
+    """G's first grid is crop_size / 32: other sizes are one clear error naming the model."""
+    for size, match in (("48", "multiple of 32 needed by --model spade"), ("32", "at least 64 pixels")):
+        opt = parse_options(tiny_args("spade", label_dataroot, tmp_path, "s", "--load_size", size,
+                                      "--crop_size", size), is_train=True)
+        with pytest.raises(UserError, match=match):
+            create_dataset(opt)
