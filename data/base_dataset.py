@@ -218,7 +218,9 @@ def validate_sizes(opt: argparse.Namespace) -> None:
     """Reject size options that cannot work, before any image is read."""
     check_preprocess(opt.preprocess)
     multiple = opt.size_multiple
-    needed_by = f" needed by {opt.netG}"
+    # Who sets the sizes: --netG, or a model with a generator of its own (options' finalize).
+    sizes_by = getattr(opt, "sizes_set_by", None) or f"--netG {opt.netG}"
+    needed_by = f" needed by {sizes_by.replace('--netG ', '')}"
     _, crop = PREPROCESS_MODES[opt.preprocess]
     if crop and opt.preprocess != "crop" and opt.load_size < opt.crop_size:
         raise UserError(f"load_size {opt.load_size} is smaller than crop_size {opt.crop_size} "
@@ -235,8 +237,7 @@ def validate_sizes(opt: argparse.Namespace) -> None:
                             f"valid: {_valid_multiples(value, multiple, smallest)}")
         if value < smallest:
             # Caught here, not as a norm-layer error from a 1x1 feature map mid-training.
-            nets = f"--netG {opt.netG}" + (f" and --netD {opt.netD} (--n_layers_D {opt.n_layers_D})"
-                                           if opt.isTrain else "")
+            nets = sizes_by + (f" and --netD {opt.netD} (--n_layers_D {opt.n_layers_D})" if opt.isTrain else "")
             raise UserError(f"{name} {value} is too small for {nets}: images must be at least "
                             f"{smallest} pixels; valid: {_valid_multiples(value, multiple, smallest)}")
 

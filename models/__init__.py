@@ -27,6 +27,8 @@ from models import test_model  # noqa: E402,F401
 from models import template_model  # noqa: E402,F401
 from models import colorization_model  # noqa: E402,F401
 from models import cut_model  # noqa: E402,F401
+from models import pix2pixhd_model  # noqa: E402,F401
+from models import spade_model  # noqa: E402,F401
 
 
 def find_model_using_name(model_name: str):

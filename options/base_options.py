@@ -445,6 +445,7 @@ def _apply_suffix(opt: argparse.Namespace) -> None:
 
 def finalize(opt: argparse.Namespace) -> argparse.Namespace:
     """Derived values and checks that do not touch the file system."""
+    from models import MODELS
     from models.networks import (
         DISCRIMINATORS,
         GENERATORS,
@@ -472,6 +473,12 @@ def finalize(opt: argparse.Namespace) -> argparse.Namespace:
     # The smallest image side the networks accept (the discriminator only matters in training).
     opt.min_input_size = max(generator_min_size(opt.netG),
                              discriminator_min_size(opt.netD, opt.n_layers_D) if opt.isTrain else 1)
+    # A model with a generator of its own (not --netG) says what sizes it takes.
+    own_sizes = getattr(MODELS.get(opt.model), "input_sizes", None)
+    if own_sizes is not None:
+        multiple, smallest = own_sizes(opt)
+        opt.size_multiple, opt.min_input_size = multiple, max(smallest, opt.min_input_size)
+    opt.sizes_set_by = f"--model {opt.model}" if own_sizes is not None else f"--netG {opt.netG}"
     if not opt.isTrain:
         # Test-time loading mirrors the reference's test.py: one image at a time, in order.
         opt.num_threads = min(opt.num_threads, 1)

@@ -32,6 +32,10 @@ MODELS = {
     "CycleGAN": ["--model", "cycle_gan"],
     "CUT": ["--model", "cut", "--CUT_mode", "CUT"],
     "FastCUT": ["--model", "cut", "--CUT_mode", "FastCUT"],
+    # Label maps of datasets/make_maps_labels.py (--dataroot of its layout); no VGG loss: its
+    # weights are not downloaded.
+    "pix2pixHD": ["--model", "pix2pixhd", "--label_nc", "6", "--lambda_vgg", "0"],
+    "SPADE": ["--model", "spade", "--label_nc", "5", "--contain_dontcare_label", "--lambda_vgg", "0"],
 }
 
 
@@ -85,7 +89,7 @@ def run_one(label: str, args: argparse.Namespace) -> dict:
 
 def table(rows: list) -> str:
     base = next((r for r in rows if r["label"] == "CycleGAN"), rows[0])
-    lines = ["| model | s / iter, wall (median, min-max) | CPU s / iter | vs CycleGAN (CPU s) | peak RSS (MiB) "
+    lines = [f"| model | s / iter, wall (median, min-max) | CPU s / iter | vs {base['label']} (CPU s) | peak RSS (MiB) "
              "| PSNR | SSIM | L1 | test pairs |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         m = r["metrics"]

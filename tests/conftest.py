@@ -86,6 +86,12 @@ def unaligned_dataroot(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def label_dataroot(tmp_path_factory) -> Path:
+    """``train_label/ train_inst/ train_img/`` (4) and ``test_*`` (2) at 32x32: the label layout."""
+    return load_script("make_maps_labels").make_demo_labels(tmp_path_factory.mktemp("labels"), size=32, seed=3)
+
+
+@pytest.fixture(scope="session")
 def shared_datasets() -> Path:
     """The real datasets folder; tests using it skip when it is absent."""
     if not SHARED_DATASETS.is_dir():

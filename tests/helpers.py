@@ -16,12 +16,21 @@ TINY_BY_MODEL = {
                   "--ngf", "4", "--ndf", "4", "--input_nc", "1", "--output_nc", "1", "--patches_per_volume", "1"],
     "colorization": ["--netG", "resnet_6blocks", "--load_size", "36", "--crop_size", "32", "--phase", "trainA"],
     "cut": ["--netG", "resnet_6blocks", "--load_size", "36", "--crop_size", "32"],
+    # Label maps of tests/conftest.py label_dataroot (6 classes), G1 with 2 downsamplings.
+    "pix2pixhd": ["--label_nc", "6", "--n_downsample_global", "2", "--n_blocks_global", "1", "--load_size", "36",
+                  "--crop_size", "32"],
+    # 5 classes and dontcare, SPADE's shared conv 16 wide (128 in the paper).
+    # 64 px: G's first grid is crop_size / 32, and its batch norm needs more than one value.
+    "spade": ["--label_nc", "5", "--contain_dontcare_label", "--spade_hidden", "16", "--load_size", "64",
+              "--crop_size", "64"],
 }
 # Training-only flags of the tiny settings (test.py does not take them).
-TINY_TRAIN_BY_MODEL = {"cut": ["--num_patches", "16", "--netF_nc", "16"]}
+TINY_TRAIN_BY_MODEL = {"cut": ["--num_patches", "16", "--netF_nc", "16"],
+                       "pix2pixhd": ["--lambda_vgg", "0"], "spade": ["--lambda_vgg", "0"]}  # no VGG weights offline (its own test has them)
 PAIRED = {"pix2pix", "template"}
 WITHOUT_D = {"template"}  # --ndf is an error there (it has no discriminator)
 VOLUMES = {"pix2pix3d"}
+LABELS = {"pix2pixhd", "spade"}  # --dataset_mode label
 
 
 def tiny_args(model: str, dataroot: Path, checkpoints: Path, name: str = "run", *extra: str) -> list:

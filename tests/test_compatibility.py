@@ -43,6 +43,14 @@ TRAINABLE = [m for m in MODEL_NAMES if compatibility.cell(m, DOORS[0]) is None]
 SHORT = ["--n_epochs", "1", "--n_epochs_decay", "0", "--max_dataset_size", "2", "--no_html",
          "--display_freq", "100000", "--print_freq", "100000"]
 OFFLINE_METRICS = "l1,psnr,ssim"
+# Rows of the newer model families: their cells run under -m extended, all but the train door.
+EXTENDED_ROWS = {"pix2pixhd", "spade"}
+EXTENDED = pytest.mark.extended
+
+
+def rows() -> list:
+    """MODEL_NAMES as parameters, the EXTENDED_ROWS marked extended."""
+    return [pytest.param(m, marks=EXTENDED) if m in EXTENDED_ROWS else m for m in MODEL_NAMES]
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +68,9 @@ def data(tmp_path_factory) -> dict:
         shutil.copytree(unaligned / f"test{side}", unaligned / f"val{side}")
     volume = load_script("make_scientific_demo").make_volume_set(root / "volume", shape=(16, 16, 16), n_train=2,
                                                                  n_test=1, fmt=".npy")
+    label = load_script("make_maps_labels").make_demo_labels(root / "label", n_train=2, n_test=1, size=32, seed=7)
     return {"aligned": aligned, "unaligned": unaligned, "colorization": unaligned, "volume": volume,
-            "single": unaligned / "testA"}
+            "single": unaligned / "testA", "label": label}
 
 
 dataset_mode = compatibility.dataset_mode
@@ -108,11 +117,18 @@ def assert_refused_with(reason: str, run, capsys) -> None:
 
 @pytest.fixture(scope="module")
 def runs(data, tmp_path_factory) -> Path:
-    """One tiny trained run per trainable model (the "train" door), under <checkpoints>/<model>."""
+    """One tiny trained run per trainable model (the "train" door), under <checkpoints>/<model>; those of
+    EXTENDED_ROWS are trained when a cell first needs them (``ensure_run``)."""
     checkpoints = tmp_path_factory.mktemp("matrix_runs")
     for model in TRAINABLE:
-        assert train.main(model_args(model, data, checkpoints, model, "--seed", "1")) == 0, model
+        if model not in EXTENDED_ROWS:
+            ensure_run(model, data, checkpoints)
     return checkpoints
+
+
+def ensure_run(model: str, data: dict, runs: Path) -> None:
+    if model in TRAINABLE and not (runs / model / "latest_checkpoint.pth").is_file():
+        assert train.main(model_args(model, data, runs, model, "--seed", "1")) == 0, model
 
 
 def finite_weights(folder: Path, tag: str = "latest") -> dict:
@@ -127,7 +143,7 @@ def finite_weights(folder: Path, tag: str = "latest") -> dict:
 def an_input(model: str, data: dict) -> Path:
     """A file the model's inference doors take."""
     mode = dataset_mode(run_model_of(model))
-    folder = data[mode] / ("test" if mode == "aligned" else "testA")
+    folder = data[mode] / {"aligned": "test", "label": "test_label"}.get(mode, "testA")
     return sorted(folder.iterdir())[0]
 
 
@@ -136,6 +152,8 @@ def run_door(door: str, model: str, data: dict, runs: Path, tmp_path: Path, caps
     """Go through ``door`` with ``model``'s run; returns what the door produced, for the checks."""
     run = run_model_of(model)
     folder = runs / run
+    if door != "train":
+        ensure_run(run, data, runs)
     if door == "train":
         return train.main(model_args(model, data, tmp_path, "t"))
     if door in ("resume", "resume weights"):
@@ -238,8 +256,11 @@ def check_door(door: str, model: str, result, tmp_path: Path) -> None:
             assert list((gallery.parent / "images").iterdir())
 
 
-@pytest.mark.parametrize("door", [c.name for c in DOORS])
-@pytest.mark.parametrize("model", MODEL_NAMES)
+DOOR_CELLS = [pytest.param(m, c.name, marks=EXTENDED if m in EXTENDED_ROWS and c.name != "train" else (),
+                           id=f"{m}-{c.name}") for c in DOORS for m in MODEL_NAMES]
+
+
+@pytest.mark.parametrize("model,door", DOOR_CELLS)
 def test_door(model, door, data, runs, tmp_path, capsys):
     column = next(c for c in DOORS if c.name == door)
     reason = compatibility.cell(model, column)
@@ -254,7 +275,7 @@ MODE_EXTRA = {"compile": ["--compile_backend", "eager"], "validation": ["--val_m
 
 
 @pytest.mark.parametrize("mode", [c.name for c in MODES])
-@pytest.mark.parametrize("model", MODEL_NAMES)
+@pytest.mark.parametrize("model", rows())
 def test_mode(model, mode, data, tmp_path, capsys):
     column = next(c for c in MODES if c.name == mode)
     args = model_args(model, data, tmp_path, "m", *column.flags, *MODE_EXTRA.get(mode, []))
@@ -314,7 +335,7 @@ def network_model(model: str, column, data: dict, tmp_path: Path):
 
 
 @pytest.mark.parametrize("column", NETWORKS, ids=[f"{c.group}-{c.name}" for c in NETWORKS])
-@pytest.mark.parametrize("model", MODEL_NAMES)
+@pytest.mark.parametrize("model", rows())
 def test_network(model, column, data, tmp_path, capsys):
     """The model takes the network (one training step changes its weights; the test model runs
     it forward), or refuses it naming the option and the model's reason."""
@@ -344,8 +365,17 @@ def test_network(model, column, data, tmp_path, capsys):
 def test_torchrun_every_model_in_one_process_group(data, tmp_path):
     """Each trainable model for two steps in 2 processes (gloo), one launch for all; the norm
     refused on CPU processes is refused on every rank."""
-    jobs = {model: model_args(model, data, tmp_path, model, "--seed", "1") for model in TRAINABLE}
-    refused = [m for m in TRAINABLE if m == "pix2pix"]
+    torchrun_models([m for m in TRAINABLE if m not in EXTENDED_ROWS], data, tmp_path)
+
+
+@EXTENDED
+def test_torchrun_extended_rows(data, tmp_path):
+    torchrun_models([m for m in TRAINABLE if m in EXTENDED_ROWS], data, tmp_path)
+
+
+def torchrun_models(models: list, data: dict, tmp_path: Path) -> None:
+    jobs = {model: model_args(model, data, tmp_path, model, "--seed", "1") for model in models}
+    refused = [m for m in models if m == "pix2pix"]
     jobs.update({f"{m}_syncbatch": model_args(m, data, tmp_path, f"{m}_syncbatch", "--norm", "syncbatch")
                  for m in refused})
     spec = tmp_path / "jobs.json"
@@ -356,7 +386,7 @@ def test_torchrun_every_model_in_one_process_group(data, tmp_path):
                           env={**os.environ, "OMP_NUM_THREADS": "1"}, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "results_rank0.json").read_text())
-    for model in TRAINABLE:
+    for model in models:
         expected = compatibility.cell(model, next(c for c in COLUMNS if c.name == "torchrun"))
         if expected is None:
             assert results[model] == "ok", (model, results[model])
