@@ -16,12 +16,15 @@ TINY_BY_MODEL = {
                   "--ngf", "4", "--ndf", "4", "--input_nc", "1", "--output_nc", "1", "--patches_per_volume", "1"],
     "colorization": ["--netG", "resnet_6blocks", "--load_size", "36", "--crop_size", "32", "--phase", "trainA"],
     "cut": ["--netG", "resnet_6blocks", "--load_size", "36", "--crop_size", "32"],
+    "bicycle_gan": ["--netG", "unet_32", "--load_size", "36", "--crop_size", "32", "--nef", "8"],
 }
 # Training-only flags of the tiny settings (test.py does not take them).
 TINY_TRAIN_BY_MODEL = {"cut": ["--num_patches", "16", "--netF_nc", "16"]}
-PAIRED = {"pix2pix", "template"}
+PAIRED = {"pix2pix", "template", "bicycle_gan"}
 WITHOUT_D = {"template"}  # --ndf is an error there (it has no discriminator)
 VOLUMES = {"pix2pix3d"}
+# New model families: their matrix cells that train or run, but the train door, are extended tests.
+MATRIX_EXTENDED_MODELS = {"bicycle_gan"}
 
 
 def tiny_args(model: str, dataroot: Path, checkpoints: Path, name: str = "run", *extra: str) -> list:

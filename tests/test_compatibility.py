@@ -31,7 +31,7 @@ from models import MODELS, create_model
 from options import parse_options
 from pix2cycle import Translator, compatibility
 from tests.conftest import REPO_ROOT, load_script
-from tests.helpers import tiny_args
+from tests.helpers import MATRIX_EXTENDED_MODELS, tiny_args
 from util.errors import UserError
 
 COLUMNS = compatibility.columns()
@@ -40,6 +40,19 @@ MODES = [c for c in COLUMNS if c.group == "mode" and c.name != "torchrun"]
 NETWORKS = [c for c in COLUMNS if c.group in ("norm", "netG", "netD")]
 MODEL_NAMES = compatibility.models()
 TRAINABLE = [m for m in MODEL_NAMES if compatibility.cell(m, DOORS[0]) is None]
+
+
+def cells(columns: list, value=lambda column: column.name, named=lambda column: column.name) -> list:
+    """(model, column) parameters; the cells of MATRIX_EXTENDED_MODELS that run something (all
+    but their train door and their refusals) are in the extended group."""
+    out = []
+    for model in MODEL_NAMES:
+        for column in columns:
+            cheap = model not in MATRIX_EXTENDED_MODELS or column.name == "train" \
+                or compatibility.cell(model, column) is not None
+            out.append(pytest.param(model, value(column), id=f"{model}-{named(column)}",
+                                    marks=() if cheap else pytest.mark.extended))
+    return out
 SHORT = ["--n_epochs", "1", "--n_epochs_decay", "0", "--max_dataset_size", "2", "--no_html",
          "--display_freq", "100000", "--print_freq", "100000"]
 OFFLINE_METRICS = "l1,psnr,ssim"
@@ -226,8 +239,7 @@ def check_door(door: str, model: str, result, tmp_path: Path) -> None:
             assert list((gallery.parent / "images").iterdir())
 
 
-@pytest.mark.parametrize("door", [c.name for c in DOORS])
-@pytest.mark.parametrize("model", MODEL_NAMES)
+@pytest.mark.parametrize("model,door", cells(DOORS))
 def test_door(model, door, data, runs, tmp_path, capsys):
     column = next(c for c in DOORS if c.name == door)
     reason = compatibility.cell(model, column)
@@ -241,8 +253,7 @@ def test_door(model, door, data, runs, tmp_path, capsys):
 MODE_EXTRA = {"compile": ["--compile_backend", "eager"], "validation": ["--val_metrics", OFFLINE_METRICS]}
 
 
-@pytest.mark.parametrize("mode", [c.name for c in MODES])
-@pytest.mark.parametrize("model", MODEL_NAMES)
+@pytest.mark.parametrize("model,mode", cells(MODES))
 def test_mode(model, mode, data, tmp_path, capsys):
     column = next(c for c in MODES if c.name == mode)
     args = model_args(model, data, tmp_path, "m", *column.flags, *MODE_EXTRA.get(mode, []))
@@ -292,7 +303,7 @@ def network_model(model: str, column, data: dict, tmp_path: Path):
     model_obj = create_model(opt)
     if opt.dataset_mode == "volume" and opt.size_multiple > 64:
         return model_obj, None  # a 256^3 patch and more: built, not run on a CPU
-    batch = first_batch(create_dataset(opt), 1) if opt.dataset_mode != "volume" else None
+    batch = first_batch(create_dataset(opt), opt.batch_size) if opt.dataset_mode != "volume" else None
     if batch is None and opt.dataset_mode == "volume":
         batch = {"A": torch.rand(1, opt.input_nc, side, side, side) * 2 - 1,
                  "B": torch.rand(1, opt.output_nc, side, side, side) * 2 - 1, "A_paths": ["a"], "B_paths": ["b"]}
@@ -301,8 +312,8 @@ def network_model(model: str, column, data: dict, tmp_path: Path):
     return model_obj, batch
 
 
-@pytest.mark.parametrize("column", NETWORKS, ids=[f"{c.group}-{c.name}" for c in NETWORKS])
-@pytest.mark.parametrize("model", MODEL_NAMES)
+@pytest.mark.parametrize("model,column", cells(NETWORKS, value=lambda column: column,
+                                          named=lambda column: f"{column.group}-{column.name}"))
 def test_network(model, column, data, tmp_path, capsys):
     """The model takes the network (one training step changes its weights; the test model runs
     it forward), or refuses it naming the option and the model's reason."""

@@ -67,6 +67,7 @@ SKIPPED: Dict[tuple, str] = {
     ("docs/inference.md", "pip install -r requirements-export.txt"): NETWORK,
     ("docs/inference.md", "bash scripts/download_cyclegan_model.sh"): NETWORK + ", and the models it fetches",
     ("docs/models.md", "python scripts/compare_models.py"): "a measurement of minutes",
+    ("docs/models.md", "python scripts/measure_multimodal.py"): "a measurement of minutes",
     ("docs/visualization.md", "python -m visdom.server"): "a server in another terminal",
     ("docs/visualization.md", 'python -c "import sys; sys.argv'): "a server",
     ("docs/visualization.md", "pip install tensorboard"): NETWORK,
