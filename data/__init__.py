@@ -35,6 +35,7 @@ from data import template_dataset  # noqa: F401
 from data import paired_dataset  # noqa: F401
 from data import volume_dataset  # noqa: F401
 from data import colorization_dataset  # noqa: F401
+from data import multidomain_dataset  # noqa: F401
 # isort: on
 
 __all__ = ["DATASETS", "BaseDataset", "ResumableSampler", "collate_skip_unreadable",

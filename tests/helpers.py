@@ -17,14 +17,17 @@ TINY_BY_MODEL = {
     "colorization": ["--netG", "resnet_6blocks", "--load_size", "36", "--crop_size", "32", "--phase", "trainA"],
     "cut": ["--netG", "resnet_6blocks", "--load_size", "36", "--crop_size", "32"],
     "bicycle_gan": ["--netG", "unet_32", "--load_size", "36", "--crop_size", "32", "--nef", "8"],
+    "stargan_v2": ["--load_size", "36", "--crop_size", "32", "--latent_dim", "4", "--style_dim", "8",
+                   "--mapping_hidden", "16"],
 }
 # Training-only flags of the tiny settings (test.py does not take them).
-TINY_TRAIN_BY_MODEL = {"cut": ["--num_patches", "16", "--netF_nc", "16"]}
+TINY_TRAIN_BY_MODEL = {"cut": ["--num_patches", "16", "--netF_nc", "16"], "stargan_v2": ["--batch_size", "2"]}
 PAIRED = {"pix2pix", "template", "bicycle_gan"}
 WITHOUT_D = {"template"}  # --ndf is an error there (it has no discriminator)
 VOLUMES = {"pix2pix3d"}
+MULTIDOMAIN = {"stargan_v2"}  # --dataset_mode multidomain (tests/conftest.py multidomain_dataroot)
 # New model families: their matrix cells that train or run, but the train door, are extended tests.
-MATRIX_EXTENDED_MODELS = {"bicycle_gan"}
+MATRIX_EXTENDED_MODELS = {"bicycle_gan", "stargan_v2"}
 
 
 def tiny_args(model: str, dataroot: Path, checkpoints: Path, name: str = "run", *extra: str) -> list:
