@@ -29,6 +29,8 @@ from models import colorization_model  # noqa: E402,F401
 from models import cut_model  # noqa: E402,F401
 from models import pix2pixhd_model  # noqa: E402,F401
 from models import spade_model  # noqa: E402,F401
+from models import bicycle_gan_model  # noqa: E402,F401
+from models import stargan_v2_model  # noqa: E402,F401
 
 
 def find_model_using_name(model_name: str):

@@ -265,7 +265,15 @@ READ_ONLY_WITH = (
     ("grad_accum_mode", "grad_accum_steps", lambda k: k > 1, "--grad_accum_mode orders the batches of "
      "--grad_accum_steps K (K > 1)"),
     ("compile_backend", "compile", bool, "--compile_backend chooses torch.compile's backend: give --compile"),
+    ("n_samples", "model", lambda model: getattr(_model_class(model), "samples_per_input", False),
+     "--n_samples is read by the models with many outputs per input (bicycle_gan, stargan_v2)"),
 )
+
+
+def _model_class(model: str):
+    from models import MODELS
+
+    return MODELS.get(model)
 
 
 # What test.py never reads: it builds and loads generators only. Given as the run was trained

@@ -28,5 +28,8 @@ def add_test_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--trust_remote_code", action="store_true",
                    help="import a plugin (--model/--netG package.module.Class) that the run's train_opt.json "
                         "names, without naming it again here: only for code you trust")
+    g.add_argument("--n_samples", type=int, default=1,
+                   help="outputs per input of a model with many (bicycle_gan: z ~ N(0, I); stargan_v2: style "
+                        "codes), side by side in the gallery")
     # Test images are scaled to crop_size and not cropped further, as in the reference.
     parser.set_defaults(load_size=parser.get_default("crop_size"))

@@ -175,6 +175,18 @@ class Translator:
             elif isinstance(module, nn.Dropout):
                 module.train(dropout and not eval)
 
+    def condition(self, **choice: Any) -> Translator:
+        """Choose which of the outputs of a model with many per input this one gives, and
+        return the Translator: bicycle_gan ``seed=S`` (z ~ N(0, I) drawn with seed S) or
+        ``style=image`` (z of that image); stargan_v2 ``target_domain=`` with ``seed=`` or
+        ``reference=image``. The plugin's ``condition_translator`` says what it takes."""
+        hook = getattr(self.plugin, "condition_translator", None)
+        if hook is None:
+            raise UserError(f"a --model {self.opt.model} run gives one output per input: there is nothing to "
+                            f"choose with {', '.join(choice) or 'condition()'}")
+        hook(self, **choice)
+        return self
+
     # ----------------------------------------------------------------- running
     @property
     def device(self) -> torch.device:

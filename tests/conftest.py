@@ -92,6 +92,13 @@ def label_dataroot(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def multidomain_dataroot(unaligned_dataroot, tmp_path_factory) -> Path:
+    """``train/`` and ``test/`` with one folder per domain (A, B): the unaligned images, linked."""
+    return load_script("make_multidomain").make_multidomain(unaligned_dataroot, tmp_path_factory.mktemp("domains")
+                                                            / "domains", copy=True)
+
+
+@pytest.fixture(scope="session")
 def shared_datasets() -> Path:
     """The real datasets folder; tests using it skip when it is absent."""
     if not SHARED_DATASETS.is_dir():

@@ -23,14 +23,20 @@ TINY_BY_MODEL = {
     # 64 px: G's first grid is crop_size / 32, and its batch norm needs more than one value.
     "spade": ["--label_nc", "5", "--contain_dontcare_label", "--spade_hidden", "16", "--load_size", "64",
               "--crop_size", "64"],
+    "bicycle_gan": ["--netG", "unet_32", "--load_size", "36", "--crop_size", "32", "--nef", "8"],
+    "stargan_v2": ["--load_size", "36", "--crop_size", "32", "--latent_dim", "4", "--style_dim", "8",
+                   "--mapping_hidden", "16"],
 }
 # Training-only flags of the tiny settings (test.py does not take them).
-TINY_TRAIN_BY_MODEL = {"cut": ["--num_patches", "16", "--netF_nc", "16"],
+TINY_TRAIN_BY_MODEL = {"cut": ["--num_patches", "16", "--netF_nc", "16"], "stargan_v2": ["--batch_size", "2"],
                        "pix2pixhd": ["--lambda_vgg", "0"], "spade": ["--lambda_vgg", "0"]}  # no VGG weights offline (its own test has them)
-PAIRED = {"pix2pix", "template"}
+PAIRED = {"pix2pix", "template", "bicycle_gan"}
 WITHOUT_D = {"template"}  # --ndf is an error there (it has no discriminator)
 VOLUMES = {"pix2pix3d"}
 LABELS = {"pix2pixhd", "spade"}  # --dataset_mode label
+MULTIDOMAIN = {"stargan_v2"}  # --dataset_mode multidomain (tests/conftest.py multidomain_dataroot)
+# New model families: their matrix cells that train or run, but the train door, are extended tests.
+MATRIX_EXTENDED_MODELS = {"bicycle_gan", "stargan_v2", "pix2pixhd", "spade"}
 
 
 def tiny_args(model: str, dataroot: Path, checkpoints: Path, name: str = "run", *extra: str) -> list:

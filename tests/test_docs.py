@@ -76,6 +76,7 @@ SKIPPED: Dict[tuple, str] = {
                                                                                                    "no network here",
     ("docs/inference.md", "python export.py --name facades_pix2pix --format hub --out facades_hub --push_to_hub"):
         "uploads: no network here",
+    ("docs/models.md", "python scripts/measure_multimodal.py"): "a measurement of minutes",
     ("docs/visualization.md", "python -m visdom.server"): "a server in another terminal",
     ("docs/visualization.md", 'python -c "import sys; sys.argv'): "a server",
     ("docs/visualization.md", "pip install tensorboard"): NETWORK,

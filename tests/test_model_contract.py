@@ -11,7 +11,7 @@ import torch
 from data import create_dataloader, create_dataset
 from models import MODELS, create_model
 from options import parse_options
-from tests.helpers import LABELS, PAIRED, TINY_BY_MODEL, VOLUMES, tiny_args
+from tests.helpers import LABELS, MULTIDOMAIN, PAIRED, TINY_BY_MODEL, VOLUMES, tiny_args
 
 TRAINABLE = [name for name in MODELS.names() if name != "test"]
 
@@ -28,7 +28,8 @@ def first_batch(opt):
 def test_one_step_then_save_and_load(model_name, request, tmp_path):
     torch.manual_seed(0)
     fixture = "volume_dataroot" if model_name in VOLUMES else "aligned_dataroot" if model_name in PAIRED \
-        else "label_dataroot" if model_name in LABELS else "unaligned_dataroot"
+        else "label_dataroot" if model_name in LABELS else "multidomain_dataroot" if model_name in MULTIDOMAIN \
+        else "unaligned_dataroot"
     root = request.getfixturevalue(fixture)
     opt = parse_options(tiny_args(model_name, root, tmp_path), is_train=True)
     model = create_model(opt)

@@ -51,7 +51,7 @@ def test_test_options_defaults():
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--model", "nope"], "available: colorization, cut, cycle_gan, pix2pix, pix2pix3d, template, test"),
+    (["--model", "nope"], "available: bicycle_gan, colorization, cut, cycle_gan, pix2pix, pix2pix3d"),
     (["--dataset_mode", "nope"], "available: aligned"),
     (["--netG", "resnet_7blocks"], "resnet_9blocks"),
     (["--norm", "group"], "instance"),
