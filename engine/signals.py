@@ -16,18 +16,11 @@ from typing import Tuple
 
 from engine.hooks import Hook
 from engine.trainer import StopTraining
+from util.signal_names import parse_signal
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 PREEMPT_SIGNAL = "SIGUSR1"
 PREEMPTED_EXIT_CODE = 128 + signal.SIGUSR1
-
-
-def parse_signal(name: str) -> signal.Signals:
-    """``USR1``, ``SIGUSR1`` or ``10`` as a signal; ValueError for another word."""
-    text = name.strip().upper()
-    if text.isdigit():
-        return signal.Signals(int(text))
-    return signal.Signals[text if text.startswith("SIG") else "SIG" + text]
 
 
 def stop_signals(preempt_signal: str = PREEMPT_SIGNAL) -> Tuple[signal.Signals, ...]:

@@ -238,7 +238,6 @@ class BicycleGANModel(BaseModel):
         """``Translator.condition(seed=S)``: z drawn from N(0, I) with seed S; ``style=image``:
         z = E(image)'s mean (that image's look); neither: z = 0, the prior's mean."""
         from models.inference import InferenceModel
-        from pix2cycle.convert import read_input
 
         if seed is not None and style is not None:
             raise UserError("give the Translator a seed or a style image, not both")
@@ -246,7 +245,7 @@ class BicycleGANModel(BaseModel):
         if style is not None:
             encoder = InferenceModel(translator.opt, cls, "E")
             encoder.setup(translator.opt)
-            image, _ = read_input(style, translator.opt.output_nc)
+            image = translator.read_image(style, translator.opt.output_nc)
             with torch.no_grad():
                 code = encoder.netE(encoder.to_device(image[None]))[0]
         elif seed is not None:

@@ -277,7 +277,6 @@ class StarGANv2Model(BaseModel):
         """``Translator.condition(target_domain=d, seed=S)``: the style F(z, d), z drawn with seed
         S (0 without one); ``reference=image``: E(image, d), that image's style in domain d."""
         from models.inference import InferenceModel
-        from pix2cycle.convert import read_input
 
         opt = translator.opt
         domains = opt.domains.split(",")
@@ -291,7 +290,7 @@ class StarGANv2Model(BaseModel):
         net = getattr(helper, "net" + helper.model_names[0])
         with torch.no_grad():
             if reference is not None:
-                image, _ = read_input(reference, opt.input_nc)
+                image = translator.read_image(reference, opt.input_nc)
                 size = opt.img_size
                 image = F.interpolate(image[None], size=(size, size), mode="bilinear", align_corners=False)
                 style = net(helper.to_device(image), y.to(helper.device))

@@ -14,10 +14,12 @@ def continue_train_value(value: str) -> str:
 
 def preempt_signal_value(value: str) -> str:
     """A signal name (``USR1``, ``SIGUSR2``), a number, or ``none``."""
-    from engine.signals import stop_signals
+    from util.signal_names import parse_signal
 
+    if value.strip().lower() == "none":
+        return value
     try:
-        stop_signals(value)
+        parse_signal(value)
     except (KeyError, ValueError):
         raise argparse.ArgumentTypeError(f"not a signal: {value!r} (e.g. SIGUSR1, USR2, 10, or none)") from None
     return value

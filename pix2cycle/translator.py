@@ -187,6 +187,12 @@ class Translator:
         hook(self, **choice)
         return self
 
+    @staticmethod
+    def read_image(image: Any, nc: int) -> torch.Tensor:
+        """``image`` (what ``__call__`` takes, one of it) as a C x H x W tensor in [-1, 1] with
+        ``nc`` channels: for a plugin's ``condition_translator`` (a style or reference image)."""
+        return read_input(image, nc)[0]
+
     # ----------------------------------------------------------------- running
     @property
     def device(self) -> torch.device:
