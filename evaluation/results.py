@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from data.codec import image_format, volume_format, write_array, write_volume
+from data.codec import image_format, volume_format, write_array, write_preview, write_volume
 from data.intensity import Window
 from util.errors import UserError
 from util.registry import Registry
@@ -68,7 +68,7 @@ class ResultSaver:
         for the input file ``source``."""
         preview = f"{name}_{label}.png"
         if self.keeps_8bit_png(image):
-            self.writer.save(tensor2im(image), self.image_dir / preview, aspect_ratio=self.aspect_ratio)
+            self.writer.save(write_preview, tensor2im(image), self.image_dir / preview, self.aspect_ratio)
             return [(label, f"images/{preview}")]
         side = label[-1] if label[-2:] in ("_A", "_B") else None
         window = self.windows.get(side) or _default_window(image.shape[1])
@@ -79,11 +79,11 @@ class ResultSaver:
         if volume:
             write_volume(array, self.image_dir / data_file, source)
         else:
-            write_array(array, self.image_dir / data_file)
+            self.writer.save(write_array, array, self.image_dir / data_file)
         cell = f"{label}: {window.describe()}, {array.dtype.name} {data_file}"
         if suffix == ".png" and not self.display_channels and array.shape[0] in (1, 3):
             return [(cell, f"images/{data_file}")]  # the data file is its own preview
         preview = f"{name}_{label}_preview.png"
-        self.writer.save(tensor2im(image, channels=self.display_channels), self.image_dir / preview,
-                         aspect_ratio=self.aspect_ratio)
+        self.writer.save(write_preview, tensor2im(image, channels=self.display_channels), self.image_dir / preview,
+                         self.aspect_ratio)
         return [(cell, f"images/{preview}")]

@@ -183,13 +183,13 @@ class Visualizer:
 
     # ------------------------------------------------------------------------ helpers
     def _save_visuals(self, images: dict[str, Any], epoch: int, total_iters: int) -> None:
-        from util.util import save_image
+        from data.codec import write_preview
 
         assert self.page is not None
         saved = []
         for label, image in images.items():
             relpath = f"images/epoch{epoch:03d}_iter{total_iters}_{label}.png"
-            save_image(image, self.web_dir / relpath)
+            write_preview(image, self.web_dir / relpath)
             saved.append((label, relpath))
         self.page.add_visuals(epoch, total_iters, saved)
         self._draw_losses()

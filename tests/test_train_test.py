@@ -11,6 +11,7 @@ from PIL import Image
 
 import test as test_script
 import train as train_script
+from data.codec import write_preview
 from tests.helpers import PAIRED, TINY_BY_MODEL, tiny_args
 from util.util import ImageWriter
 
@@ -98,8 +99,8 @@ def test_real_maps_pix2pix_gallery_of_all_val_images(tmp_path):
 def test_image_writer_writes_every_file_and_reports_a_failed_write(tmp_path):
     with ImageWriter(max_pending=2) as writer:
         for i in range(12):
-            writer.save(np.full((4, 6, 3), 10 * i, np.uint8), tmp_path / f"{i}.png")
+            writer.save(write_preview, np.full((4, 6, 3), 10 * i, np.uint8), tmp_path / f"{i}.png")
     assert [int(np.asarray(Image.open(tmp_path / f"{i}.png"))[0, 0, 0]) for i in range(12)] == list(range(0, 120, 10))
     with pytest.raises(OSError):
         with ImageWriter() as writer:
-            writer.save(np.zeros((4, 4, 3), np.uint8), tmp_path / "no_such_folder" / "x.png")
+            writer.save(write_preview, np.zeros((4, 4, 3), np.uint8), tmp_path / "no_such_folder" / "x.png")

@@ -5,12 +5,10 @@ from __future__ import annotations
 import random
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
-from typing import Deque, Optional, Sequence, Union
+from typing import Any, Callable, Deque, Optional, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from util.errors import UserError
 
@@ -66,20 +64,6 @@ def middle_slices(volume: np.ndarray, gap: int = 2) -> np.ndarray:
     return out
 
 
-def save_image(image: np.ndarray, path: Union[str, Path], aspect_ratio: float = 1.0) -> None:
-    """Save an (H, W, 3) uint8 array; ``aspect_ratio`` > 1 widens, < 1 heightens it."""
-    pil = Image.fromarray(image)
-    h, w = image.shape[:2]
-    if aspect_ratio > 1.0:
-        pil = pil.resize((int(w * aspect_ratio), h), Image.BICUBIC)
-    elif aspect_ratio < 1.0:
-        pil = pil.resize((w, int(h / aspect_ratio)), Image.BICUBIC)
-    # zlib level 1: the same pixels, files ~15% larger, written 3-4x faster than PIL's default
-    # level 6 (test.py writes three PNGs per image; at level 6 that took a third of the time
-    # of a bf16 unet_256 forward pass on a CPU). Other formats ignore the option.
-    pil.save(path, compress_level=1)
-
-
 class ImageWriter:
     """Write images on a background thread while the caller computes the next ones.
 
@@ -95,8 +79,9 @@ class ImageWriter:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-writer")
         self._pending: Deque[Future] = deque()
 
-    def save(self, image: np.ndarray, path: Union[str, Path], aspect_ratio: float = 1.0) -> None:
-        self._pending.append(self._pool.submit(save_image, image, path, aspect_ratio))
+    def save(self, write: Callable, *args: Any) -> None:
+        """Run ``write(*args)`` (data/codec.py's ``write_preview`` or ``write_array``) on the thread."""
+        self._pending.append(self._pool.submit(write, *args))
         while self._pending and (self._pending[0].done() or len(self._pending) > self.max_pending):
             self._pending.popleft().result()
 
