@@ -219,7 +219,7 @@ def validate_sizes(opt: argparse.Namespace) -> None:
     check_preprocess(opt.preprocess)
     multiple = opt.size_multiple
     # Who sets the sizes: --netG, or a model with a generator of its own (options' finalize).
-    sizes_by = getattr(opt, "sizes_set_by", None) or f"--netG {opt.netG}"
+    sizes_by = f"--model {opt.model}" if getattr(opt, "model_sets_sizes", False) else f"--netG {opt.netG}"
     needed_by = f" needed by {sizes_by.replace('--netG ', '')}"
     _, crop = PREPROCESS_MODES[opt.preprocess]
     if crop and opt.preprocess != "crop" and opt.load_size < opt.crop_size:

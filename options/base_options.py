@@ -259,6 +259,9 @@ READ_ONLY_WITH = (
      "--perceptual_form chooses the VGG losses of --lambda_perceptual / --lambda_style: give one of them"),
     ("vgg_weights", ("lambda_perceptual", "lambda_style"), lambda p, s: p > 0 or s > 0,
      "--vgg_weights are the VGG of --lambda_perceptual / --lambda_style: give one of them"),
+    ("init_gain", ("init_type", "norm", "normG", "normD"),
+     lambda init_type, *norms: init_type != "kaiming" or "batch" in norms or "syncbatch" in norms,
+     "kaiming initialization has no gain, and --init_gain's other use, batch norm weights, has no batch norm here"),
     ("ema_rampup", "ema_decay", lambda d: d > 0, "--ema_rampup ramps up the weight average of --ema_decay"),
     ("decay_jitter", "n_epochs_decay", lambda n: n > 0, "--decay_jitter keeps the crops of the --n_epochs_decay "
      "epochs (CUT's fine-tuning phase)"),
@@ -486,7 +489,7 @@ def finalize(opt: argparse.Namespace) -> argparse.Namespace:
     if own_sizes is not None:
         multiple, smallest = own_sizes(opt)
         opt.size_multiple, opt.min_input_size = multiple, max(smallest, opt.min_input_size)
-    opt.sizes_set_by = f"--model {opt.model}" if own_sizes is not None else f"--netG {opt.netG}"
+    opt.model_sets_sizes = own_sizes is not None  # named in validate_sizes' errors instead of --netG
     if not opt.isTrain:
         # Test-time loading mirrors the reference's test.py: one image at a time, in order.
         opt.num_threads = min(opt.num_threads, 1)

@@ -113,6 +113,7 @@ def test_accumulation_syncs_gradients_only_on_the_stepping_step(aligned_dataroot
     assert_two_updates_agree(tmp_path / "acc", tmp_path / "one", "iter_8")  # 2 updates of 4 images
 
 
+@pytest.mark.extended  # tens of seconds: out of the default suite (under 10 minutes on 2 cores)
 def test_sigterm_stops_every_rank_and_the_run_resumes_in_two_or_one_process(two_process_run, aligned_dataroot,
                                                                              tmp_path):
     ckpt, _ = two_process_run
@@ -141,6 +142,7 @@ def test_sigterm_stops_every_rank_and_the_run_resumes_in_two_or_one_process(two_
     assert (after["epoch"], after["epoch_iter"], after["world_size"]) == (3, 0, 1)
 
 
+@pytest.mark.extended  # tens of seconds: out of the default suite (under 10 minutes on 2 cores)
 def test_a_failure_on_one_rank_ends_the_job(aligned_dataroot, tmp_path):
     # Only rank 0 writes, so only rank 0 finds that the checkpoints folder is a file; rank 1
     # waits at its first collective until torchrun ends it. A hang would hit the timeout.
@@ -182,7 +184,7 @@ def test_torchrun_cut_accumulation_syncs_every_network_on_the_stepping_step_only
         assert all(steps == [2, 4] for steps in syncs["synced"].values()), syncs
 
 
-@pytest.mark.parametrize("mode", ["eager", "compile"])
+@pytest.mark.parametrize("mode", ["eager", pytest.param("compile", marks=pytest.mark.extended)])
 def test_validation_reaches_every_collective_eager_and_compiled(aligned_dataroot, tmp_path, mode):
     """--val_freq under torchrun, with a generator whose norm runs an all-reduce in every
     training-mode forward pass (the gloo stand-in for SyncBatchNorm, which test.py's batch
@@ -203,6 +205,7 @@ def test_validation_reaches_every_collective_eager_and_compiled(aligned_dataroot
         assert syncs == {"steps": 8, "synced": {"G": [2, 4, 6, 8], "D": [2, 4, 6, 8]}}
 
 
+@pytest.mark.extended  # tens of seconds: out of the default suite (under 10 minutes on 2 cores)
 def test_more_processes_than_the_checkpoint_had_get_streams_and_pools_of_their_own(unaligned_dataroot, tmp_path):
     """A 1-process checkpoint resumed by 2 processes: rank 1 is not a copy of rank 0 (same
     random stream, same image pools), it starts empty pools and a stream of its own."""

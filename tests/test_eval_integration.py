@@ -80,7 +80,8 @@ def test_default_metrics_follow_the_model(aligned_dataroot, unaligned_dataroot, 
     assert parse_options(["--dataroot", "x", "--model", "pix2pix", "--val_metrics", "psnr"]).metrics == "psnr"
 
 
-def test_default_best_metric_works_offline_for_every_model(aligned_dataroot, unaligned_dataroot, tmp_path, capsys):
+def test_default_best_metric_works_offline_for_every_model(aligned_dataroot, unaligned_dataroot, label_dataroot,
+                                                           tmp_path, capsys):
     """No weights, no network: each model's default --best_metric still keeps best weights (by a
     paired metric where FID cannot be computed), given data with ground-truth pairs."""
     from models import MODELS
@@ -89,11 +90,17 @@ def test_default_best_metric_works_offline_for_every_model(aligned_dataroot, una
         (paired_unaligned / f"train{side}").mkdir(parents=True)
         for i, src in enumerate(sorted((unaligned_dataroot / f"train{side}").iterdir())[:4]):
             shutil.copy(src, paired_unaligned / f"train{side}" / f"{i}_{side}.png")
-    roots = {"aligned": aligned_dataroot, "unaligned": paired_unaligned, "colorization": unaligned_dataroot}
+    from pix2cycle import compatibility
+
+    roots = {"aligned": aligned_dataroot, "unaligned": paired_unaligned, "colorization": unaligned_dataroot,
+             "label": label_dataroot}
+    validation = next(c for c in compatibility.columns() if c.name == "validation")
     checked = []
     for model in MODELS.names():
         if model == "test" or parse_options(["--dataroot", "x", "--model", model]).metrics == "none":
             continue  # test.py only; pix2pix3d has no default metrics (--val_freq asks for them by name)
+        if compatibility.cell(model, validation) is not None:
+            continue  # validation refused, with its reason (tests/test_compatibility.py checks the refusal)
         mode = parse_options(["--dataroot", "x", "--model", model]).dataset_mode
         args = tiny_args(model, roots[mode], tmp_path / "c", model, "--n_epochs", "1", "--n_epochs_decay", "0",
                          "--max_dataset_size", "4", "--val_freq", "1", "--val_fraction", "0.5", "--display_freq",

@@ -61,6 +61,7 @@ def test_commands_run_the_scripts_main():
         assert getattr(commands, name).__name__ == name and callable(module.main)
 
 
+@pytest.mark.extended  # tens of seconds: out of the default suite (under 10 minutes on 2 cores)
 def test_editable_install_imports_from_outside_the_checkout(tmp_path):
     """pip install -e . --no-deps --no-build-isolation into a venv that sees this Python's
     packages (torch, setuptools), then the API and a command from a folder elsewhere."""

@@ -158,6 +158,7 @@ def test_testing_with_compile_freezes_weights(aligned_dataroot, tmp_path, monkey
     assert options == [{"freezing": True}]  # weights are graph constants when testing
 
 
+@pytest.mark.extended  # tens of seconds: out of the default suite (under 10 minutes on 2 cores)
 @pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
                     reason="torch.compile on a CPU needs a C++ compiler")
 @inductor_config.patch(freezing=False)  # the default, whatever TORCHINDUCTOR_FREEZING says
@@ -453,6 +454,7 @@ def test_models_used_by_the_benchmark_are_known():
     assert set(bench.QUICK["cpu"]) <= set(bench.CONFIGS) and "pix2pix" in PAIRED
 
 
+@pytest.mark.extended  # tens of seconds: out of the default suite (under 10 minutes on 2 cores)
 def test_quality_check_scores_every_run(aligned_dataroot, tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("quality_check", REPO_ROOT / "scripts" / "quality_check.py")
     quality_check = importlib.util.module_from_spec(spec)

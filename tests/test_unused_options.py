@@ -19,7 +19,8 @@ import torch
 
 from models import MODELS, create_model
 from options import parse_options
-from options.base_options import build_parser
+from options.base_options import build_parser, unused_option_reason
+from pix2cycle import compatibility
 from tests.helpers import TINY, TINY_BY_MODEL, TINY_TRAIN_BY_MODEL, WITHOUT_D
 from util.errors import UserError
 
@@ -34,13 +35,16 @@ AUDITED = {"input_nc": None, "output_nc": None, "ngf": "6", "ndf": "6", "netD": 
 # U-Net skips (attention gates), a discriminator of variable depth.
 RICH = {"netD": "n_layers", "n_layers_D": "3"}
 RICH_BY_MODEL = {"pix2pix3d": ["--netG", "unet_64", "--patch_size", "64"], "cut": [], "cycle_gan": [],
-                 "template": ["--netG", "unet_128"], "pix2pix": [], "colorization": []}
+                 "template": ["--netG", "unet_128"], "pix2pix": [], "colorization": [],
+                 "stargan_v2": ["--domains", "A,B"]}  # building takes no data: the domains by name
 TRAINABLE = [name for name in MODELS.names() if name != "test"]  # --model test only tests
 
 
 def base_args(model: str) -> list:
     tiny = TINY if model not in WITHOUT_D else TINY[:2] + TINY[4:]
-    rich = [] if model in WITHOUT_D else [x for k, v in RICH.items() for x in (f"--{k}", v)]
+    mode = compatibility.dataset_mode(model)
+    rich = [] if model in WITHOUT_D else [x for k, v in RICH.items() if unused_option_reason(model, mode, k) is None
+                                          for x in (f"--{k}", v)]  # a model with networks of its own refuses them
     return ["--dataroot", "unused", "--model", model, *tiny, *TINY_BY_MODEL.get(model, []),
             *TINY_TRAIN_BY_MODEL.get(model, []), *rich, *RICH_BY_MODEL.get(model, [])]
 
@@ -61,7 +65,9 @@ def other_value(parser: argparse.ArgumentParser, opt: argparse.Namespace, key: s
 
 def fingerprint(argv: list):
     torch.manual_seed(0)
-    model = create_model(parse_options(argv, is_train=True))
+    opt = parse_options(argv, is_train=True)
+    model = create_model(opt)
+    model.setup(opt)  # the schedulers and weight averages
     nets = [(name, repr(net), [(k, v.clone()) for k, v in net.state_dict().items()])
             for name, net in model.networks().items()]
     optimizers = [[(g["lr"], g.get("betas"), sum(p.numel() for p in g["params"])) for g in o.param_groups]

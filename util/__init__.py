@@ -10,7 +10,8 @@
 ``run_folder.py``     one live writer per folder
 ``hardware.py``       what this machine computes natively; the fastest ``--amp``
 ``lab.py``            RGB <-> CIE Lab (colorization)
-``util.py``           image and file helpers
+``signal_names.py``   ``--preempt_signal``'s names (``USR1``, ``SIGUSR1``, ``10``) as signals
+``util.py``           tensors to display images, seeding, the background image writer
 ====================  =============================================================
 
 Nothing here reads the options object; every helper takes plain arguments so it can be
