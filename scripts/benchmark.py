@@ -3,6 +3,7 @@
 
     python scripts/benchmark.py --quick                 # a few minutes on 2 CPU cores
     python scripts/benchmark.py --json docs/benchmarks.json --markdown docs/benchmarks_run.md
+    python scripts/benchmark.py --scale --quick         # how cost grows (scripts/scale.py)
 
 Prints markdown tables and writes every raw number to JSON. What is measured:
 
@@ -587,6 +588,12 @@ def demo_dataroot(size: int) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--scale" in argv:  # how cost grows with files and processes: scripts/scale.py
+        sys.path.insert(0, str(REPO / "scripts"))
+        import scale
+
+        return scale.main([a for a in argv if a != "--scale"])
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

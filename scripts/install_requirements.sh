@@ -21,21 +21,4 @@ PIP_CONSTRAINT="$root/build-constraints.txt" "$python" -m pip install --disable-
   -r "$root/requirements.txt" -r "$root/requirements-export.txt" ${lock[@]+"${lock[@]}"}
 
 # requirements-app.txt: the Hub and the demo page (huggingface_hub, gradio), so that their tests run too.
-# gradio caps pillow below 13, and the suite passed with pillow 13.0.0 (requirements-lock.txt): with the
-# lock, the two packages go in without their requirements, then those requirements at the lock's
-# versions, all but that cap (the demo page's test passed so).
-if [ ${#lock[@]} -eq 0 ]; then
-  "$python" -m pip install --disable-pip-version-check -q -r "$root/requirements-app.txt"
-else
-  "$python" -m pip install --disable-pip-version-check -q --no-deps -r "$root/requirements-app.txt" "${lock[@]}"
-  deps="$(mktemp)"
-  "$python" - > "$deps" <<'PY'
-from importlib.metadata import requires
-for package in ("gradio", "huggingface_hub"):
-    for requirement in requires(package) or []:
-        if "extra ==" not in requirement and not requirement.lower().startswith("pillow"):
-            print(requirement)
-PY
-  "$python" -m pip install --disable-pip-version-check -q -r "$deps" "${lock[@]}"
-  rm -f "$deps"
-fi
+"$python" -m pip install --disable-pip-version-check -q -r "$root/requirements-app.txt" ${lock[@]+"${lock[@]}"}
