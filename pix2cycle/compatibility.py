@@ -33,6 +33,7 @@ DOORS = {
     "train": "train.py",
     "resume": "train.py --continue_train from a full checkpoint (exact)",
     "resume weights": "train.py --continue_train from <epoch>_net_*.pth alone (a fresh optimizer)",
+    "resume auto": "train.py --continue_train auto on a run folder with a checkpoint (as torchrun's restarts do)",
     "test.py": "test.py on the run: the gallery, the results and the metrics",
     "translate.py": "translate.py on image files",
     "Translator": "pix2cycle.Translator.from_checkpoint, called on a PIL image",
@@ -55,8 +56,9 @@ MODES = {
                    "their pretrained weights: tests/test_eval_integration.py runs them with stand-in features)"),
     "cache_images": (("--cache_images",), "--cache_images"),
 }
-# Doors built on another: refused where that one is (a package is loaded by the Translator).
-BUILT_ON = {"export hub": "Translator"}
+# Doors built on another: refused where that one is (a package is loaded by the Translator; auto
+# is the full resume, found by itself).
+BUILT_ON = {"export hub": "Translator", "resume auto": "resume"}
 # Machine facts: (column group, name) -> the reason it is refused on CPU processes.
 CPU_REFUSALS = {("torchrun", "syncbatch"): "SyncBatchNorm synchronises over NCCL (GPUs); on CPU processes "
                                            "torchrun refuses --norm syncbatch"}

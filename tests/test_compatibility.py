@@ -164,14 +164,15 @@ def run_door(door: str, model: str, data: dict, runs: Path, tmp_path: Path, caps
         ensure_run(run, data, runs)
     if door == "train":
         return train.main(model_args(model, data, tmp_path, "t"))
-    if door in ("resume", "resume weights"):
+    if door in ("resume", "resume weights", "resume auto"):
         shutil.copytree(folder, tmp_path / "r")
         if door == "resume weights":
             for path in (tmp_path / "r").glob("*_checkpoint.pth"):
                 path.unlink()
         before = finite_weights(tmp_path / "r")
         capsys.readouterr()
-        code = train.main(model_args(model, data, tmp_path, "r", "--seed", "1", "--continue_train",
+        auto = ["auto"] if door == "resume auto" else []
+        code = train.main(model_args(model, data, tmp_path, "r", "--seed", "1", "--continue_train", *auto,
                                      "--n_epochs_decay", "1"))
         printed = capsys.readouterr()
         return code, before, printed.out, printed.err
@@ -228,10 +229,11 @@ def check_door(door: str, model: str, result, tmp_path: Path) -> None:
         assert result == 0
         finite_weights(tmp_path / "t")
         assert (tmp_path / "t" / "latest_checkpoint.pth").is_file()
-    elif door in ("resume", "resume weights"):
+    elif door in ("resume", "resume weights", "resume auto"):
         code, before, out, _ = result
         assert code == 0
-        assert ("resuming from" in out) == (door == "resume") and ("no full checkpoint" in out) == (door != "resume")
+        full = door != "resume weights"
+        assert ("resuming from" in out) == full and ("no full checkpoint" in out) == (not full)
         after = finite_weights(tmp_path / "r")
         assert any(not torch.equal(before[f][k], after[f][k]) for f in before for k in before[f]
                    if before[f][k].is_floating_point()), "resuming trained nothing"
