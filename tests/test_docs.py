@@ -66,6 +66,7 @@ SKIPPED: Dict[tuple, str] = {
                                                                          "sizes need a GPU",
     ("docs/benchmarks.md", "python scripts/benchmark.py --quick"): "measurements of minutes to an hour",
     ("docs/benchmarks.md", "python scripts/benchmark.py --threads 1"): "measurements of minutes",
+    ("docs/benchmarks.md", "python scripts/benchmark.py --scale"): "measurements of minutes (a million files)",
     ("docs/inference.md", "pip install -r requirements-export.txt"): NETWORK,
     ("docs/inference.md", "bash scripts/download_cyclegan_model.sh"): NETWORK + ", and the models it fetches",
     ("docs/models.md", "python scripts/compare_models.py"): "a measurement of minutes",
