@@ -83,6 +83,7 @@ def test_two_by_two_study_writes_one_page_and_resumes(aligned_dataroot, tmp_path
     assert seen["rows"] >= 8 and seen["images"] and all(i["ok"] for i in seen["images"])
 
 
+@pytest.mark.extended  # tens of seconds: out of the default suite (under 10 minutes on 2 cores)
 def test_each_configuration_under_torchrun(aligned_dataroot, tmp_path, capsys):
     import torch
 

@@ -98,6 +98,7 @@ def test_two_processes_equal_one_process_with_the_global_batch(two_process_run, 
     assert report["metrics"]["psnr"]["mean"] == pytest.approx(best["value"], abs=1e-6)
 
 
+@pytest.mark.extended  # tens of seconds: out of the default suite (under 10 minutes on 2 cores)
 def test_accumulation_syncs_gradients_only_on_the_stepping_step(aligned_dataroot, tmp_path):
     # 2 processes x batch 1 x 2 accumulated steps: the global batch of 1 process x batch 2 x 2 steps.
     args = run_args(aligned_dataroot, tmp_path, "acc", *EQUIVALENT, "--grad_accum_steps", "2")
@@ -153,6 +154,7 @@ def test_a_failure_on_one_rank_ends_the_job(aligned_dataroot, tmp_path):
     assert "error: " in failed.stderr and str(blocked) in failed.stderr
 
 
+@pytest.mark.extended  # tens of seconds: out of the default suite (under 10 minutes on 2 cores)
 def test_torchrun_trains_cycle_gan_with_a_pool_per_rank_and_accumulation(unaligned_dataroot, tmp_path):
     args = run_args(unaligned_dataroot, tmp_path, "cyc", "--model", "cycle_gan", "--netG", "resnet_6blocks",
                     "--load_size", "36", "--crop_size", "32", "--n_epochs", "1", "--n_epochs_decay", "0",
@@ -171,6 +173,7 @@ def test_torchrun_trains_cycle_gan_with_a_pool_per_rank_and_accumulation(unalign
     assert (tmp_path / "r" / "cyc" / "test_latest" / "index.html").is_file()
 
 
+@pytest.mark.extended  # tens of seconds: out of the default suite (under 10 minutes on 2 cores)
 def test_torchrun_cut_accumulation_syncs_every_network_on_the_stepping_step_only(unaligned_dataroot, tmp_path):
     # CUT steps D before G, as pix2pix does: D's forward in G's step must not leave DDP a pending all-reduce.
     args = run_args(unaligned_dataroot, tmp_path, "cut", "--model", "cut", *TINY_BY_MODEL["cut"],
@@ -184,7 +187,8 @@ def test_torchrun_cut_accumulation_syncs_every_network_on_the_stepping_step_only
         assert all(steps == [2, 4] for steps in syncs["synced"].values()), syncs
 
 
-@pytest.mark.parametrize("mode", ["eager", pytest.param("compile", marks=pytest.mark.extended)])
+@pytest.mark.extended  # tens of seconds: out of the default suite (under 10 minutes on 2 cores)
+@pytest.mark.parametrize("mode", ["eager", "compile"])
 def test_validation_reaches_every_collective_eager_and_compiled(aligned_dataroot, tmp_path, mode):
     """--val_freq under torchrun, with a generator whose norm runs an all-reduce in every
     training-mode forward pass (the gloo stand-in for SyncBatchNorm, which test.py's batch
