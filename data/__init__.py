@@ -37,6 +37,7 @@ from data import volume_dataset  # noqa: F401
 from data import colorization_dataset  # noqa: F401
 from data import label_dataset  # noqa: F401
 from data import multidomain_dataset  # noqa: F401
+from data import webdataset_dataset  # noqa: F401
 # isort: on
 
 __all__ = ["DATASETS", "BaseDataset", "ResumableSampler", "collate_skip_unreadable",
