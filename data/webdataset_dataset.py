@@ -106,13 +106,20 @@ class WebDatasetDataset(BaseDataset):
     """Shards of one of the folder modes; building one gives that mode's sharded class."""
 
     architecture_keys = INTENSITY_KEYS  # test.py maps values as training did (--shards_of paired)
+    model_refusal = staticmethod(model_refusal)  # pix2cycle/compatibility.py asks it too
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
-        parser.add_argument("--shards_of", default=parser.get_default("dataset_mode"),
+        own = parser.get_default("dataset_mode")  # the model's, set by its hook before this one
+        parser.add_argument("--shards_of", default=own,
                             help=f"the folder mode whose layout the shards hold and whose rules apply: "
                                  f"{', '.join(SHARDED)} (default: the model's dataset mode)")
-        add_intensity_options(parser)  # read with --shards_of paired
+        if own not in SHARDED and own in DATASETS:
+            # Its flags are known, so a command for that mode is refused by name (model_refusal),
+            # not as unknown flags.
+            DATASETS.get(own).modify_commandline_options(parser, is_train)
+        if not any(action.dest == "intensity" for action in parser._actions):
+            add_intensity_options(parser)  # read with --shards_of paired
         return parser
 
     def __new__(cls, opt: argparse.Namespace) -> BaseDataset:
