@@ -3,6 +3,7 @@ the same training and the same resume as the folder they were made from."""
 
 from __future__ import annotations
 
+import json
 import signal
 import tarfile
 from pathlib import Path
@@ -148,3 +149,28 @@ def test_make_shards_keeps_the_order_and_refuses_an_unknown_layout(aligned_datar
     (tmp_path / "nothing").mkdir()
     assert SHARDS.main([str(tmp_path / "nothing"), str(tmp_path / "o2")]) == 2
     assert "nothing to shard" in one_error_line(capsys)
+
+
+# ----------------------------------------------------------------------------- under torchrun
+READER = Path(__file__).with_name("shard_ranks.py")
+
+
+@pytest.mark.extended
+def test_torchrun_ranks_and_workers_split_every_epoch_of_the_shards(aligned_dataroot, tmp_path):
+    """2 ranks x 2 DataLoader workers, 2 epochs: each epoch is the whole set once, rank by rank
+    disjoint, in a new order per epoch; the same seed reads the same again."""
+    from tests.test_distributed import torchrun
+
+    shards = sharded(aligned_dataroot, tmp_path / "shards")
+    read = []
+    for attempt in ("first", "again"):
+        done = torchrun(2, str(shards), str(tmp_path / attempt), script=READER)
+        assert done.returncode == 0, done.stderr[-3000:]
+        read.append([json.loads((tmp_path / attempt / f"rank{r}.json").read_text()) for r in range(2)])
+    everything = sorted(p.name for p in (aligned_dataroot / "train").iterdir())
+    first = read[0]
+    for epoch in range(2):
+        ranks = [set(first[r][epoch]) for r in range(2)]
+        assert not ranks[0] & ranks[1] and sorted(ranks[0] | ranks[1]) == everything
+    assert first[0][0] != first[0][1]  # reseeded: another order, another split
+    assert read[1] == first
