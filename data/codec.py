@@ -12,6 +12,8 @@ results the same ways; ``image_format`` is the one output policy:
   PNGs (16-bit PNGs written here: PIL writes only gray ones);
 * anything else (more than 4 channels, floats, signed types) is TIFF.
 
+Files inside WebDataset shards (``data.shards``) are decoded here too, from their bytes in the tar.
+
 test.py, translate.py and the Translator's file writes follow it; translate.py alone keeps an
 8-bit result in its input's format where that format holds it (``pix2cycle.io``).
 
