@@ -3,7 +3,8 @@
 ``read_array`` gives a ``C x H x W`` image and ``read_volume`` a ``C x D x H x W`` volume,
 both in the file's own dtype (uint8, uint16, int16, float32, ...), unscaled: the photo
 datasets scale them (``data.image_folder.read_image``), the scientific ones map them with
-their intensity window (``data.intensity``). ``write_array`` and ``write_volume`` store
+their intensity window (``data.intensity``). Files inside WebDataset shards
+(``data.shards``) are decoded here too, from their bytes in the tar. ``write_array`` and ``write_volume`` store
 results the same ways; ``image_format`` is the one output policy:
 
 * a ``.npy`` input gives ``.npy`` results, a TIFF input TIFF results (the containers of
@@ -11,8 +12,6 @@ results the same ways; ``image_format`` is the one output policy:
 * otherwise 8- and 16-bit results of 1 to 4 channels (gray, gray + alpha, RGB, RGBA) are
   PNGs (16-bit PNGs written here: PIL writes only gray ones);
 * anything else (more than 4 channels, floats, signed types) is TIFF.
-
-Files inside WebDataset shards (``data.shards``) are decoded here too, from their bytes in the tar.
 
 test.py, translate.py and the Translator's file writes follow it; translate.py alone keeps an
 8-bit result in its input's format where that format holds it (``pix2cycle.io``).
