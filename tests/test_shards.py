@@ -174,3 +174,16 @@ def test_torchrun_ranks_and_workers_split_every_epoch_of_the_shards(aligned_data
         assert not ranks[0] & ranks[1] and sorted(ranks[0] | ranks[1]) == everything
     assert first[0][0] != first[0][1]  # reseeded: another order, another split
     assert read[1] == first
+
+
+@pytest.mark.extended
+def test_torchrun_training_from_shards_equals_training_from_the_folder(aligned_dataroot, tmp_path):
+    from tests.test_distributed import run_args, torchrun
+
+    shards = sharded(aligned_dataroot, tmp_path / "shards")
+    flags = ["--model", "pix2pix", *FEW_STEPS, "--n_epochs_decay", "1"]
+    for name, root in (("folder", aligned_dataroot), ("shards", shards)):
+        mode = ["--dataset_mode", "webdataset"] if name == "shards" else []
+        done = torchrun(2, *run_args(root, tmp_path, name, *flags, *mode))
+        assert done.returncode == 0, done.stderr[-3000:]
+    assert_same_networks(tmp_path / "folder", tmp_path / "shards", NETS["pix2pix"], atol=0)
