@@ -7,6 +7,9 @@ sampler (``loader.sampler``, a ``ResumableSampler``) gives a reproducible, resum
 To add a dataset mode, copy ``data/template_dataset.py`` (it explains the steps), register
 the class with ``@DATASETS.register("name")`` and import its module below, one line per mode.
 
+``--dataset_mode webdataset`` reads the aligned, unaligned, single and paired layouts from
+WebDataset tar shards with those modes' own classes (``data.webdataset_dataset``).
+
 Unreadable images do not stop a run: the dataset warns once and returns a marker, and
 ``collate_skip_unreadable`` drops it. Each batch has a "skipped" list of the dropped paths;
 when a whole batch failed, the batch is only ``{"skipped": [...]}`` (no "A").
@@ -37,6 +40,7 @@ from data import volume_dataset  # noqa: F401
 from data import colorization_dataset  # noqa: F401
 from data import label_dataset  # noqa: F401
 from data import multidomain_dataset  # noqa: F401
+from data import webdataset_dataset  # noqa: F401
 # isort: on
 
 __all__ = ["DATASETS", "BaseDataset", "ResumableSampler", "collate_skip_unreadable",

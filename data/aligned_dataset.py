@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import List, Tuple
 
 from data.base_dataset import DATASETS, PREPROCESS_MODES, BaseDataset, item_generator, splits_hint
 from data.image_folder import UnreadableImageError, convert_channels, image_size, make_dataset, read_image
@@ -28,16 +29,7 @@ class AlignedDataset(BaseDataset):
 
     def __init__(self, opt: argparse.Namespace) -> None:
         super().__init__(opt)
-        self.dir_AB = os.path.join(opt.dataroot, opt.phase)
-        if not os.path.isdir(self.dir_AB):
-            unpaired = all(os.path.isdir(os.path.join(opt.dataroot, opt.phase + s)) for s in "AB")
-            hint = (f" ({opt.dataroot} holds {opt.phase}A/ and {opt.phase}B/: unpaired data, for "
-                    f"--dataset_mode unaligned)" if unpaired else "")
-            raise UserError(f"no folder {self.dir_AB} for --dataset_mode aligned; "
-                            f"expected {LAYOUT}{hint or splits_hint(opt.dataroot, opt.phase)}")
-        self.AB_paths = make_dataset(self.dir_AB, opt.max_dataset_size)
-        if not self.AB_paths:
-            raise UserError(f"no images in {self.dir_AB}; expected {LAYOUT}")
+        self.dir_AB, self.AB_paths = self.locate(opt)
         if opt.preprocess == "crop":
             for path in self.AB_paths:
                 try:
@@ -45,6 +37,20 @@ class AlignedDataset(BaseDataset):
                 except UnreadableImageError:
                     continue  # reported and skipped when loaded
                 self.check_fits(path, (w // 2, h))
+
+    def locate(self, opt: argparse.Namespace) -> Tuple[str, List[str]]:
+        """(where the A|B files are, their sorted paths); the shard mode finds them in tar files."""
+        folder = os.path.join(opt.dataroot, opt.phase)
+        if not os.path.isdir(folder):
+            unpaired = all(os.path.isdir(os.path.join(opt.dataroot, opt.phase + s)) for s in "AB")
+            hint = (f" ({opt.dataroot} holds {opt.phase}A/ and {opt.phase}B/: unpaired data, for "
+                    f"--dataset_mode unaligned)" if unpaired else "")
+            raise UserError(f"no folder {folder} for --dataset_mode aligned; "
+                            f"expected {LAYOUT}{hint or splits_hint(opt.dataroot, opt.phase)}")
+        paths = make_dataset(folder, opt.max_dataset_size)
+        if not paths:
+            raise UserError(f"no images in {folder}; expected {LAYOUT}")
+        return folder, paths
 
     def __getitem__(self, index: int) -> dict:
         path = self.AB_paths[index]

@@ -3,7 +3,8 @@
 ``read_array`` gives a ``C x H x W`` image and ``read_volume`` a ``C x D x H x W`` volume,
 both in the file's own dtype (uint8, uint16, int16, float32, ...), unscaled: the photo
 datasets scale them (``data.image_folder.read_image``), the scientific ones map them with
-their intensity window (``data.intensity``). ``write_array`` and ``write_volume`` store
+their intensity window (``data.intensity``). Files inside WebDataset shards
+(``data.shards``) are decoded here too, from their bytes in the tar. ``write_array`` and ``write_volume`` store
 results the same ways; ``image_format`` is the one output policy:
 
 * a ``.npy`` input gives ``.npy`` results, a TIFF input TIFF results (the containers of
@@ -32,6 +33,7 @@ Axis rules:
 
 from __future__ import annotations
 
+import io
 import struct
 import warnings
 import zlib
@@ -65,10 +67,24 @@ class UnreadableImageError(Exception):
         self.reason = reason
 
 
+def _source(path: PathLike):
+    """What the decoders open: the path itself, or the bytes of a file stored inside an archive
+    (a WebDataset shard's ``data.shards.ShardMember``, which reads them and is named like a file,
+    so the suffix rules below apply to it unchanged)."""
+    member_bytes = getattr(path, "member_bytes", None)
+    return path if member_bytes is None else io.BytesIO(member_bytes())
+
+
+def _read_bytes(path: PathLike) -> bytes:
+    member_bytes = getattr(path, "member_bytes", None)
+    return Path(path).read_bytes() if member_bytes is None else member_bytes()
+
+
 def png_bit_depth(path: PathLike) -> Optional[int]:
     """Bit depth from the PNG header (IHDR comes first, bit depth is byte 24); None when the
     file is not a PNG, whatever its suffix."""
-    with open(path, "rb") as f:
+    source = _source(path)
+    with (source if isinstance(source, io.BytesIO) else open(source, "rb")) as f:
         head = f.read(25)
     return head[24] if len(head) == 25 and head[:8] == PNG_SIGNATURE else None
 
@@ -77,12 +93,12 @@ def bit_depth(path: PathLike) -> int:
     """Bits per sample of the image file at ``path`` (8 when it cannot be told)."""
     try:
         if suffix_of(path) in TIFF_EXTENSIONS:
-            with tifffile.TiffFile(path) as tif:
+            with tifffile.TiffFile(_source(path)) as tif:
                 return int(tif.pages[0].bitspersample or 8)
         depth = png_bit_depth(path)
         if depth is not None:
             return depth
-        with Image.open(path) as img:
+        with Image.open(_source(path)) as img:
             return 16 if img.mode.startswith("I") else 8
     except DECODE_ERRORS:
         return 8
@@ -92,10 +108,10 @@ def image_size(path: PathLike) -> Tuple[int, int]:
     """(width, height) from the file header, without decoding the pixels."""
     try:
         if suffix_of(path) in TIFF_EXTENSIONS:
-            with tifffile.TiffFile(path) as tif:
+            with tifffile.TiffFile(_source(path)) as tif:
                 page = tif.pages[0]
                 return int(page.imagewidth), int(page.imagelength)
-        with Image.open(path) as img:
+        with Image.open(_source(path)) as img:
             return img.size
     except DECODE_ERRORS as e:
         raise UnreadableImageError(path, str(e) or type(e).__name__) from e
@@ -131,7 +147,7 @@ def _channels_first(array: np.ndarray, spatial: int) -> np.ndarray:
 
 
 def _read_tiff_series(path: PathLike) -> Tuple[np.ndarray, str, Optional[int]]:
-    with tifffile.TiffFile(path) as tif:
+    with tifffile.TiffFile(_source(path)) as tif:
         series = tif.series[0]
         array, axes = series.asarray(), series.axes
         bits = tif.pages[0].bitspersample
@@ -148,7 +164,7 @@ def _read_tiff_image(path: PathLike) -> Tuple[np.ndarray, Optional[int]]:
 
 
 def _read_pil_array(path: PathLike) -> np.ndarray:
-    with Image.open(path) as img:
+    with Image.open(_source(path)) as img:
         img.load()
         if img.mode in ("P", "PA"):
             img = img.convert("RGBA" if img.mode == "PA" or "transparency" in img.info else "RGB")
@@ -173,7 +189,7 @@ def _read_png16(path: PathLike) -> np.ndarray:
     except ImportError:
         return _read_pil_array(path)
 
-    data = torch.from_numpy(np.fromfile(path, dtype=np.uint8))
+    data = torch.frombuffer(bytearray(_read_bytes(path)), dtype=torch.uint8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         image = decode_png(data, mode=ImageReadMode.UNCHANGED)
@@ -203,7 +219,7 @@ def read_array(path: PathLike) -> Tuple[np.ndarray, Optional[int]]:
     def read():
         suffix = suffix_of(path)
         if suffix == ".npy":
-            return _channels_first(np.load(path, allow_pickle=False), 2), None
+            return _channels_first(np.load(_source(path), allow_pickle=False), 2), None
         if suffix in TIFF_EXTENSIONS:
             return _read_tiff_image(path)
         if suffix == ".png" and png_bit_depth(path) == 16:

@@ -53,7 +53,12 @@ def list_files(folder: str, extensions: Tuple[str, ...]) -> Dict[str, str]:
 def pair_files(dir_A: str, dir_B: str, extensions: Tuple[str, ...],
                max_size: float = float("inf")) -> List[Tuple[str, str]]:
     """Sorted (A path, B path) pairs; a file without a partner is a UserError naming it."""
-    files_A, files_B = list_files(dir_A, extensions), list_files(dir_B, extensions)
+    return pair_listed(list_files(dir_A, extensions), list_files(dir_B, extensions), dir_A, dir_B, max_size)
+
+
+def pair_listed(files_A: Dict[str, str], files_B: Dict[str, str], dir_A: str, dir_B: str,
+                max_size: float = float("inf")) -> List[Tuple[str, str]]:
+    """Sorted (A, B) pairs of two {name: file} listings (``list_files``'s, or a shard set's)."""
     for mine, theirs, other in ((files_A, files_B, dir_B), (files_B, files_A, dir_A)):
         lonely = sorted(k for k in mine if k not in theirs)
         if lonely:
@@ -111,8 +116,12 @@ class PairedDataset(BaseDataset):
 
     def __init__(self, opt: argparse.Namespace) -> None:
         super().__init__(opt)
-        self.dir_A, self.dir_B, self.pairs = folders_and_pairs(opt, IMAGE_ARRAY_EXTENSIONS)
+        self.dir_A, self.dir_B, self.pairs = self.locate(opt)
         self.windows: List[Window] = dataset_windows(opt, lambda side: side_arrays(opt, self.pairs, side, read_array))
+
+    def locate(self, opt: argparse.Namespace) -> Tuple[str, str, List[Tuple[str, str]]]:
+        """(where A's files are, B's, the sorted pairs); the shard mode finds them in tar files."""
+        return folders_and_pairs(opt, IMAGE_ARRAY_EXTENSIONS)
 
     def to_network_range(self, array: np.ndarray, window: Window) -> torch.Tensor:
         """uint8 for 8-bit data under ``bitdepth`` (the exact 8-bit path), else [0, 1] floats."""

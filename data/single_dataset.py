@@ -48,13 +48,7 @@ class SingleDataset(BaseDataset):
 
     def __init__(self, opt: argparse.Namespace) -> None:
         super().__init__(opt)
-        if not os.path.isdir(opt.dataroot):
-            raise UserError(f"dataroot {opt.dataroot} does not exist; --dataset_mode single "
-                            f"expects {LAYOUT}")
-        self.dir_A, paths = find_single_folder(opt.dataroot, opt.phase, opt.direction)
-        if not paths:
-            raise UserError(f"no images in {opt.dataroot}; --dataset_mode single expects "
-                            f"{LAYOUT}")
+        self.dir_A, paths = self.locate(opt)
         self.A_paths = paths[:int(min(opt.max_dataset_size, len(paths)))]
         if opt.preprocess == "crop":
             for path in self.A_paths:
@@ -62,6 +56,17 @@ class SingleDataset(BaseDataset):
                     self.check_fits(path, image_size(path))
                 except UnreadableImageError:
                     continue  # reported and skipped when loaded
+
+    def locate(self, opt: argparse.Namespace) -> Tuple[str, List[str]]:
+        """(where the images are, their sorted paths); the shard mode finds them in tar files."""
+        if not os.path.isdir(opt.dataroot):
+            raise UserError(f"dataroot {opt.dataroot} does not exist; --dataset_mode single "
+                            f"expects {LAYOUT}")
+        folder, paths = find_single_folder(opt.dataroot, opt.phase, opt.direction)
+        if not paths:
+            raise UserError(f"no images in {opt.dataroot}; --dataset_mode single expects "
+                            f"{LAYOUT}")
+        return folder, paths
 
     def __getitem__(self, index: int) -> dict:
         path = self.A_paths[index]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import List, Tuple
 
 import torch
 
@@ -28,23 +29,7 @@ class UnalignedDataset(BaseDataset):
 
     def __init__(self, opt: argparse.Namespace) -> None:
         super().__init__(opt)
-        if not os.path.isdir(opt.dataroot):
-            raise UserError(f"dataroot {opt.dataroot} does not exist; --dataset_mode "
-                            f"unaligned expects {LAYOUT}")
-        sides = ("A", "B") if opt.direction != "BtoA" else ("B", "A")
-        self.dir_A, self.dir_B = (os.path.join(opt.dataroot, opt.phase + s) for s in sides)
-        for folder in (self.dir_A, self.dir_B):
-            if not os.path.isdir(folder):
-                paired = os.path.isdir(os.path.join(opt.dataroot, opt.phase))
-                hint = (f" ({opt.dataroot} holds {opt.phase}/: A|B pairs are read by --dataset_mode "
-                        f"aligned)" if paired else "")
-                raise UserError(f"no folder {folder} for --dataset_mode unaligned; "
-                                f"expected {LAYOUT}{hint or splits_hint(opt.dataroot, opt.phase, True)}")
-        self.A_paths = make_dataset(self.dir_A, opt.max_dataset_size)
-        self.B_paths = make_dataset(self.dir_B, opt.max_dataset_size)
-        for folder, paths in ((self.dir_A, self.A_paths), (self.dir_B, self.B_paths)):
-            if not paths:
-                raise UserError(f"no images in {folder}; expected {LAYOUT}")
+        (self.dir_A, self.A_paths), (self.dir_B, self.B_paths) = self.locate(opt)
         self.A_size, self.B_size = len(self.A_paths), len(self.B_paths)
         if opt.preprocess == "crop":
             for path in self.A_paths + self.B_paths:
@@ -52,6 +37,27 @@ class UnalignedDataset(BaseDataset):
                     self.check_fits(path, image_size(path))
                 except UnreadableImageError:
                     continue  # reported and skipped when loaded
+
+    def locate(self, opt: argparse.Namespace) -> List[Tuple[str, List[str]]]:
+        """[(where A's images are, their sorted paths), (B's)], --direction applied; the shard
+        mode finds them in tar files."""
+        if not os.path.isdir(opt.dataroot):
+            raise UserError(f"dataroot {opt.dataroot} does not exist; --dataset_mode "
+                            f"unaligned expects {LAYOUT}")
+        sides = ("A", "B") if opt.direction != "BtoA" else ("B", "A")
+        located = []
+        for folder in (os.path.join(opt.dataroot, opt.phase + s) for s in sides):
+            if not os.path.isdir(folder):
+                paired = os.path.isdir(os.path.join(opt.dataroot, opt.phase))
+                hint = (f" ({opt.dataroot} holds {opt.phase}/: A|B pairs are read by --dataset_mode "
+                        f"aligned)" if paired else "")
+                raise UserError(f"no folder {folder} for --dataset_mode unaligned; "
+                                f"expected {LAYOUT}{hint or splits_hint(opt.dataroot, opt.phase, True)}")
+            paths = make_dataset(folder, opt.max_dataset_size)
+            if not paths:
+                raise UserError(f"no images in {folder}; expected {LAYOUT}")
+            located.append((folder, paths))
+        return located
 
     def __getitem__(self, index: int) -> dict:
         generator = item_generator(index)

@@ -31,7 +31,8 @@ class TestModel(InferenceModel):
     # of their own so they never overwrite a full model's gallery of the same run.
     reads_any_run = True
     refused_doors = dict.fromkeys(("train", "resume", "resume weights", "ablate", "torchrun", "compile", "amp",
-                                   "accumulation", "exact accumulation", "ema", "validation", "cache_images"), TRAIN_ONLY)
+                                   "accumulation", "exact accumulation", "ema", "validation", "cache_images",
+                                   "webdataset"), TRAIN_ONLY)
 
     @staticmethod
     def modify_commandline_options(parser, is_train: bool = True):

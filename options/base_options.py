@@ -268,6 +268,9 @@ READ_ONLY_WITH = (
     ("grad_accum_mode", "grad_accum_steps", lambda k: k > 1, "--grad_accum_mode orders the batches of "
      "--grad_accum_steps K (K > 1)"),
     ("compile_backend", "compile", bool, "--compile_backend chooses torch.compile's backend: give --compile"),
+    *((key, "shards_of", lambda shards_of: shards_of == "paired", f"--{key} maps the values of --shards_of paired "
+       "(the other shard layouts read images as their folder modes do)") for key in
+      ("intensity", "intensity_range", "intensity_percentiles")),
     ("n_samples", "model", lambda model: getattr(_model_class(model), "samples_per_input", False),
      "--n_samples is read by the models with many outputs per input (bicycle_gan, stargan_v2)"),
 )

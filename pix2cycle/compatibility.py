@@ -55,6 +55,8 @@ MODES = {
                    "--val_freq 1 --lr_policy plateau, scored by l1, psnr and ssim (FID, KID and LPIPS need "
                    "their pretrained weights: tests/test_eval_integration.py runs them with stand-in features)"),
     "cache_images": (("--cache_images",), "--cache_images"),
+    "webdataset": (("--dataset_mode", "webdataset"), "--dataset_mode webdataset: the model's data as WebDataset shards "
+                   "(scripts/make_shards.py), read with its own dataset mode's rules"),
 }
 # Doors built on another: refused where that one is (a package is loaded by the Translator; auto
 # is the full resume, found by itself).
@@ -110,6 +112,17 @@ def _unused(model_cls, flags: Tuple[str, ...]) -> Optional[str]:
     return unused_option_reason(model, parser.get_default("dataset_mode"), key)
 
 
+def _dataset_refusal(model: str, flags: Tuple[str, ...]) -> Optional[str]:
+    """For a mode that is another dataset mode: why it cannot hold the data of the model's own
+    (the mode's ``model_refusal``, which it raises itself), if it cannot."""
+    from data import DATASETS
+
+    if flags[:1] != ("--dataset_mode",):
+        return None
+    refusal = getattr(DATASETS.get(flags[1]), "model_refusal", None)
+    return refusal(model, dataset_mode(model)) if refusal else None
+
+
 def cell(model: str, column: Column) -> Optional[str]:
     """None where ``model`` works through ``column``; else why it is refused."""
     from models import MODELS
@@ -120,7 +133,7 @@ def cell(model: str, column: Column) -> Optional[str]:
             if name in cls.refused_doors:
                 return cls.refused_doors[name]
     if column.group == "mode":
-        return _unused(cls, column.flags)
+        return _unused(cls, column.flags) or _dataset_refusal(model, column.flags)
     if column.group == "netG":
         return _unused(cls, column.flags) or cls.generator_refusal(column.name)
     if column.group == "norm":

@@ -53,10 +53,10 @@ def make_opt(**overrides) -> argparse.Namespace:
     return argparse.Namespace(**values)
 
 
-def load_script(name: str):
-    """Import ``datasets/<name>.py`` (``datasets`` is a folder of scripts, not a package)."""
-    path = REPO_ROOT / "datasets" / f"{name}.py"
-    module_name = f"pix2cycle_scripts_{name}"
+def load_script(name: str, folder: str = "datasets"):
+    """Import ``<folder>/<name>.py`` (``datasets`` and ``scripts`` are folders of scripts, not packages)."""
+    path = REPO_ROOT / folder / f"{name}.py"
+    module_name = f"pix2cycle_{folder}_{name}"
     if module_name in sys.modules:
         return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, path)

@@ -77,8 +77,12 @@ def data(tmp_path_factory) -> dict:
                                                                  n_test=1, fmt=".npy")
     label = load_script("make_maps_labels").make_demo_labels(root / "label", n_train=2, n_test=1, size=32, seed=7)
     multidomain = load_script("make_multidomain").make_multidomain(unaligned, root / "multidomain", copy=True)
+    shard = load_script("make_shards", folder="scripts").make_shards
+    shards = {mode: Path(root / f"{mode}_shards") for mode in ("aligned", "unaligned")}
+    for mode, out in shards.items():
+        shard({"aligned": aligned, "unaligned": unaligned}[mode], out, shard_size=1)
     return {"aligned": aligned, "unaligned": unaligned, "colorization": unaligned, "volume": volume,
-            "single": unaligned / "testA", "multidomain": multidomain, "label": label}
+            "single": unaligned / "testA", "multidomain": multidomain, "label": label, "shards": shards}
 
 
 dataset_mode = compatibility.dataset_mode
@@ -284,8 +288,10 @@ MODE_EXTRA = {"compile": ["--compile_backend", "eager"], "validation": ["--val_m
 @pytest.mark.parametrize("model,mode", cells(MODES))
 def test_mode(model, mode, data, tmp_path, capsys):
     column = next(c for c in MODES if c.name == mode)
-    args = model_args(model, data, tmp_path, "m", *column.flags, *MODE_EXTRA.get(mode, []))
     reason = compatibility.cell(model, column)
+    # The webdataset mode reads the model's data as shards (the data fixture makes them).
+    shards = ["--dataroot", str(data["shards"][dataset_mode(model)])] if mode == "webdataset" and reason is None else []
+    args = model_args(model, data, tmp_path, "m", *column.flags, *MODE_EXTRA.get(mode, []), *shards)
     if reason is not None:
         assert_refused_with(reason, lambda: train.main(args), capsys)
         assert not (tmp_path / "m").exists()  # refused before any work

@@ -237,7 +237,7 @@ def bare_weights(root: Path, name: str, netG: str, norm: str) -> None:
 def stage(doc: str, root: Path) -> None:
     """What ``doc`` presupposes: downloaded datasets, the reader's images and trained runs."""
     datasets = root / "datasets"
-    if doc in ("README.md", "docs/inference.md", "docs/ablation.md"):
+    if doc in ("README.md", "docs/inference.md", "docs/ablation.md", "docs/sharded_data.md"):
         demo(datasets / "facades", "aligned")
         demo(datasets / "horse2zebra", "unaligned")
     if doc in NEEDS_SHARED:
