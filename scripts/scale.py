@@ -135,6 +135,7 @@ def files_table(counts, work: Path) -> List[dict]:
         for layout, (dataroot, mode) in layouts.items():
             print(f"  start-up, {count} files, {layout}", flush=True)
             rows.append({"files": count, "layout": layout, **startup_in_subprocess(startup_args(dataroot, mode))})
+            print(f"    {json.dumps(rows[-1])}", flush=True)  # kept in the log if a larger size fails
         shutil.rmtree(root, ignore_errors=True)
         if shards is not None:
             shutil.rmtree(shards, ignore_errors=True)
