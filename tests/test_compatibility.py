@@ -194,8 +194,10 @@ def run_door(door: str, model: str, data: dict, runs: Path, tmp_path: Path, caps
         if code:
             return code
         image = Image.open(an_input(model, data))
+        # The package holds the weight average where the run has one (StarGAN v2 trains with EMA).
+        ema = json.loads((tmp_path / "package" / "config.json").read_text())["ema"]
         return image, Translator.from_pretrained(tmp_path / "package", device="cpu")(image), \
-            Translator.from_checkpoint(folder, device="cpu")(image)
+            Translator.from_checkpoint(folder, device="cpu", use_ema=ema)(image)
     if door.startswith("export "):
         capsys.readouterr()
         code = export.main(["--name", run, "--checkpoints_dir", str(runs), "--format", door.split()[1],
