@@ -14,7 +14,7 @@ weights are found (docs/metrics.md), and L1 (always). Flags after ``--`` go to t
 The models that read label maps or one folder per domain get them made from ``--dataroot``
 in the temporary folder, as docs/models.md's commands make them: a label model
 (``--dataset_mode label``) from the aligned maps tiles (datasets/make_maps_labels.py, the
-first ``iters x batch`` training and ``--num_test`` val tiles, at ``--size``), a multidomain
+first max(iters x batch, ``--num_test``) tiles of train/ and of val/, at ``--size``), a multidomain
 one from an unaligned dataset (datasets/make_multidomain.py, domains ``photo,map``).
 """
 
