@@ -56,6 +56,7 @@ def r1_penalty(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 @MODELS.register("stargan_v2")
 class StarGANv2Model(BaseModel):
     samples_per_input = True  # test.py --n_samples
+    has_batch_norm = False  # --init_gain is then read by --init_type normal, xavier, orthogonal only
     architecture_keys = BaseModel.architecture_keys + ("latent_dim", "style_dim", "mapping_hidden", "img_size",
                                                        "domains")
     unused_options = {
@@ -130,7 +131,7 @@ class StarGANv2Model(BaseModel):
         self.loss_names = ["D_real", "D_fake", "D_reg", "G_adv", "G_sty", "G_ds", "G_cyc"]
         self.optimizer_G = self.make_adam([{"params": self.netG.parameters()}, {"params": self.netG_style.parameters()},
                                            {"params": self.netG_mapping.parameters(), "lr": opt.f_lr}])
-        self.optimizer_D = self.make_adam(self.netD.parameters())
+        self.optimizer_D = self.make_adam(self.netD.parameters(), lr=opt.lr_D)
         self.optimizers = [self.optimizer_G, self.optimizer_D]
         for optimizer in self.optimizers:
             for group in optimizer.param_groups:

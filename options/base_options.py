@@ -265,6 +265,10 @@ READ_ONLY_WITH = (
     ("grad_accum_mode", "grad_accum_steps", lambda k: k > 1, "--grad_accum_mode orders the batches of "
      "--grad_accum_steps K (K > 1)"),
     ("compile_backend", "compile", bool, "--compile_backend chooses torch.compile's backend: give --compile"),
+    ("init_gain", ("init_type", "model"),
+     lambda init, model: init != "kaiming" or getattr(_model_class(model), "has_batch_norm", True),
+     "--init_gain is the spread of --init_type normal, xavier and orthogonal, and of batch norm weights "
+     "(He initialization has no gain, and this model has no batch norm)"),
     ("n_samples", "model", lambda model: getattr(_model_class(model), "samples_per_input", False),
      "--n_samples is read by the models with many outputs per input (bicycle_gan, stargan_v2)"),
 )

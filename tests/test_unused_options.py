@@ -34,13 +34,15 @@ AUDITED = {"input_nc": None, "output_nc": None, "ngf": "6", "ndf": "6", "netD": 
 # U-Net skips (attention gates), a discriminator of variable depth.
 RICH = {"netD": "n_layers", "n_layers_D": "3"}
 RICH_BY_MODEL = {"pix2pix3d": ["--netG", "unet_64", "--patch_size", "64"], "cut": [], "cycle_gan": [],
-                 "template": ["--netG", "unet_128"], "pix2pix": [], "colorization": []}
+                 "template": ["--netG", "unet_128"], "pix2pix": [], "colorization": [],
+                 "stargan_v2": ["--domains", "A,B"]}  # no data folder to read them from
 TRAINABLE = [name for name in MODELS.names() if name != "test"]  # --model test only tests
 
 
 def base_args(model: str) -> list:
     tiny = TINY if model not in WITHOUT_D else TINY[:2] + TINY[4:]
-    rich = [] if model in WITHOUT_D else [x for k, v in RICH.items() for x in (f"--{k}", v)]
+    refused = getattr(MODELS.get(model), "unused_options", {})  # StarGAN v2: its own D, no --netD
+    rich = [] if model in WITHOUT_D else [x for k, v in RICH.items() if k not in refused for x in (f"--{k}", v)]
     return ["--dataroot", "unused", "--model", model, *tiny, *TINY_BY_MODEL.get(model, []),
             *TINY_TRAIN_BY_MODEL.get(model, []), *rich, *RICH_BY_MODEL.get(model, [])]
 
@@ -61,7 +63,9 @@ def other_value(parser: argparse.ArgumentParser, opt: argparse.Namespace, key: s
 
 def fingerprint(argv: list):
     torch.manual_seed(0)
-    model = create_model(parse_options(argv, is_train=True))
+    opt = parse_options(argv, is_train=True)
+    model = create_model(opt)
+    model.setup(opt)  # the weight average (--ema_decay, --ema_rampup) is made here
     nets = [(name, repr(net), [(k, v.clone()) for k, v in net.state_dict().items()])
             for name, net in model.networks().items()]
     optimizers = [[(g["lr"], g.get("betas"), sum(p.numel() for p in g["params"])) for g in o.param_groups]
