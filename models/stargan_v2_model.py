@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from data.image_folder import load_image, make_dataset, to_unit_float
 from data.multidomain_dataset import domain_folders
 from models import networks
 from models.base_model import BaseModel
@@ -92,6 +93,9 @@ class StarGANv2Model(BaseModel):
         else:
             parser.add_argument("--target_domain", default="",
                                 help="test.py: translate into this domain only (default: every domain)")
+            parser.add_argument("--ref_dir", default="",
+                                help="test.py: the references of the reference-guided output, styles in "
+                                     "--target_domain: input i takes image i of DIR (sorted, cycled)")
         return parser
 
     def __init__(self, opt) -> None:
@@ -111,6 +115,7 @@ class StarGANv2Model(BaseModel):
         if self.n_samples < 1:
             raise UserError(f"--n_samples must be at least 1, not {self.n_samples}")
         self.targets = self.target_domains(opt)
+        self.references = self.chosen_references(opt)
         self.netG = self.build_network(self.build_generator(opt, "G"))
         self.netG_mapping = self.build_network(self.build_generator(opt, "G_mapping"))
         self.netG_style = self.build_network(self.build_generator(opt, "G_style"))
@@ -138,6 +143,18 @@ class StarGANv2Model(BaseModel):
             raise UserError(f"--target_domain {opt.target_domain}: the run's domains are {', '.join(self.domains)}")
         return [opt.target_domain]
 
+    def chosen_references(self, opt) -> list:
+        """--ref_dir's images, sorted (the dataset's random references without it)."""
+        if self.isTrain or not opt.ref_dir:
+            return []
+        if not opt.target_domain:
+            raise UserError("--ref_dir needs --target_domain: the domain whose style the references give")
+        references = make_dataset(opt.ref_dir) if os.path.isdir(opt.ref_dir) else []
+        if not references:
+            raise UserError(f"--ref_dir {opt.ref_dir}: no images there")
+        self.tested = 0  # inputs seen: input i takes reference i (cycled)
+        return references
+
     def sample_names(self) -> list:
         return [f"fake_{domain}_{k}" for domain in self.targets for k in range(1, self.n_samples + 1)]
 
@@ -161,6 +178,14 @@ class StarGANv2Model(BaseModel):
         self.ref, self.ref2 = self.to_device(input["ref"]), self.to_device(input["ref2"])
         self.y_trg = torch.as_tensor(input["ref_label"], device=self.device)
         self.image_paths = input["A_paths"]
+        if self.references:
+            n, size = self.real.shape[0], (self.opt.img_size, self.opt.img_size)
+            paths = [self.references[(self.tested + i) % len(self.references)] for i in range(n)]
+            self.tested += n
+            images = [F.interpolate(to_unit_float(load_image(path, self.opt.input_nc))[None] * 2 - 1, size=size,
+                                    mode="bilinear", align_corners=False) for path in paths]
+            self.ref = self.to_device(torch.cat(images))
+            self.y_trg = torch.full((n,), self.domains.index(self.opt.target_domain), device=self.device)
 
     def style_of(self, image: torch.Tensor, y: torch.Tensor, frozen: bool = False) -> torch.Tensor:
         """E(image, y), at the side E is built for; ``frozen``: E's weights detached (G only learns)."""

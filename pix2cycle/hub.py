@@ -45,13 +45,19 @@ def package_options(translator, saved: Optional[dict]) -> dict:
 
 
 def package_config(translator, saved: Optional[dict], epoch: str, ema: bool) -> dict:
-    """``config.json``: what the generator is and how it was trained, in plain values."""
+    """``config.json``: what the generator is and how it was trained, in plain values. A model
+    with networks of its own (it refuses --netG, --normG: StarGAN v2) names its generator's
+    class, not the unread defaults."""
+    from options.base_options import unused_option_reason
+
     opt = translator.opt
     nc_in, nc_out = translator.net_channels
+    own = unused_option_reason(opt.model, opt.dataset_mode, "netG") is not None
     return {
         "format": PACKAGE_FORMAT, "format_version": FORMAT_VERSION,
-        "model": opt.model, "generator": translator.net_name, "netG": opt.netG, "ngf": opt.ngf,
-        "norm": opt.normG, "dropout": not opt.no_dropout,
+        "model": opt.model, "generator": translator.net_name,
+        "netG": type(translator.model.unwrap(translator.net)).__name__ if own else opt.netG, "ngf": opt.ngf,
+        "norm": "its own" if own else opt.normG, "dropout": not opt.no_dropout,
         "generator_channels": [nc_in, nc_out], "image_channels": [translator.input_nc, translator.output_nc],
         "direction": _translates(translator), "colour_space": translator.colour_space.graph or "image",
         "intensity_windows": getattr(opt, "intensity_windows", None),

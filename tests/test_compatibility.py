@@ -29,6 +29,7 @@ import translate
 from data import create_dataset, first_batch
 from models import MODELS, create_model
 from options import parse_options
+from options.base_options import unused_option_reason
 from pix2cycle import Translator, compatibility
 from tests.conftest import REPO_ROOT, load_script
 from tests.helpers import MATRIX_EXTENDED_MODELS, tiny_args
@@ -199,7 +200,8 @@ def run_door(door: str, model: str, data: dict, runs: Path, tmp_path: Path, caps
         if code:
             return code
         image = Image.open(an_input(model, data))
-        ema = any(folder.glob("latest_net_G*_ema.*"))  # a package holds the weight average where there is one
+        # The package holds the weight average where the run has one (StarGAN v2 trains with EMA).
+        ema = json.loads((tmp_path / "package" / "config.json").read_text())["ema"]
         return image, Translator.from_pretrained(tmp_path / "package", device="cpu")(image), \
             Translator.from_checkpoint(folder, device="cpu", use_ema=ema)(image)
     if door.startswith("export "):
@@ -258,6 +260,10 @@ def check_door(door: str, model: str, result, tmp_path: Path) -> None:
         image, from_package, from_run = result
         assert from_package.size == image.size and from_package.tobytes() == from_run.tobytes()
         assert {"config.json", "model.safetensors", "README.md"} <= {p.name for p in (tmp_path / "package").iterdir()}
+        config = json.loads((tmp_path / "package" / "config.json").read_text())
+        if unused_option_reason(model, dataset_mode(model), "netG"):  # networks of its own: named by class
+            translator = Translator.from_pretrained(tmp_path / "package")
+            assert config["netG"] == type(translator.model.unwrap(translator.net)).__name__
     elif door.startswith("export "):
         code, out, _ = result
         assert code == 0 and (tmp_path / "model.out").is_file()

@@ -108,7 +108,6 @@ def test_instance_features_clusters_and_test(label_dataroot, tmp_path):
     assert encode.main(common[:2] + ["--name", "plain"] + common[4:]) == 2
 
 
-@pytest.mark.extended
 def test_continue_train_equals_one_run(label_dataroot, tmp_path):
     common = [*SHORT[4:], "--max_dataset_size", "2", "--seed", "5", "--instance_feat"]
     assert train_script.main(tiny_args("pix2pixhd", label_dataroot, tmp_path, "straight", *common,

@@ -84,7 +84,6 @@ def test_vae_trains_the_encoder_and_takes_a_style_image(label_dataroot, tmp_path
     assert any(not torch.equal(a, b) for a, b in zip(outputs["pairs"], outputs["style"]))
 
 
-@pytest.mark.extended
 def test_continue_train_equals_one_run(label_dataroot, tmp_path):
     common = [*SHORT[4:], "--max_dataset_size", "2", "--seed", "5", "--use_vae", "--z_dim", "8"]
     assert train_script.main(tiny_args("spade", label_dataroot, tmp_path, "straight", *common,

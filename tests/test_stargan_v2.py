@@ -50,6 +50,32 @@ def test_test_py_writes_latent_and_reference_guided_outputs(run, multidomain_dat
     assert names == {"real.png", "ref.png", "fake_ref.png", "fake_B_1.png"}
 
 
+def test_ref_dir_gives_input_i_reference_i(run, multidomain_dataroot, tmp_path, capsys):
+    """--ref_dir: the references in sorted order, cycled, their styles in --target_domain."""
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    colours = {"a.png": (250, 10, 10), "b.png": (10, 250, 10)}
+    for name, colour in colours.items():
+        Image.new("RGB", (48, 40), colour).save(refs / name)
+    common = ["--dataroot", str(multidomain_dataroot), "--model", "stargan_v2", "--name", "one", "--checkpoints_dir",
+              str(run), "--gpu_ids", "-1", "--num_threads", "0", "--num_test", "3", "--ref_dir", str(refs),
+              "--results_dir", str(tmp_path / "out")]
+    assert test_script.main([*common, "--target_domain", "B"]) == 0
+    shown = sorted((tmp_path / "out" / "one" / "test_latest" / "images").glob("*[0-9]_ref.png"))
+    assert len(shown) == 3
+    means = [np.asarray(Image.open(p), dtype=float).mean(axis=(0, 1)) for p in shown]
+    expected = [colours["a.png"], colours["b.png"], colours["a.png"]]
+    assert all(np.allclose(m, c, atol=2) for m, c in zip(means, expected)), means
+    assert test_script.main(common) == 2
+    assert one_line(capsys).endswith("--ref_dir needs --target_domain: the domain whose style the references give")
+
+
+def one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    return err
+
+
 def test_translator_takes_a_target_domain_and_a_seed_or_reference(run, multidomain_dataroot):
     translator = Translator.from_checkpoint(run / "one", device="cpu")
     photo = Image.open(sorted((multidomain_dataroot / "test" / "A").iterdir())[0])
@@ -69,5 +95,4 @@ def test_layout_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "d" / "train" / "only").mkdir(parents=True)
     Image.new("RGB", (32, 32)).save(tmp_path / "d" / "train" / "only" / "x.png")
     assert train_script.main(tiny_args("stargan_v2", tmp_path / "d", tmp_path, "bad")) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err and "domain" in err
+    assert "domain" in one_line(capsys)
