@@ -44,12 +44,13 @@ TRAINABLE = [m for m in MODEL_NAMES if compatibility.cell(m, DOORS[0]) is None]
 
 
 def cells(columns: list, value=lambda column: column.name, named=lambda column: column.name) -> list:
-    """(model, column) parameters; the cells of MATRIX_EXTENDED_MODELS that run something (all
-    but their train door and their refusals) are in the extended group."""
+    """(model, column) parameters; the cells that run something (not a refusal) of
+    MATRIX_EXTENDED_MODELS (but their train door) and of the compile column are in the
+    extended group (torch.compile takes seconds to tens of seconds per cell)."""
     out = []
     for model in MODEL_NAMES:
         for column in columns:
-            cheap = model not in MATRIX_EXTENDED_MODELS or column.name == "train" \
+            cheap = (model not in MATRIX_EXTENDED_MODELS or column.name == "train") and column.name != "compile" \
                 or compatibility.cell(model, column) is not None
             out.append(pytest.param(model, value(column), id=f"{model}-{named(column)}",
                                     marks=() if cheap else pytest.mark.extended))
@@ -380,6 +381,7 @@ def test_network(model, column, data, tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- torchrun
+@pytest.mark.extended  # tens of seconds; tests/test_distributed.py keeps a 2-process run in the default suite
 def test_torchrun_every_model_in_one_process_group(data, tmp_path):
     """Each trainable model for two steps in 2 processes (gloo), one launch for all; the norm
     refused on CPU processes is refused on every rank."""

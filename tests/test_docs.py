@@ -368,7 +368,9 @@ def worktree_clean():
     assert {p for p in REPO_ROOT.iterdir()} <= before | {REPO_ROOT / ".pytest_cache"}
 
 
-@pytest.mark.parametrize("doc", DOCS)
+# docs/models.md trains each model family it shows (about a minute): in the extended group.
+@pytest.mark.parametrize("doc", [pytest.param(d, marks=pytest.mark.extended) if d == "docs/models.md" else d
+                                 for d in DOCS])
 def test_doc_commands_run_as_written(doc, tmp_path, capsys, monkeypatch, worktree_clean):
     if doc in NEEDS_SHARED and not SHARED_DATASETS.is_dir():
         pytest.skip(f"{doc} runs on images of {SHARED_DATASETS}, absent here")

@@ -41,6 +41,7 @@ def test_exported_program_runs_at_other_sizes(checkpoints, tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ["cyc.pt2"]  # no temporary file left
 
 
+@pytest.mark.extended  # tens of seconds: out of the default suite (under 10 minutes on 2 cores)
 def test_onnx_with_per_image_batch_norm(checkpoints, tmp_path, capsys):
     for module in export.EXPORT_EXTRAS:
         pytest.importorskip(module)
