@@ -259,11 +259,4 @@ class CUTModel(BaseModel):
 
     def optimize_parameters(self) -> None:
         self.forward_train()
-        # D step
-        self.set_requires_grad(self.netD, True)
-        self.backward_D()
-        self.update(self.optimizer_D, self.loss_D)
-        # G (and netF) step; D's weights get no gradients here
-        self.set_requires_grad(self.netD, False)
-        self.backward_G()
-        self.update(self.optimizer_G, self.loss_G)
+        self.gan_step()  # D, then G and netF against D frozen

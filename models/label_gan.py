@@ -1,4 +1,5 @@
-"""The losses that pix2pixHD and SPADE share, with their few differences as class attributes.
+"""The batch reading and losses that pix2pixHD and SPADE share, with their few differences as
+class attributes.
 
 Both judge (label map, image) pairs with a multi-scale D and train G with the GAN loss,
 discriminator feature matching (``--lambda_feat``) and the VGG loss (``--lambda_vgg``). They
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import torch
 
+from models.label_maps import colour_labels, label_input, require_instances
 from models.losses import feature_matching
 
 
@@ -25,6 +27,23 @@ class LabelGANLosses:
     average_scales = False  # SPADE: True
     d_loss_scale = 0.5  # SPADE: 1.0
     feat_weighting = "pix2pixhd"  # a models.losses.FEATURE_MATCHING_WEIGHTS name
+
+    def set_label_input(self, input: dict, model: str, dontcare_255: bool = False) -> None:
+        """``real_A`` (the label map, or the image with --label_nc 0), ``real_B`` (the photo, when
+        the batch has one), ``inst``, G's input ``label``, the coloured map to look at, the paths.
+        ``dontcare_255``: SPADE's datasets store dontcare as 255, which is class --label_nc."""
+        opt = self.opt
+        if not opt.no_instance:
+            require_instances(input, model)
+        self.inst = self.to_device(input["inst"]) if "inst" in input else None
+        self.real_A = self.to_device(input["A"])
+        if dontcare_255:
+            self.real_A = self.real_A.masked_fill(self.real_A == 255, opt.label_nc)
+        self.real_B = self.to_device(input["B"]) if "B" in input else None
+        self.label = label_input(opt, self.real_A, self.inst)
+        if opt.label_nc > 0:
+            self.input_label = colour_labels(self.real_A)
+        self.image_paths = input["A_paths"]
 
     def gan_loss(self, prediction, target_is_real: bool, for_discriminator: bool = True) -> torch.Tensor:
         total = sum(self.criterionGAN(scale[-1].float(), target_is_real, for_discriminator) for scale in prediction)

@@ -50,3 +50,12 @@ def require_instances(batch: dict, model: str) -> None:
     if "inst" not in batch:
         raise UserError(f"--model {model} reads instance maps (<phase>_inst/) and this data has none; "
                         "add them or pass --no_instance")
+
+
+def label_input(opt, batch_A: torch.Tensor, inst) -> torch.Tensor:
+    """The label part of G's (and D's) input: one-hot classes (or the image) and boundaries."""
+    channels = opt.label_nc + int(getattr(opt, "contain_dontcare_label", False))
+    x = one_hot(batch_A, channels) if opt.label_nc > 0 else batch_A
+    if not opt.no_instance:
+        x = torch.cat((x, instance_boundaries(inst).to(x.dtype)), 1)
+    return x

@@ -139,12 +139,4 @@ class Pix2PixModel(BaseModel):
 
     def optimize_parameters(self) -> None:
         self.forward()
-        if self.use_gan:
-            # D step
-            self.set_requires_grad(self.netD, True)
-            self.backward_D()
-            self.update(self.optimizer_D, self.loss_D)
-            # G step; D's weights get no gradients here
-            self.set_requires_grad(self.netD, False)
-        self.backward_G()
-        self.update(self.optimizer_G, self.loss_G)
+        self.gan_step(with_discriminator=self.use_gan)

@@ -27,7 +27,6 @@ import torch
 from models import networks
 from models.base_model import BaseModel
 from models.label_gan import LabelGANLosses
-from models.label_maps import colour_labels, instance_boundaries, one_hot, require_instances
 from models.losses import GANLoss
 from models.networks.hd import FeatureEncoder, GlobalGenerator, LocalEnhancer
 from models.perceptual import PERCEPTUAL_FORMS, VGG_FILES, vgg_loss
@@ -45,15 +44,6 @@ def input_channels(opt) -> int:
     base = opt.label_nc + int(getattr(opt, "contain_dontcare_label", False)) if opt.label_nc > 0 else opt.input_nc
     features = opt.feat_num if opt.instance_feat or opt.label_feat else 0
     return base + (0 if opt.no_instance else 1) + features
-
-
-def label_input(opt, batch_A: torch.Tensor, inst) -> torch.Tensor:
-    """The label part of G's (and D's) input: one-hot classes (or the image) and boundaries."""
-    channels = opt.label_nc + int(getattr(opt, "contain_dontcare_label", False))
-    x = one_hot(batch_A, channels) if opt.label_nc > 0 else batch_A
-    if not opt.no_instance:
-        x = torch.cat((x, instance_boundaries(inst).to(x.dtype)), 1)
-    return x
 
 
 def check_label_options(opt, model: str) -> None:
@@ -183,16 +173,7 @@ class Pix2PixHDModel(LabelGANLosses, BaseModel):
 
     # ----------------------------------------------------------------- data
     def set_input(self, input: dict) -> None:
-        opt = self.opt
-        if not opt.no_instance:
-            require_instances(input, "pix2pixhd")
-        self.inst = self.to_device(input["inst"]) if "inst" in input else None
-        self.real_A = self.to_device(input["A"])
-        self.real_B = self.to_device(input["B"]) if "B" in input else None
-        self.label = label_input(opt, self.real_A, self.inst)
-        if opt.label_nc > 0:
-            self.input_label = colour_labels(self.real_A)
-        self.image_paths = input["A_paths"]
+        self.set_label_input(input, "pix2pixhd")
 
     def feature_regions(self) -> torch.Tensor:
         """What E's features are averaged over: instances (--instance_feat) or class regions."""
@@ -253,11 +234,4 @@ class Pix2PixHDModel(LabelGANLosses, BaseModel):
     def optimize_parameters(self) -> None:
         self.fix_global()
         self.forward()
-        # D step
-        self.set_requires_grad(self.netD, True)
-        self.backward_D()
-        self.update(self.optimizer_D, self.loss_D)
-        # G (and E) step; D's weights get no gradients here
-        self.set_requires_grad(self.netD, False)
-        self.backward_G()
-        self.update(self.optimizer_G, self.loss_G)
+        self.gan_step()  # D, then G and E against D frozen

@@ -22,11 +22,10 @@ from data.image_folder import load_image
 from models import networks
 from models.base_model import BaseModel
 from models.label_gan import LabelGANLosses
-from models.label_maps import colour_labels, require_instances
 from models.losses import GANLoss
 from models.networks.spade import UPSAMPLINGS, SPADEGenerator, StyleEncoder, kl_divergence, reparameterize
 from models.perceptual import PERCEPTUAL_FORMS, VGG_FILES, vgg_loss
-from models.pix2pixhd_model import LABEL_DOORS, check_label_options, label_input
+from models.pix2pixhd_model import LABEL_DOORS, check_label_options
 from models.registry import MODELS
 from util.errors import UserError
 
@@ -155,18 +154,7 @@ class SPADEModel(LabelGANLosses, BaseModel):
 
     # ----------------------------------------------------------------- data
     def set_input(self, input: dict) -> None:
-        opt = self.opt
-        if not opt.no_instance:
-            require_instances(input, "spade")
-        inst = self.to_device(input["inst"]) if "inst" in input else None
-        self.real_A = self.to_device(input["A"])
-        if opt.contain_dontcare_label:  # SPADE's datasets store dontcare as 255: it is class --label_nc
-            self.real_A = self.real_A.masked_fill(self.real_A == 255, opt.label_nc)
-        self.real_B = self.to_device(input["B"]) if "B" in input else None
-        self.label = label_input(opt, self.real_A, inst)
-        if opt.label_nc > 0:
-            self.input_label = colour_labels(self.real_A)
-        self.image_paths = input["A_paths"]
+        self.set_label_input(input, "spade", dontcare_255=self.opt.contain_dontcare_label)
 
     def style_code(self, compute_kld: bool):
         """z for G: the photo's (or --style_image's) encoded code, or None (G draws one)."""

@@ -155,6 +155,18 @@ class TrainingStep:
             self.optimize_parameters()
         self.train_steps += 1
 
+    def gan_step(self, with_discriminator: bool = True) -> None:
+        """After the forward, the reference's step of a model with one ``netD``, in
+        ``gan_phases``' names: D's loss and update, then G's against D frozen (G alone without a
+        discriminator)."""
+        if with_discriminator:
+            self.set_requires_grad(self.netD, True)
+            self.backward_D()
+            self.update(self.optimizer_D, self.loss_D)
+            self.set_requires_grad(self.netD, False)  # D's weights get no gradients in G's step
+        self.backward_G()
+        self.update(self.optimizer_G, self.loss_G)
+
     def gan_phases(self, forward) -> List:
         """The two phases of a model with one ``netD`` and one G step, in the reference's names
         (``backward_D``/``loss_D``/``optimizer_D``, ``backward_G``/``loss_G``/``optimizer_G``):
