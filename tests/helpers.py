@@ -64,6 +64,18 @@ def assert_same_networks(expected: Path, actual: Path, names, tag: str = "latest
             torch.testing.assert_close(b[key], a[key], rtol=0, atol=atol, msg=f"{name}.{key}")
 
 
+def assert_continue_train_equals_one_run(model: str, dataroot: Path, checkpoints: Path, nets, *common: str) -> None:
+    """2 epochs (1 + 1 of decay) in one go equal 1 epoch, then ``--continue_train`` for the
+    second: every tensor of ``nets``, exactly."""
+    import train
+
+    whole, first = ["--n_epochs", "1", "--n_epochs_decay", "1"], ["--n_epochs", "1", "--n_epochs_decay", "0"]
+    assert train.main(tiny_args(model, dataroot, checkpoints, "straight", *common, *whole)) == 0
+    assert train.main(tiny_args(model, dataroot, checkpoints, "split", *common, *first)) == 0
+    assert train.main(tiny_args(model, dataroot, checkpoints, "split", *common, *whole, "--continue_train")) == 0
+    assert_same_networks(checkpoints / "straight", checkpoints / "split", nets, atol=0)
+
+
 def write_random_vgg(path: Path, network: str = "vgg19") -> Path:
     """torchvision's VGG layers with random weights, as a ``features.*`` state_dict file (no download):
     VGG-19 up to relu5_1 (the pix2pixHD form), VGG-16 up to relu4_3."""

@@ -14,7 +14,7 @@ from models.label_maps import instance_boundaries, one_hot
 from models.networks.hd import LocalEnhancer, instance_mean
 from options import parse_options
 from tests.conftest import REPO_ROOT
-from tests.helpers import assert_same_networks, tiny_args, write_random_vgg
+from tests.helpers import assert_continue_train_equals_one_run, tiny_args, write_random_vgg
 from util.errors import UserError
 
 SHORT = ["--n_epochs", "1", "--n_epochs_decay", "0", "--max_dataset_size", "2", "--no_html", "--display_freq",
@@ -109,11 +109,5 @@ def test_instance_features_clusters_and_test(label_dataroot, tmp_path):
 
 
 def test_continue_train_equals_one_run(label_dataroot, tmp_path):
-    common = [*SHORT[4:], "--max_dataset_size", "2", "--seed", "5", "--instance_feat"]
-    assert train_script.main(tiny_args("pix2pixhd", label_dataroot, tmp_path, "straight", *common,
-                                       "--n_epochs", "1", "--n_epochs_decay", "1")) == 0
-    assert train_script.main(tiny_args("pix2pixhd", label_dataroot, tmp_path, "split", *common,
-                                       "--n_epochs", "1", "--n_epochs_decay", "0")) == 0
-    assert train_script.main(tiny_args("pix2pixhd", label_dataroot, tmp_path, "split", *common,
-                                       "--n_epochs", "1", "--n_epochs_decay", "1", "--continue_train")) == 0
-    assert_same_networks(tmp_path / "straight", tmp_path / "split", ["G", "D", "E"], atol=0)
+    assert_continue_train_equals_one_run("pix2pixhd", label_dataroot, tmp_path, ["G", "D", "E"], *SHORT[4:],
+                                         "--max_dataset_size", "2", "--seed", "5", "--instance_feat")
