@@ -16,7 +16,7 @@ from typing import Tuple
 
 from engine.hooks import Hook
 from engine.trainer import StopTraining
-from util.signal_names import parse_signal
+from util.signal_names import parse_preempt_signal
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 PREEMPT_SIGNAL = "SIGUSR1"
@@ -26,10 +26,8 @@ PREEMPTED_EXIT_CODE = 128 + signal.SIGUSR1
 def stop_signals(preempt_signal: str = PREEMPT_SIGNAL) -> Tuple[signal.Signals, ...]:
     """The signals that stop a run after a save: Ctrl-C, SIGTERM and ``--preempt_signal``
     (``none``: no third one)."""
-    if preempt_signal.strip().lower() == "none":
-        return SIGNALS
-    preempt = parse_signal(preempt_signal)
-    return SIGNALS + (() if preempt in SIGNALS else (preempt,))
+    preempt = parse_preempt_signal(preempt_signal)
+    return SIGNALS + (() if preempt is None or preempt in SIGNALS else (preempt,))
 
 
 class SignalHook(Hook):

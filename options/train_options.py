@@ -14,12 +14,10 @@ def continue_train_value(value: str) -> str:
 
 def preempt_signal_value(value: str) -> str:
     """A signal name (``USR1``, ``SIGUSR2``), a number, or ``none``."""
-    from util.signal_names import parse_signal
+    from util.signal_names import parse_preempt_signal
 
-    if value.strip().lower() == "none":
-        return value
     try:
-        parse_signal(value)
+        parse_preempt_signal(value)
     except (KeyError, ValueError):
         raise argparse.ArgumentTypeError(f"not a signal: {value!r} (e.g. SIGUSR1, USR2, 10, or none)") from None
     return value

@@ -4,6 +4,7 @@ training engine alike."""
 from __future__ import annotations
 
 import signal
+from typing import Optional
 
 
 def parse_signal(name: str) -> signal.Signals:
@@ -13,3 +14,8 @@ def parse_signal(name: str) -> signal.Signals:
     if text.isdigit():
         return signal.Signals(int(text))
     return signal.Signals[text if text.startswith("SIG") else "SIG" + text]
+
+
+def parse_preempt_signal(value: str) -> Optional[signal.Signals]:
+    """``--preempt_signal``'s value as a signal, or None for ``none`` (no preemption signal)."""
+    return None if value.strip().lower() == "none" else parse_signal(value)
